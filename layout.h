@@ -1,0 +1,124 @@
+/*
+ * layout.h: the qcow2 image that sqcow2 writes, computed before a byte of it
+ * is written.  Pure arithmetic: nothing here reads, writes, allocates or exits.
+ *
+ * The file is laid out as
+ *
+ *	header | L1 table | refcount table | refcount blocks | L2 tables | data
+ *
+ * with the L2 tables in L1 order and the data clusters in guest order, so
+ * that the whole image can be written in one forward pass.
+ */
+#ifndef LAYOUT_H
+#define LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIN_CLUSTER_BITS	9	/* 512 B */
+#define MAX_CLUSTER_BITS	21	/* 2 MiB: QEMU opens nothing larger */
+#define DEFAULT_CLUSTER_BITS	16	/* 64 KiB */
+
+/* A byte range of the guest disk that holds data. */
+struct range {
+	uint64_t offset;
+	uint64_t length;
+};
+
+struct layout {
+	uint64_t input_size;	/* bytes of raw input */
+	uint64_t virtual_size;	/* input_size rounded up to 512 */
+	unsigned cluster_bits;
+	uint64_t cluster_size;
+
+	const struct range *ranges;	/* sorted, merged; not owned */
+	size_t nranges;
+
+	uint64_t guest_clusters;
+	uint64_t l1_entries;
+	uint64_t l1_clusters;
+	uint64_t refcount_table_clusters;
+	uint64_t refcount_blocks;
+	uint64_t l2_tables;
+	uint64_t data_clusters;
+	uint64_t total_clusters;
+
+	/* host offsets, in bytes */
+	uint64_t l1_offset;
+	uint64_t refcount_table_offset;
+	uint64_t refcount_blocks_offset;
+	uint64_t l2_offset;
+	uint64_t data_offset;
+};
+
+enum layout_error {
+	LAYOUT_OK,
+	LAYOUT_BAD_CLUSTER_BITS,
+	LAYOUT_RANGE_ORDER,	/* ranges not sorted, overlapping or empty */
+	LAYOUT_RANGE_BEYOND,	/* a range ends past input_size */
+	LAYOUT_L1_TOO_LARGE,	/* QEMU opens no L1 table over 32 MiB */
+	LAYOUT_REFCOUNT_TOO_LARGE, /* nor a refcount table over 8 MiB */
+	LAYOUT_IMAGE_TOO_LARGE,	/* host offsets have 56 bits */
+};
+
+/*
+ * A walk over the guest clusters that the ranges touch, as runs
+ * [first, end) of cluster numbers, ascending, disjoint and non-adjacent.
+ */
+struct run_walk {
+	const struct range *ranges;
+	size_t nranges;
+	size_t next;
+	unsigned cluster_bits;
+	uint64_t first, end;	/* the current run; end == 0 before the first */
+};
+
+/*
+ * The state of writing the metadata clusters in order.  Between calls to
+ * layout_meta_next it holds where the L1 and the L2 walks have got to.
+ */
+struct meta_writer {
+	const struct layout *lo;
+	uint64_t cluster;		/* next metadata cluster to fill */
+	struct run_walk l1_walk;	/* the runs the L1 table has reached */
+	uint64_t l1_tables_seen;	/* L2 tables the L1 table has pointed at */
+	struct run_walk l2_walk;	/* the runs the L2 tables have reached */
+	uint64_t mapped;		/* guest clusters below this are mapped */
+	uint64_t data_seen;		/* data clusters the L2 tables mapped */
+};
+
+/*
+ * Compute the layout of an image of input_size bytes with clusters of
+ * 1 << cluster_bits bytes whose data lies in ranges[0..nranges), which must
+ * be sorted by offset, non-empty and non-overlapping (see ranges_merge).
+ * The ranges are referenced, not copied: they must outlive lo.
+ * Returns LAYOUT_OK, or the first reason the image cannot be made.
+ */
+enum layout_error layout_init(struct layout *lo, uint64_t input_size,
+    unsigned cluster_bits, const struct range *ranges, size_t nranges);
+
+/* What went wrong, as a short lowercase phrase. */
+const char *layout_strerror(enum layout_error);
+
+/* The exact size in bytes of the image file: whole clusters. */
+uint64_t layout_image_size(const struct layout *lo);
+
+/* Clusters of metadata, which precede all data clusters. */
+uint64_t layout_meta_clusters(const struct layout *lo);
+
+/*
+ * Start a walk over the runs of clusters that lo stores.  run_next moves
+ * to the next run and returns 1, or returns 0 after the last one.
+ */
+void run_walk_init(struct run_walk *walk, const struct layout *lo);
+int run_next(struct run_walk *walk);
+
+/*
+ * Fill cluster (lo->cluster_size bytes) with the next metadata cluster,
+ * header first.  Returns 1, or 0 with cluster untouched once all
+ * layout_meta_clusters(lo) clusters have been produced.
+ */
+void meta_writer_init(struct meta_writer *mw, const struct layout *lo);
+int layout_meta_next(struct meta_writer *mw, unsigned char *cluster);
+
+#endif

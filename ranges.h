@@ -1,0 +1,50 @@
+/*
+ * ranges.h: the list of byte ranges of the input that hold data, read from
+ * a range file.  Nothing here prints or exits: failures come back as a line
+ * number and a reason.
+ */
+#ifndef RANGES_H
+#define RANGES_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "layout.h"
+
+struct range_list {
+	struct range *v;
+	size_t n;
+	size_t cap;
+};
+
+struct ranges_error {
+	unsigned long line;	/* 0 when the error is not about one line */
+	const char *why;	/* short lowercase phrase */
+};
+
+/*
+ * Parse a decimal or 0x-hex unsigned number at s.  No sign, no leading
+ * space.  On success stores it in *value, points *end past its last digit
+ * and returns 0; returns -1 if s does not start with a number or it
+ * overflows 64 bits.
+ */
+int parse_number(const char *s, char **end, uint64_t *value);
+
+/*
+ * Append the ranges of a range file to list, each checked against size
+ * (the input's size in bytes).  Returns 0, or -1 with *error filled (and
+ * errno set when the cause is a read error).  The list is left sorted and
+ * merged only by ranges_merge.
+ */
+int ranges_read(FILE *in, uint64_t size, struct range_list *list,
+    struct ranges_error *error);
+
+/* Sort by offset and merge ranges that overlap or touch. */
+void ranges_merge(struct range_list *list);
+
+/* Append one range; returns -1 with errno ENOMEM if the list cannot grow. */
+int ranges_add(struct range_list *list, uint64_t offset, uint64_t length);
+
+void ranges_free(struct range_list *list);
+
+#endif

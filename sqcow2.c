@@ -1,0 +1,355 @@
+/*
+ * sqcow2: turn a raw disk image on standard input into a qcow2 image on
+ * standard output, in one forward pass.
+ */
+#define _GNU_SOURCE
+
+#include <ctype.h>
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "ranges.h"
+
+#define VERSION		"0.1"
+#define IO_SIZE		(1u << 20)	/* large enough to amortise a syscall */
+
+struct options {
+	uint64_t size;
+	int have_size;
+	unsigned cluster_bits;
+	const char *ranges_path;
+	int print_size;
+};
+
+/* Bytes moved between a read descriptor and a write descriptor. */
+struct stream {
+	int in, out;
+	uint64_t in_offset;	/* bytes of input consumed */
+	unsigned char *buffer;
+	size_t buffer_size;
+};
+
+static void
+usage(void)
+{
+	fputs("usage: sqcow2 [-s SIZE] [-r FILE] [-c SIZE] [--print-size] < RAW > IMAGE\n"
+	    "Try 'sqcow2 --help' for more information.\n", stderr);
+	exit(2);
+}
+
+static void
+help(void)
+{
+	fputs(
+"Usage: sqcow2 [OPTION]... < RAW > IMAGE\n"
+"Convert the raw disk image on standard input into a qcow2 image on standard\n"
+"output, reading and writing each strictly forward.\n"
+"\n"
+"  -s, --size SIZE          size of the raw disk in bytes; suffixes k, M, G, T, P\n"
+"                           are powers of 1024\n"
+"  -r, --ranges FILE        the byte ranges of the disk that hold data, one\n"
+"                           \"OFFSET LENGTH\" a line; without it, all is data\n"
+"  -c, --cluster-size SIZE  cluster size, a power of two from 512 to 2M\n"
+"                           (default 64k)\n"
+"      --print-size         print the exact size of the image in bytes and exit\n"
+"                           without reading standard input\n"
+"  -h, --help               print this help and exit\n"
+"  -V, --version            print the version and exit\n"
+"\n"
+"Bytes outside the ranges must be zero: sqcow2 checks them and fails if one\n"
+"is not.  Exit status: 0 success, 1 failure, 2 usage error.\n", stdout);
+	exit(0);
+}
+
+/* A size with an optional k, M, G, T or P suffix (powers of 1024). */
+static int
+parse_size(const char *s, uint64_t *size)
+{
+	static const char suffixes[] = "kmgtp";
+	const char *suffix;
+	char *end;
+	unsigned shift;
+
+	if (parse_number(s, &end, size) == -1)
+		return -1;
+	if (*end == '\0')
+		return 0;
+	if (end[1] != '\0' || (suffix = strchr(suffixes, tolower((unsigned char)*end))) == NULL)
+		return -1;
+	shift = 10 * (unsigned)(suffix - suffixes + 1);
+	if (*size > UINT64_MAX >> shift)
+		return -1;
+	*size <<= shift;
+	return 0;
+}
+
+static unsigned
+parse_cluster_size(const char *s)
+{
+	uint64_t size;
+	unsigned bits;
+
+	if (parse_size(s, &size) == -1)
+		errx(2, "bad cluster size '%s'", s);
+	for (bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++)
+		if (size == UINT64_C(1) << bits)
+			return bits;
+	errx(2, "cluster size must be a power of two from 512 to 2M, not '%s'", s);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *opt)
+{
+	enum { OPT_PRINT_SIZE = 256 };
+	static const struct option longopts[] = {
+		{ "size",		required_argument,	NULL, 's' },
+		{ "ranges",		required_argument,	NULL, 'r' },
+		{ "cluster-size",	required_argument,	NULL, 'c' },
+		{ "print-size",		no_argument,		NULL, OPT_PRINT_SIZE },
+		{ "help",		no_argument,		NULL, 'h' },
+		{ "version",		no_argument,		NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	opt->cluster_bits = DEFAULT_CLUSTER_BITS;
+	while ((ch = getopt_long(argc, argv, "s:r:c:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (parse_size(optarg, &opt->size) == -1)
+				errx(2, "bad size '%s'", optarg);
+			opt->have_size = 1;
+			break;
+		case 'r':
+			opt->ranges_path = optarg;
+			break;
+		case 'c':
+			opt->cluster_bits = parse_cluster_size(optarg);
+			break;
+		case OPT_PRINT_SIZE:
+			opt->print_size = 1;
+			break;
+		case 'h':
+			help();
+			break;
+		case 'V':
+			printf("sqcow2 %s\n", VERSION);
+			exit(0);
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		errx(2, "unexpected argument '%s'", argv[optind]);
+	if (!opt->have_size)
+		errx(2, "--size is needed");
+}
+
+/* The ranges of the range file, or the whole disk when there is none. */
+static void
+load_ranges(const struct options *opt, struct range_list *list)
+{
+	struct ranges_error error;
+	FILE *f;
+
+	if (opt->ranges_path == NULL) {
+		if (opt->size > 0 && ranges_add(list, 0, opt->size) == -1)
+			err(1, "ranges");
+		return;
+	}
+	if ((f = fopen(opt->ranges_path, "r")) == NULL)
+		err(1, "%s", opt->ranges_path);
+	if (ranges_read(f, opt->size, list, &error) == -1) {
+		if (error.line == 0)
+			err(1, "%s", opt->ranges_path);
+		errx(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);
+	}
+	fclose(f);
+	ranges_merge(list);
+}
+
+/* Read until len bytes or end of input; returns the bytes read. */
+static size_t
+read_full(struct stream *s, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(s->in, (char *)buf + done, len - done);
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err(1, "stdin");
+		}
+		done += (size_t)n;
+	}
+	s->in_offset += done;
+	return done;
+}
+
+/* Write all len bytes, or exit: a zero-byte write means the disk is full. */
+static void
+write_full(struct stream *s, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(s->out, (const char *)buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = ENOSPC;
+		if (n <= 0)
+			err(1, "stdout");
+		done += (size_t)n;
+	}
+}
+
+/* Read exactly len bytes: input that ends sooner is shorter than --size. */
+static void
+read_exact(struct stream *s, void *buf, size_t len, uint64_t size)
+{
+	if (read_full(s, buf, len) != len)
+		errx(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
+		    s->in_offset, size);
+}
+
+/* Offset of the first non-zero byte of p[0..len), or len if there is none. */
+static size_t
+first_nonzero(const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	/* memcmp against itself shifted is vectorised; the loop runs once. */
+	if (len >= 16 && memcmp(p, p + 16, len - 16) == 0) {
+		for (i = 0; i < 16 && p[i] == 0; i++)
+			;
+		return i == 16 ? len : i;
+	}
+	for (i = 0; i < len && p[i] == 0; i++)
+		;
+	return i;
+}
+
+static void
+copy_bytes(struct stream *s, uint64_t len, uint64_t size)
+{
+	while (len > 0) {
+		size_t chunk = len < s->buffer_size ? (size_t)len : s->buffer_size;
+
+		read_exact(s, s->buffer, chunk, size);
+		write_full(s, s->buffer, chunk);
+		len -= chunk;
+	}
+}
+
+/* Bytes of no stored cluster are dropped, so they had better be zero. */
+static void
+skip_zeros(struct stream *s, uint64_t len, uint64_t size)
+{
+	while (len > 0) {
+		size_t chunk = len < s->buffer_size ? (size_t)len : s->buffer_size;
+		size_t nonzero;
+
+		read_exact(s, s->buffer, chunk, size);
+		if ((nonzero = first_nonzero(s->buffer, chunk)) != chunk)
+			errx(1, "non-zero byte at input offset %" PRIu64
+			    ", outside the ranges", s->in_offset - chunk + nonzero);
+		len -= chunk;
+	}
+}
+
+static void
+write_zeros(struct stream *s, uint64_t len)
+{
+	memset(s->buffer, 0, len);
+	write_full(s, s->buffer, len);
+}
+
+/* Header, tables and refcounts, gathered into large writes. */
+static void
+write_metadata(struct stream *s, const struct layout *lo)
+{
+	struct meta_writer mw;
+	size_t filled = 0;
+
+	meta_writer_init(&mw, lo);
+	while (layout_meta_next(&mw, s->buffer + filled)) {
+		filled += lo->cluster_size;
+		if (filled + lo->cluster_size > s->buffer_size) {
+			write_full(s, s->buffer, filled);
+			filled = 0;
+		}
+	}
+	write_full(s, s->buffer, filled);
+}
+
+/* The stored clusters in guest order; a partial last cluster is padded. */
+static void
+write_data(struct stream *s, const struct layout *lo)
+{
+	uint64_t size = lo->input_size;
+	struct run_walk walk;
+	unsigned char extra;
+
+	run_walk_init(&walk, lo);
+	while (run_next(&walk)) {
+		uint64_t start = walk.first << lo->cluster_bits;
+		uint64_t end = walk.end << lo->cluster_bits;
+		uint64_t input_end = end < size ? end : size;
+
+		skip_zeros(s, start - s->in_offset, size);
+		copy_bytes(s, input_end - start, size);
+		write_zeros(s, end - input_end);
+	}
+	skip_zeros(s, size - s->in_offset, size);
+	if (read_full(s, &extra, 1) != 0)
+		errx(1, "input longer than --size %" PRIu64, size);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opt = { 0 };
+	struct range_list ranges = { 0 };
+	struct layout lo;
+	struct stream s = { .in = STDIN_FILENO, .out = STDOUT_FILENO };
+	enum layout_error error;
+
+	parse_options(argc, argv, &opt);
+	load_ranges(&opt, &ranges);
+	if ((error = layout_init(&lo, opt.size, opt.cluster_bits, ranges.v,
+	    ranges.n)) != LAYOUT_OK)
+		errx(1, "%s", layout_strerror(error));
+	if (opt.print_size) {
+		printf("%" PRIu64 "\n", layout_image_size(&lo));
+		return 0;
+	}
+	if (isatty(STDOUT_FILENO))
+		errx(2, "refusing to write an image to a terminal");
+	/* A closed reader is an error to report, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	s.buffer_size = IO_SIZE > lo.cluster_size ? IO_SIZE : lo.cluster_size;
+	if ((s.buffer = malloc(s.buffer_size)) == NULL)
+		err(1, "buffer");
+	write_metadata(&s, &lo);
+	write_data(&s, &lo);
+	if (close(STDOUT_FILENO) == -1)
+		err(1, "stdout");
+	free(s.buffer);
+	ranges_free(&ranges);
+	return 0;
+}
