@@ -19,11 +19,15 @@ parse_number(const char *s, char **end, uint64_t *value)
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
-	v = strtoull(s, end, 0);
-	if (errno == ERANGE || *end == s)
-		return -1;
-	/* "0x" with no hex digit parses as 0 followed by junk "x". */
-	if ((*end)[0] == 'x' || (*end)[0] == 'X')
+	/* Base 16 only after 0x: base 0 would read a zero-padded 010 as octal. */
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (!isxdigit((unsigned char)s[2]))
+			return -1;
+		v = strtoull(s + 2, end, 16);
+	} else {
+		v = strtoull(s, end, 10);
+	}
+	if (errno == ERANGE)
 		return -1;
 	*value = v;
 	return 0;
@@ -83,9 +87,11 @@ parse_plain_line(const char *line, uint64_t size, struct range *r)
 
 	if (parse_number(s, &end, &r->offset) == -1)
 		return "bad offset";
-	if (end == skip_space(end))
-		return "expected OFFSET LENGTH";
 	s = skip_space(end);
+	if (is_blank(s))
+		return "expected OFFSET LENGTH";
+	if (s == end)
+		return "bad offset";
 	if (parse_number(s, &end, &r->length) == -1)
 		return "bad length";
 	s = skip_space(end);
