@@ -38,14 +38,6 @@ struct stream {
 };
 
 static void
-usage(void)
-{
-	fputs("usage: sqcow2 [-s SIZE] [-r FILE] [-c SIZE] [--print-size] < RAW > IMAGE\n"
-	    "Try 'sqcow2 --help' for more information.\n", stderr);
-	exit(2);
-}
-
-static void
 help(void)
 {
 	fputs(
@@ -121,7 +113,9 @@ parse_options(int argc, char **argv, struct options *opt)
 	int ch;
 
 	opt->cluster_bits = DEFAULT_CLUSTER_BITS;
-	while ((ch = getopt_long(argc, argv, "s:r:c:hV", longopts, NULL)) != -1) {
+	/* One line of our own for a bad option, rather than getopt's and a usage. */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":s:r:c:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			if (parse_size(optarg, &opt->size) == -1)
@@ -143,8 +137,12 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'V':
 			printf("sqcow2 %s\n", VERSION);
 			exit(0);
+		case ':':
+			errx(2, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			usage();
+			if (optopt != 0)
+				errx(2, "unknown option '-%c'; try 'sqcow2 --help'", optopt);
+			errx(2, "unknown option '%s'; try 'sqcow2 --help'", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
@@ -335,6 +333,9 @@ main(int argc, char **argv)
 		errx(1, "%s", layout_strerror(error));
 	if (opt.print_size) {
 		printf("%" PRIu64 "\n", layout_image_size(&lo));
+		if (fflush(stdout) == EOF)
+			err(1, "stdout");
+		ranges_free(&ranges);
 		return 0;
 	}
 	if (isatty(STDOUT_FILENO))
