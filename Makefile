@@ -1,0 +1,66 @@
+# sqcow2: raw disk image to qcow2 in one forward pass.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANPREFIX ?= $(PREFIX)/share/man
+
+CFLAGS ?= -O2 -g
+WARNFLAGS = -Wall -Wextra -Wpedantic
+SQ_CPPFLAGS = -D_FILE_OFFSET_BITS=64
+SQ_CFLAGS = -std=c11 $(WARNFLAGS) $(SQ_CPPFLAGS) $(CPPFLAGS)
+# The test build turns warnings into errors and adds the sanitizers.
+TEST_CFLAGS = $(SQ_CFLAGS) -Werror -O2 -g
+SAN_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+
+SRC = sqcow2.c layout.c ranges.c
+CORE = layout.c ranges.c
+HDR = layout.h ranges.h
+TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/asan/sqcow2 t/bin/asan/unit
+
+all: sqcow2
+
+sqcow2: $(SRC) $(HDR)
+	$(CC) $(SQ_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(SRC)
+
+t/bin t/bin/asan:
+	mkdir -p $@
+
+t/bin/sqcow2: $(SRC) $(HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -o $@ $(SRC)
+
+# Same names under asan/, so that messages still begin "sqcow2:".
+t/bin/asan/sqcow2: $(SRC) $(HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -o $@ $(SRC)
+
+t/bin/unit: t/unit.c $(CORE) $(HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit.c $(CORE)
+
+t/bin/asan/unit: t/unit.c $(CORE) $(HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(CORE)
+
+t/bin/readback: t/readback.c | t/bin
+	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
+
+# The whole suite twice: as built, and under ASan and UBSan.
+check: $(TEST_BIN)
+	t/run plain:t/bin/sqcow2:t/bin/unit asan:t/bin/asan/sqcow2:t/bin/asan/unit
+
+# A sample disk with three pieces of data, made here, converted through a pipe.
+demo: sqcow2
+	sh t/demo.sh ./sqcow2
+
+install: sqcow2
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1
+	cp -f sqcow2 $(DESTDIR)$(BINDIR)/sqcow2
+	chmod 755 $(DESTDIR)$(BINDIR)/sqcow2
+	cp -f man/sqcow2.1 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
+	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sqcow2 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
+
+clean:
+	rm -rf sqcow2 t/bin demo.raw demo.ranges demo.qcow2
+
+.PHONY: all check demo install uninstall clean

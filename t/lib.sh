@@ -1,0 +1,115 @@
+# t/lib.sh: sourced by every t/tNNNN-*.sh.  Prints TAP.
+#
+# Each test is a shell snippet whose steps are chained with &&, run in a
+# subshell in a scratch directory; its output is shown only when it fails.
+# SQCOW2 and READBACK name the binaries under test (t/run sets them).
+
+: "${SQCOW2:?SQCOW2 must name the sqcow2 binary}"
+: "${READBACK:?READBACK must name t/bin/readback}"
+
+test_count=0
+test_failed=0
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/sqcow2-test.XXXXXX") || exit 1
+trap 'rm -rf "$TRASH"' EXIT
+cd "$TRASH" || exit 1
+
+# qemu-img is the oracle.  Without it the project's own reader still runs;
+# under CI=true its absence is a failure, not a skip.
+if command -v qemu-img >/dev/null 2>&1; then
+	HAVE_QEMU=1
+elif [ "${CI:-}" = true ]; then
+	echo "Bail out! qemu-img is missing and CI=true (.ci/run installs qemu-utils)"
+	exit 1
+else
+	HAVE_QEMU=0
+	echo "# qemu-img not found: oracle checks skipped, own reader only"
+fi
+
+test_expect_success() {
+	test_count=$((test_count + 1))
+	if (eval "$2") >"$TRASH/.log" 2>&1; then
+		echo "ok $test_count - $1"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $1"
+		sed 's/^/#   /' "$TRASH/.log" | tail -n 30
+	fi
+}
+
+test_skip() {
+	test_count=$((test_count + 1))
+	echo "ok $test_count - $1 # SKIP $2"
+}
+
+test_done() {
+	echo "1..$test_count"
+	[ "$test_failed" -eq 0 ]
+	exit
+}
+
+# Fail showing both files when they differ.
+test_cmp() {
+	diff -u "$1" "$2"
+}
+
+# Fail showing both values when they differ: test_eq GOT WANT.
+test_eq() {
+	[ "$1" = "$2" ] && return 0
+	echo "got: '$1'"
+	echo "want: '$2'"
+	return 1
+}
+
+# Run a command that must fail with the given exit status and stderr line.
+test_fails_with() {
+	want_status=$1 want_stderr=$2
+	shift 2
+	"$@" >"$TRASH/.out" 2>"$TRASH/.err" </dev/null
+	status=$?
+	printf '%s\n' "$want_stderr" >"$TRASH/.want"
+	if [ "$status" -ne "$want_status" ]; then
+		echo "exit status $status, want $want_status"
+		cat "$TRASH/.err"
+		return 1
+	fi
+	test_cmp "$TRASH/.want" "$TRASH/.err"
+}
+
+# A sparse raw file of SIZE bytes (truncate's syntax).
+make_raw() {
+	rm -f "$1" && truncate -s "$2" "$1"
+}
+
+# Write LENGTH random bytes at OFFSET of FILE, never starting with zero
+# (so a dropped first byte is noticed).
+put_data() {
+	{ printf '\001'; head -c $(($3 - 1)) /dev/urandom; } |
+		dd of="$1" bs=64k seek="$2" oflag=seek_bytes conv=notrunc status=none
+}
+
+# Convert RAW through a pipe: convert RAW IMAGE [sqcow2 options].
+convert() {
+	raw=$1 image=$2
+	shift 2
+	cat "$raw" | "$SQCOW2" "$@" >"$image"
+}
+
+# The image is valid and reads back as RAW: own reader always, qemu-img
+# when present (check exit 0 means no errors and no leaks).
+verify() {
+	"$READBACK" compare "$1" "$2" || return 1
+	[ "$HAVE_QEMU" = 1 ] || return 0
+	qemu-img check -q -f qcow2 "$1" || { echo "qemu-img check failed: $1"; return 1; }
+	qemu-img compare -q -f qcow2 -F raw "$1" "$2" ||
+		{ echo "qemu-img compare: $1 differs from $2"; return 1; }
+}
+
+# The file's size in bytes.
+file_size() {
+	stat -c %s "$1"
+}
+
+# A key of `readback info`.
+info() {
+	"$READBACK" info "$1" | sed -n "s/^$2=//p"
+}

@@ -1,0 +1,130 @@
+#!/bin/sh
+# Every way the input or the options can be wrong: one line on stderr and
+# the documented exit status.
+. "$(dirname "$0")/lib.sh"
+
+make_raw disk.raw 1M && put_data disk.raw 4096 100 && echo "4096 100" >disk.ranges
+
+test_expect_success 'usage errors exit 2 with one line' '
+	test_fails_with 2 "sqcow2: --size is needed" "$SQCOW2" &&
+	test_fails_with 2 "sqcow2: bad size '\''12X'\''" "$SQCOW2" -s 12X &&
+	test_fails_with 2 "sqcow2: bad size '\'''\''" "$SQCOW2" --size= &&
+	test_fails_with 2 "sqcow2: bad size '\''-1'\''" "$SQCOW2" -s -1 &&
+	test_fails_with 2 "sqcow2: bad size '\'' 1'\''" "$SQCOW2" -s " 1" &&
+	test_fails_with 2 "sqcow2: bad size '\''1kk'\''" "$SQCOW2" -s 1kk &&
+	test_fails_with 2 "sqcow2: bad size '\''16384P'\''" "$SQCOW2" -s 16384P &&
+	test_fails_with 2 "sqcow2: bad size '\''18446744073709551616'\''" "$SQCOW2" -s 18446744073709551616 &&
+	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''256'\''" "$SQCOW2" -s 1M -c 256 &&
+	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''4M'\''" "$SQCOW2" -s 1M -c 4M &&
+	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''3k'\''" "$SQCOW2" -s 1M -c 3k &&
+	test_fails_with 2 "sqcow2: bad cluster size '\''x'\''" "$SQCOW2" -s 1M -c x &&
+	test_fails_with 2 "sqcow2: unknown option '\''--bogus'\''; try '\''sqcow2 --help'\''" "$SQCOW2" --bogus &&
+	test_fails_with 2 "sqcow2: unknown option '\''-x'\''; try '\''sqcow2 --help'\''" "$SQCOW2" -x &&
+	test_fails_with 2 "sqcow2: option '\''--ranges'\'' needs a value" "$SQCOW2" -s 1M --ranges &&
+	test_fails_with 2 "sqcow2: unexpected argument '\''disk.raw'\''" "$SQCOW2" -s 1M disk.raw
+'
+
+test_expect_success 'size suffixes are powers of 1024' '
+	for pair in 1k:1024 1K:1024 2M:2097152 1G:1073741824 1T:1099511627776 0x400:1024; do
+		"$SQCOW2" -s ${pair%%:*} --print-size >got &&
+		"$SQCOW2" -s ${pair#*:} --print-size >want &&
+		test_cmp want got || exit 1
+	done
+'
+
+test_expect_success '--help and --version succeed on stdout' '
+	"$SQCOW2" --help >out 2>err && grep -q "^Usage: sqcow2" out && test ! -s err &&
+	"$SQCOW2" -h >out2 && test_cmp out out2 &&
+	"$SQCOW2" --version >v && grep -q "^sqcow2 [0-9]" v
+'
+
+test_expect_success 'a missing range file' '
+	test_fails_with 1 "sqcow2: nope.ranges: No such file or directory" \
+		"$SQCOW2" -s 1M -r nope.ranges
+'
+
+test_expect_success 'bad range lines name the file and line' '
+	printf "# header\n\n0 512\n\n\n\n4096 1048576\n" >l7.ranges &&
+	test_fails_with 1 "sqcow2: l7.ranges line 7: range ends beyond --size" \
+		"$SQCOW2" -s 1M -r l7.ranges &&
+	echo "1048576 1" >beyond.ranges &&
+	test_fails_with 1 "sqcow2: beyond.ranges line 1: offset beyond --size" \
+		"$SQCOW2" -s 1M -r beyond.ranges &&
+	echo "0 0" >zero.ranges &&
+	test_fails_with 1 "sqcow2: zero.ranges line 1: zero length" \
+		"$SQCOW2" -s 1M -r zero.ranges &&
+	echo "0 -5" >neg.ranges &&
+	test_fails_with 1 "sqcow2: neg.ranges line 1: bad length" \
+		"$SQCOW2" -s 1M -r neg.ranges &&
+	echo "-1 5" >negoff.ranges &&
+	test_fails_with 1 "sqcow2: negoff.ranges line 1: bad offset" \
+		"$SQCOW2" -s 1M -r negoff.ranges &&
+	echo "12" >short.ranges &&
+	test_fails_with 1 "sqcow2: short.ranges line 1: expected OFFSET LENGTH" \
+		"$SQCOW2" -s 1M -r short.ranges &&
+	echo "0 12 13" >junk.ranges &&
+	test_fails_with 1 "sqcow2: junk.ranges line 1: junk after length" \
+		"$SQCOW2" -s 1M -r junk.ranges &&
+	echo "18446744073709551615 18446744073709551615" >wrap.ranges &&
+	test_fails_with 1 "sqcow2: wrap.ranges line 1: offset beyond --size" \
+		"$SQCOW2" -s 1M -r wrap.ranges
+'
+
+test_expect_success 'a virtual size QEMU cannot open' '
+	: >none.ranges &&
+	"$SQCOW2" -s 128G -c 512 -r none.ranges --print-size >/dev/null &&
+	test_fails_with 1 "sqcow2: virtual size too large for this cluster size (L1 table over 32 MiB)" \
+		"$SQCOW2" -s $(((128 << 30) + 1)) -c 512 -r none.ranges --print-size &&
+	"$SQCOW2" -s 2P -r none.ranges --print-size >/dev/null &&
+	test_fails_with 1 "sqcow2: virtual size too large for this cluster size (L1 table over 32 MiB)" \
+		"$SQCOW2" -s $(((2 << 50) + 1)) -r none.ranges --print-size &&
+	test_fails_with 1 "sqcow2: image too large (refcount table over 8 MiB)" \
+		"$SQCOW2" -s 128G -c 512 --print-size
+'
+
+test_expect_success 'input shorter than --size' '
+	head -c 300000 disk.raw >short.raw &&
+	test_fails_with 1 "sqcow2: input ended at offset 300000, before --size 1048576" \
+		sh -c "cat short.raw | \"\$SQCOW2\" -s 1M -r disk.ranges >out.qcow2" &&
+	head -c 1000 disk.raw >shorter.raw &&
+	test_fails_with 1 "sqcow2: input ended at offset 1000, before --size 1048576" \
+		sh -c "cat shorter.raw | \"\$SQCOW2\" -s 1M -r disk.ranges >out.qcow2" &&
+	test_fails_with 1 "sqcow2: input ended at offset 0, before --size 1048576" \
+		sh -c "\"\$SQCOW2\" -s 1M -r disk.ranges </dev/null >out.qcow2"
+'
+
+test_expect_success 'input longer than --size' '
+	test_fails_with 1 "sqcow2: input longer than --size 1048575" \
+		sh -c "cat disk.raw | \"\$SQCOW2\" -s 1048575 -r disk.ranges >out.qcow2"
+'
+
+test_expect_success 'a non-zero byte outside the ranges' '
+	cp disk.raw stale.raw && printf "\\001" |
+		dd of=stale.raw bs=1 seek=700001 conv=notrunc status=none &&
+	test_fails_with 1 "sqcow2: non-zero byte at input offset 700001, outside the ranges" \
+		sh -c "cat stale.raw | \"\$SQCOW2\" -s 1M -r disk.ranges >out.qcow2" &&
+	: >none.ranges &&
+	test_fails_with 1 "sqcow2: non-zero byte at input offset 4096, outside the ranges" \
+		sh -c "cat disk.raw | \"\$SQCOW2\" -s 1M -r none.ranges >out.qcow2"
+'
+
+test_expect_success 'bytes outside the ranges but inside a stored cluster are kept' '
+	cp disk.raw near.raw && put_data near.raw 60000 10 &&
+	convert near.raw near.qcow2 -s 1M -r disk.ranges &&
+	verify near.qcow2 near.raw
+'
+
+test_expect_success 'a full disk (ENOSPC) is reported' '
+	test -w /dev/full || exit 0
+	test_fails_with 1 "sqcow2: stdout: No space left on device" \
+		sh -c "cat disk.raw | \"\$SQCOW2\" -s 1M -r disk.ranges >/dev/full"
+'
+
+test_expect_success 'a reader that goes away (EPIPE) is reported' '
+	make_raw long.raw 64M &&
+	(cat long.raw | "$SQCOW2" -s 64M 2>err; echo $? >status) | head -c 1000 >/dev/null &&
+	echo 1 >want && test_cmp want status &&
+	echo "sqcow2: stdout: Broken pipe" >want && test_cmp want err
+'
+
+test_done

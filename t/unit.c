@@ -1,0 +1,1753 @@
+/*
+ * t/unit.c: unit tests of sqcow2's pure core, layout.c and ranges.c.
+ *
+ * Prints TAP, one "ok N - what" line per test.  A failed check prints, as
+ * TAP comments before its test's line, the check, where it is, what it was
+ * about and both values.
+ *
+ * The heart of it is a model check: thousands of random small layouts,
+ * every metadata cluster decoded as a reader would, compared with what an
+ * independent count of the same ranges says.  Its seed is fixed so that a
+ * failure reproduces; to explore, give another one (and a number of cases):
+ *
+ *	t/bin/unit [SEED [CASES]]
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "ranges.h"
+
+#define KiB		(UINT64_C(1) << 10)
+#define MiB		(UINT64_C(1) << 20)
+#define GiB		(UINT64_C(1) << 30)
+#define TiB		(UINT64_C(1) << 40)
+#define PiB		(UINT64_C(1) << 50)
+#define COPIED		(UINT64_C(1) << 63)
+#define MAX_L1_ENTRIES	(UINT64_C(32) * MiB / 8)	/* QEMU's limit */
+
+#define DEFAULT_SEED	UINT64_C(0x5c0c2b1d)
+#define DEFAULT_CASES	4000
+
+/* The TAP harness */
+
+#define SHOWN_PER_TEST	8	/* failed checks printed in full per test */
+
+static int tests_run, tests_failed;
+static int checks_failed;	/* in the current test */
+static char case_text[1024];	/* what the current test is looking at */
+static char note_text[256];	/* where, for the next failed check only */
+
+#define TEST(call, what)	(test_begin(), (call), test_end(what))
+
+#define check(expr)		check_at(__LINE__, #expr, (expr) != 0)
+#define check_u64(got, want)	check_u64_at(__LINE__, #got, (uint64_t)(got), \
+				    #want, (uint64_t)(want))
+#define check_str(got, want)	check_str_at(__LINE__, #got, (got), #want, (want))
+#define check_err(got, want)	check_err_at(__LINE__, #got, (got), #want, (want))
+
+static void
+test_begin(void)
+{
+	checks_failed = 0;
+	case_text[0] = note_text[0] = '\0';
+}
+
+static void
+test_end(const char *what)
+{
+	tests_run++;
+	if (checks_failed > SHOWN_PER_TEST)
+		printf("# (and %d more failed checks)\n",
+		    checks_failed - SHOWN_PER_TEST);
+	if (checks_failed > 0)
+		tests_failed++;
+	printf("%sok %d - %s\n", checks_failed > 0 ? "not " : "", tests_run, what);
+	fflush(stdout);
+}
+
+static void
+set_case(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(case_text, sizeof(case_text), fmt, ap);
+	va_end(ap);
+}
+
+/* Append to the case text, as far as it has room. */
+static void
+add_case(const char *fmt, ...)
+{
+	size_t used = strlen(case_text);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(case_text + used, sizeof(case_text) - used, fmt, ap);
+	va_end(ap);
+}
+
+static void
+note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(note_text, sizeof(note_text), fmt, ap);
+	va_end(ap);
+}
+
+/* Count a failed check; returns whether to print its values. */
+static int
+check_failed(int line, const char *got, const char *op, const char *want)
+{
+	if (++checks_failed > SHOWN_PER_TEST) {
+		note_text[0] = '\0';
+		return 0;
+	}
+	printf("# check \"%s%s%s\" failed at %s:%d\n", got, op, want, __FILE__, line);
+	if (case_text[0] != '\0')
+		printf("#   case: %s\n", case_text);
+	if (note_text[0] != '\0')
+		printf("#     at: %s\n", note_text);
+	note_text[0] = '\0';
+	return 1;
+}
+
+static int
+check_at(int line, const char *expr, int ok)
+{
+	if (!ok)
+		check_failed(line, expr, "", "");
+	return ok;
+}
+
+static int
+check_u64_at(int line, const char *got_expr, uint64_t got,
+    const char *want_expr, uint64_t want)
+{
+	if (got == want)
+		return 1;
+	if (check_failed(line, got_expr, " == ", want_expr)) {
+		printf("#    got: %" PRIu64 " (0x%" PRIx64 ")\n", got, got);
+		printf("#   want: %" PRIu64 " (0x%" PRIx64 ")\n", want, want);
+	}
+	return 0;
+}
+
+static void
+print_str(const char *label, const char *s)
+{
+	if (s == NULL)
+		printf("#   %s: NULL\n", label);
+	else
+		printf("#   %s: \"%s\"\n", label, s);
+}
+
+static int
+check_str_at(int line, const char *got_expr, const char *got,
+    const char *want_expr, const char *want)
+{
+	if (got == want || (got != NULL && want != NULL && strcmp(got, want) == 0))
+		return 1;
+	if (check_failed(line, got_expr, " == ", want_expr)) {
+		print_str(" got", got);
+		print_str("want", want);
+	}
+	return 0;
+}
+
+static int
+check_err_at(int line, const char *got_expr, enum layout_error got,
+    const char *want_expr, enum layout_error want)
+{
+	if (got == want)
+		return 1;
+	if (check_failed(line, got_expr, " == ", want_expr)) {
+		printf("#    got: %d (%s)\n", (int)got, layout_strerror(got));
+		printf("#   want: %d (%s)\n", (int)want, layout_strerror(want));
+	}
+	return 0;
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL) {
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* Helpers */
+
+static uint64_t rng_state;
+
+/* A stream of its own for each case, so that one case can be replayed. */
+static void
+rng_seed(uint64_t seed, uint64_t stream)
+{
+	rng_state = (seed ^ (stream * UINT64_C(0x9e3779b97f4a7c15))) | 1;
+	for (int i = 0; i < 8; i++) {
+		rng_state ^= rng_state << 13;
+		rng_state ^= rng_state >> 7;
+		rng_state ^= rng_state << 17;
+	}
+}
+
+/* xorshift64 */
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static uint64_t
+rng_below(uint64_t n)
+{
+	return n == 0 ? 0 : rng() % n;
+}
+
+static uint64_t
+ceil_div(uint64_t n, uint64_t d)
+{
+	return n == 0 ? 0 : (n - 1) / d + 1;
+}
+
+static uint64_t
+be(const unsigned char *p, int bytes)
+{
+	uint64_t v = 0;
+
+	while (bytes-- > 0)
+		v = v << 8 | *p++;
+	return v;
+}
+
+static int
+all_bytes(const unsigned char *p, size_t n, unsigned char value)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != value)
+			return 0;
+	return 1;
+}
+
+/* len bytes of s, escaped as in C so that they stay on one line of TAP. */
+static const char *
+escaped(const char *s, size_t len)
+{
+	static char buf[512];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && n + 5 < sizeof(buf); i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\n')
+			n += (size_t)sprintf(buf + n, "\\n");
+		else if (c == '\r')
+			n += (size_t)sprintf(buf + n, "\\r");
+		else if (c == '\t')
+			n += (size_t)sprintf(buf + n, "\\t");
+		else if (c == '"' || c == '\\')
+			n += (size_t)sprintf(buf + n, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			n += (size_t)sprintf(buf + n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The model: what an image of these ranges must hold, counted without layout.c */
+
+struct model {
+	unsigned cluster_bits;
+	uint64_t input_size;
+	const uint64_t *stored;	/* guest clusters holding data, ascending */
+	size_t nstored;
+};
+
+struct expect {
+	uint64_t cluster_size;
+	uint64_t virtual_size;
+	uint64_t guest_clusters;
+	uint64_t l1_entries;
+	uint64_t l1_clusters;
+	uint64_t l2_tables;
+	uint64_t data_clusters;
+	uint64_t refcount_table_clusters;
+	uint64_t refcount_blocks;
+	uint64_t total_clusters;
+};
+
+/*
+ * The counts of an image with data_clusters stored in l2_tables tables.
+ * The refcount blocks are the least number that counts every cluster,
+ * themselves and the table that points at them included, found by trying
+ * each in turn rather than by iterating to a fixed point as layout.c does.
+ */
+static void
+expect_counts(struct expect *e, unsigned cluster_bits, uint64_t input_size,
+    uint64_t data_clusters, uint64_t l2_tables)
+{
+	uint64_t cs = UINT64_C(1) << cluster_bits;
+	uint64_t per_block = cs / 2, per_table = cs / 8;
+	uint64_t fixed, blocks;
+
+	e->cluster_size = cs;
+	e->virtual_size = ceil_div(input_size, 512) * 512;
+	e->guest_clusters = ceil_div(e->virtual_size, cs);
+	e->l1_entries = ceil_div(e->virtual_size, cs * per_table);
+	e->l1_clusters = ceil_div(e->l1_entries, per_table);
+	e->l2_tables = l2_tables;
+	e->data_clusters = data_clusters;
+	fixed = 1 + e->l1_clusters + l2_tables + data_clusters;
+	blocks = fixed / per_block;
+	while (blocks * per_block < fixed + ceil_div(blocks, per_table) + blocks)
+		blocks++;
+	e->refcount_blocks = blocks;
+	e->refcount_table_clusters = ceil_div(blocks, per_table);
+	e->total_clusters = fixed + e->refcount_table_clusters + blocks;
+}
+
+static void
+expect_model(struct expect *e, const struct model *m)
+{
+	unsigned l2_bits = m->cluster_bits - 3;
+	uint64_t tables = 0;
+
+	for (size_t i = 0; i < m->nstored; i++)
+		if (i == 0 || m->stored[i] >> l2_bits != m->stored[i - 1] >> l2_bits)
+			tables++;
+	expect_counts(e, m->cluster_bits, m->input_size, m->nstored, tables);
+}
+
+/* The guest clusters that sorted, non-overlapping ranges touch. */
+static uint64_t *
+stored_of_sorted(const struct range *r, size_t n, unsigned bits, size_t *count)
+{
+	size_t cap = 16, used = 0;
+	uint64_t *v = xcalloc(cap, sizeof(*v));
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t last = (r[i].offset + r[i].length - 1) >> bits;
+
+		for (uint64_t c = r[i].offset >> bits; c <= last; c++) {
+			if (used > 0 && v[used - 1] >= c)
+				continue;
+			if (used == cap) {
+				v = realloc(v, (cap *= 2) * sizeof(*v));
+				if (v == NULL) {
+					printf("Bail out! out of memory\n");
+					exit(1);
+				}
+			}
+			v[used++] = c;
+		}
+	}
+	*count = used;
+	return v;
+}
+
+/* The fields of lo against the model's counts. */
+static int
+check_fields(const struct layout *lo, const struct model *m, const struct expect *e)
+{
+	uint64_t cs = e->cluster_size;
+	uint64_t meta = e->total_clusters - e->data_clusters;
+	int ok = 1;
+
+	ok &= check_u64(lo->input_size, m->input_size);
+	ok &= check_u64(lo->cluster_bits, m->cluster_bits);
+	ok &= check_u64(lo->cluster_size, cs);
+	ok &= check_u64(lo->virtual_size, e->virtual_size);
+	ok &= check_u64(lo->guest_clusters, e->guest_clusters);
+	ok &= check_u64(lo->l1_entries, e->l1_entries);
+	ok &= check_u64(lo->l1_clusters, e->l1_clusters);
+	ok &= check_u64(lo->l2_tables, e->l2_tables);
+	ok &= check_u64(lo->data_clusters, e->data_clusters);
+	ok &= check_u64(lo->refcount_blocks, e->refcount_blocks);
+	ok &= check_u64(lo->refcount_table_clusters, e->refcount_table_clusters);
+	ok &= check_u64(lo->total_clusters, e->total_clusters);
+	ok &= check_u64(layout_image_size(lo), e->total_clusters * cs);
+	ok &= check_u64(layout_meta_clusters(lo), meta);
+	/* header | L1 | refcount table | refcount blocks | L2 tables | data */
+	ok &= check_u64(lo->l1_offset, cs);
+	ok &= check_u64(lo->refcount_table_offset, (1 + e->l1_clusters) * cs);
+	ok &= check_u64(lo->refcount_blocks_offset,
+	    (1 + e->l1_clusters + e->refcount_table_clusters) * cs);
+	ok &= check_u64(lo->l2_offset, (meta - e->l2_tables) * cs);
+	ok &= check_u64(lo->data_offset, meta * cs);
+	return ok;
+}
+
+/* The runs cover exactly the stored clusters, ascending and non-adjacent. */
+static int
+check_runs(const struct layout *lo, const struct model *m)
+{
+	struct run_walk walk;
+	size_t next = 0, runs = 0;
+	uint64_t prev_end = 0;
+	int ok = 1;
+
+	run_walk_init(&walk, lo);
+	while (ok && run_next(&walk)) {
+		runs++;
+		note("run %zu, [%" PRIu64 ", %" PRIu64 ")", runs, walk.first, walk.end);
+		if (!check(runs <= m->nstored) || !check(walk.first < walk.end) ||
+		    !(runs == 1 || check(walk.first > prev_end)) ||
+		    !check(next < m->nstored)) {
+			ok = 0;
+			break;
+		}
+		for (uint64_t c = walk.first; c < walk.end; c++, next++) {
+			if (next == m->nstored || m->stored[next] != c) {
+				note("run %zu, [%" PRIu64 ", %" PRIu64 ")",
+				    runs, walk.first, walk.end);
+				if (check(next < m->nstored))
+					check_u64(c, m->stored[next]);
+				ok = 0;
+				break;
+			}
+		}
+		prev_end = walk.end;
+	}
+	note_text[0] = '\0';
+	if (ok)
+		ok = check_u64(next, m->nstored);
+	return ok;
+}
+
+/* Claim host cluster off / cs for one use; fails if it is not free to claim. */
+static int
+claim(unsigned char *used, const struct expect *e, uint64_t off, const char *what)
+{
+	uint64_t cs = e->cluster_size;
+
+	if (off % cs == 0 && off / cs < e->total_clusters && !used[off / cs]) {
+		used[off / cs] = 1;
+		return 1;
+	}
+	note("%s at host offset 0x%" PRIx64, what, off);
+	if (check_u64(off % cs, 0) && check(off / cs < e->total_clusters))
+		check(!used[off / cs]);
+	return 0;
+}
+
+static int
+check_header(const unsigned char *h, const struct model *m, const struct expect *e)
+{
+	uint64_t cs = e->cluster_size;
+	int ok = 1;
+
+	ok &= check_u64(be(h + 0, 4), 0x514649fb);	/* "QFI\xfb" */
+	ok &= check_u64(be(h + 4, 4), 3);		/* version */
+	ok &= check_u64(be(h + 8, 8), 0);		/* no backing file */
+	ok &= check_u64(be(h + 16, 4), 0);
+	ok &= check_u64(be(h + 20, 4), m->cluster_bits);
+	ok &= check_u64(be(h + 24, 8), e->virtual_size);
+	ok &= check_u64(be(h + 32, 4), 0);		/* not encrypted */
+	ok &= check_u64(be(h + 36, 4), e->l1_entries);
+	ok &= check_u64(be(h + 40, 8), cs);		/* L1 right after the header */
+	ok &= check_u64(be(h + 48, 8), (1 + e->l1_clusters) * cs);
+	ok &= check_u64(be(h + 56, 4), e->refcount_table_clusters);
+	ok &= check_u64(be(h + 60, 4), 0);		/* no snapshots */
+	ok &= check_u64(be(h + 64, 8), 0);
+	ok &= check_u64(be(h + 72, 8), 0);		/* incompatible features */
+	ok &= check_u64(be(h + 80, 8), 0);		/* compatible features */
+	ok &= check_u64(be(h + 88, 8), 0);		/* autoclear features */
+	ok &= check_u64(be(h + 96, 4), 4);		/* 16-bit refcounts */
+	ok &= check_u64(be(h + 100, 4), 104);		/* header length */
+	/* No extensions: the end-of-extensions mark, then zeros. */
+	ok &= check(all_bytes(h + 104, cs - 104, 0));
+	return ok;
+}
+
+/*
+ * Produce every metadata cluster of lo into one buffer and read it as a
+ * reader would, from the header on.  Returns whether all checks passed.
+ */
+static int
+check_metadata(const struct layout *lo, const struct model *m,
+    const struct expect *e)
+{
+	uint64_t cs = e->cluster_size, per_table = cs / 8, per_block = cs / 2;
+	uint64_t meta = e->total_clusters - e->data_clusters;
+	uint64_t table_start = 1 + e->l1_clusters;
+	uint64_t blocks_start = table_start + e->refcount_table_clusters;
+	uint64_t l2_start = blocks_start + e->refcount_blocks;
+	unsigned l2_bits = m->cluster_bits - 3;
+	unsigned char *img, *used, *spare;
+	struct meta_writer mw;
+	uint64_t n, tables = 0, data = 0;
+	size_t next = 0;
+	int ok = 1;
+
+	if (!check(meta * cs <= 64 * MiB))
+		return 0;
+	img = xcalloc(meta, cs);
+	used = xcalloc(e->total_clusters, 1);
+	spare = xcalloc(cs, 1);
+
+	meta_writer_init(&mw, lo);
+	for (n = 0; n < meta; n++)
+		if (!layout_meta_next(&mw, img + n * cs))
+			break;
+	ok &= check_u64(n, layout_meta_clusters(lo));
+	memset(spare, 0xa5, cs);
+	ok &= check_u64(layout_meta_next(&mw, spare), 0);
+	ok &= check(all_bytes(spare, cs, 0xa5));
+	if (!ok)
+		goto out;
+
+	ok &= check_header(img, m, e);
+	used[0] = 1;
+	for (uint64_t c = 1; c < blocks_start; c++)
+		used[c] = 1;		/* L1 and refcount table */
+
+	/* L1: an entry for each L2 range that holds data, the tables in order */
+	for (uint64_t j = 0; ok && j < e->l1_clusters * per_table; j++) {
+		uint64_t got = be(img + cs + j * 8, 8), want = 0;
+		int has = next < m->nstored && m->stored[next] >> l2_bits == j;
+		const unsigned char *l2;
+
+		if (has)
+			want = (l2_start + tables) * cs | COPIED;
+		if (got != want) {
+			note("L1 entry %" PRIu64 " of %" PRIu64, j, e->l1_entries);
+			ok = check_u64(got, want);
+			break;
+		}
+		if (!has)
+			continue;
+		if (!(ok = claim(used, e, want & ~COPIED, "L2 table")))
+			break;
+		l2 = img + (l2_start + tables) * cs;
+		tables++;
+		/* L2: the stored clusters, to the data clusters in guest order */
+		for (uint64_t i = 0; i < per_table; i++) {
+			uint64_t guest = j << l2_bits | i;
+			int stored = next < m->nstored && m->stored[next] == guest;
+
+			got = be(l2 + i * 8, 8);
+			want = stored ? (meta + data) * cs | COPIED : 0;
+			if (got != want) {
+				note("L2 entry %" PRIu64 " of L1 entry %" PRIu64
+				    " (guest cluster %" PRIu64 ")", i, j, guest);
+				ok = check_u64(got, want);
+				break;
+			}
+			if (!stored)
+				continue;
+			if (!(ok = claim(used, e, want & ~COPIED, "data cluster")))
+				break;
+			data++;
+			next++;
+		}
+	}
+	if (!ok)
+		goto out;
+	ok &= check_u64(next, m->nstored);
+	ok &= check_u64(tables, e->l2_tables);
+
+	/* Refcounts: 1 for each cluster in use, 0 past the end */
+	for (uint64_t i = 0; ok && i < e->refcount_table_clusters * per_table; i++) {
+		uint64_t off = be(img + table_start * cs + i * 8, 8);
+		const unsigned char *block;
+
+		if (off == 0) {
+			if (i * per_block < e->total_clusters) {
+				note("refcount table entry %" PRIu64 " is 0", i);
+				ok = check(i * per_block >= e->total_clusters);
+			}
+			continue;
+		}
+		if (off / cs >= meta) {
+			note("refcount table entry %" PRIu64 ": 0x%" PRIx64, i, off);
+			ok = check(off / cs < meta);
+			break;
+		}
+		if (!(ok = claim(used, e, off, "refcount block")))
+			break;
+		block = img + off / cs * cs;
+		for (uint64_t k = 0; k < per_block; k++) {
+			uint64_t c = i * per_block + k;
+			uint64_t count = be(block + k * 2, 2);
+			uint64_t want = c < e->total_clusters;
+
+			if (count != want) {
+				note("refcount of host cluster %" PRIu64 " of %" PRIu64,
+				    c, e->total_clusters);
+				ok = check_u64(count, want);
+				break;
+			}
+		}
+	}
+	note_text[0] = '\0';
+	for (uint64_t c = 0; ok && c < e->total_clusters; c++) {
+		if (!used[c]) {
+			note("host cluster %" PRIu64 " of %" PRIu64, c, e->total_clusters);
+			ok = check(used[c]);
+		}
+	}
+out:
+	free(used);
+	free(spare);
+	free(img);
+	return ok;
+}
+
+/* Everything about lo that the model fixes. */
+static int
+check_layout(const struct layout *lo, const struct model *m)
+{
+	struct expect e;
+
+	expect_model(&e, m);
+	if (!check_fields(lo, m, &e))
+		return 0;
+	return check_runs(lo, m) & check_metadata(lo, m, &e);
+}
+
+/* Layout: exact cases, computed by hand */
+
+struct known_case {
+	const char *what;
+	unsigned bits;
+	uint64_t size;
+	struct range r[4];
+	size_t nranges;
+	uint64_t data, l2, blocks, table, total;
+};
+
+static const struct known_case known_cases[] = {
+	/*
+	 * An L2 table of 8192 entries covers 512 MiB, so 10 MiB is one L1
+	 * entry in one L1 cluster.  Bytes 5000000..5000004 lie in guest
+	 * cluster 76 (76 * 65536 = 4980736, 77 * 65536 = 5046272).
+	 * header + L1 + refcount table + 1 block + 1 L2 + 1 data = 6 clusters,
+	 * 393216 bytes.
+	 */
+	{ "64 KiB clusters, 10 MiB, 5 bytes at 5000000: 6 clusters",
+	    16, 10 * MiB, { { 5000000, 5 } }, 1, 1, 1, 1, 1, 6 },
+	/* No guest clusters, no L1 entry, no L1 cluster: header + table + block. */
+	{ "64 KiB clusters, empty disk: 3 clusters",
+	    16, 0, { { 0, 0 } }, 0, 0, 0, 1, 1, 3 },
+	/* 160 data + 1 L2 + header + L1 + refcount table + 1 block = 165. */
+	{ "64 KiB clusters, 10 MiB all data: 165 clusters",
+	    16, 10 * MiB, { { 0, 10 * MiB } }, 1, 160, 1, 1, 1, 165 },
+	/*
+	 * 64 GiB is 128 L1 entries, 1024 bytes, one L1 cluster.
+	 * [0, 1 MiB): clusters 0-15, table 0.
+	 * [512 MiB - 4096, +8192): clusters 8191 and 8192, the last of table 0
+	 * and the first of table 1.
+	 * 40 GiB + 3 * 64 KiB + 1: cluster 655360 + 3, table 80 (80 * 8192 = 655360).
+	 * The last byte: cluster 1048575, table 127.
+	 * Data 16 + 2 + 1 + 1 = 20, L2 tables 0, 1, 80, 127 = 4;
+	 * 1 + 1 + 4 + 20 + table + block = 28 clusters.
+	 */
+	{ "64 KiB clusters, 64 GiB, 4 sparse ranges: 28 clusters",
+	    16, 64 * GiB, { { 0, MiB }, { 512 * MiB - 4096, 8192 },
+	    { 40 * GiB + 3 * 65536 + 1, 1 }, { 64 * GiB - 1, 1 } }, 4,
+	    20, 4, 1, 1, 28 },
+	/* 1000 bytes is a virtual size of 1024, within one 64 KiB cluster. */
+	{ "64 KiB clusters, 1000-byte disk, its last byte: 6 clusters",
+	    16, 1000, { { 999, 1 } }, 1, 1, 1, 1, 1, 6 },
+	/* 65537 bytes is a virtual size of 66048: two guest clusters, both data. */
+	{ "64 KiB clusters, 65537-byte disk all data: 7 clusters",
+	    16, 65537, { { 0, 65537 } }, 1, 2, 1, 1, 1, 7 },
+	/* 1000 bytes at 512 B is two guest clusters; byte 999 is in the second. */
+	{ "512 B clusters, 1000-byte disk, its last byte: 6 clusters",
+	    9, 1000, { { 999, 1 } }, 1, 1, 1, 1, 1, 6 },
+	/*
+	 * 512 B: an L2 table covers 32 KiB, a block counts 256 clusters.
+	 * 1 MiB: 2048 data, 32 L2, 32 L1 entries in one L1 cluster:
+	 * 1 + 1 + 32 + 2048 = 2082.  9 blocks count 2304 >= 2082 + 1 + 9 = 2092;
+	 * 8 count only 2048.  2092 clusters.
+	 */
+	{ "512 B clusters, 1 MiB all data: 2092 clusters",
+	    9, MiB, { { 0, MiB } }, 1, 2048, 32, 9, 1, 2092 },
+	/*
+	 * 2 MiB: an L2 table covers 2 MiB * 262144 = 512 GiB, so 1 TiB is two
+	 * L1 entries.  Its first and last byte: 2 data in 2 L2 tables;
+	 * 1 + 1 + 2 + 2 + table + block = 8 clusters, 16 MiB.
+	 */
+	{ "2 MiB clusters, 1 TiB, first and last byte: 8 clusters",
+	    21, TiB, { { 0, 1 }, { TiB - 1, 1 } }, 2, 2, 2, 1, 1, 8 },
+	/*
+	 * The refcount fixed point at 512 B (256 refcounts a block), all data:
+	 * 248 clusters: 248 + 4 L2 + 1 L1 + header = 254, + table + block =
+	 * 256, which one block counts.  249: 255 + 1 + 1 = 257 > 256, so a
+	 * second block, which itself fits: 258.
+	 */
+	{ "512 B clusters, 248 data clusters: one block counts 256",
+	    9, 248 * 512, { { 0, 248 * 512 } }, 1, 248, 4, 1, 1, 256 },
+	{ "512 B clusters, 249 data clusters: the block needs a second block",
+	    9, 249 * 512, { { 0, 249 * 512 } }, 1, 249, 4, 2, 1, 258 },
+	/*
+	 * A one-cluster refcount table at 512 B points at 64 blocks, 16384
+	 * refcounts.  16063 data + 251 L2 + 4 L1 + header = 16319, + 1 + 64 =
+	 * 16384: fits exactly.  16064: 16320 + 1 + 64 = 16385, so 65 blocks,
+	 * which need a second table cluster: 16320 + 2 + 65 = 16387.
+	 */
+	{ "512 B clusters, 16063 data clusters: 64 blocks, 16384 clusters",
+	    9, 16063 * 512, { { 0, 16063 * 512 } }, 1, 16063, 251, 64, 1, 16384 },
+	{ "512 B clusters, 16064 data clusters: the table needs a second cluster",
+	    9, 16064 * 512, { { 0, 16064 * 512 } }, 1, 16064, 251, 65, 2, 16387 },
+};
+
+static void
+t_known(const struct known_case *k)
+{
+	struct layout lo;
+	struct model m = { k->bits, k->size, NULL, 0 };
+	uint64_t *stored;
+
+	set_case("%s", k->what);
+	if (!check_err(layout_init(&lo, k->size, k->bits, k->r, k->nranges), LAYOUT_OK))
+		return;
+	check_u64(lo.data_clusters, k->data);
+	check_u64(lo.l2_tables, k->l2);
+	check_u64(lo.refcount_blocks, k->blocks);
+	check_u64(lo.refcount_table_clusters, k->table);
+	check_u64(lo.total_clusters, k->total);
+	check_u64(layout_image_size(&lo), k->total << k->bits);
+	check_u64(layout_meta_clusters(&lo), k->total - k->data);
+	stored = stored_of_sorted(k->r, k->nranges, k->bits, &m.nstored);
+	m.stored = stored;
+	check_layout(&lo, &m);
+	free(stored);
+}
+
+/* The bytes of the 6-cluster image above, written out by hand. */
+static void
+t_known_bytes(void)
+{
+	static const unsigned char header[104] = {
+		0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3,		/* magic, version */
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,		/* no backing file */
+		0, 0, 0, 16,					/* cluster_bits */
+		0, 0, 0, 0, 0, 0xa0, 0, 0,			/* size: 10 MiB */
+		0, 0, 0, 0, 0, 0, 0, 1,				/* crypt, l1_size */
+		0, 0, 0, 0, 0, 1, 0, 0,				/* L1 at 64 KiB */
+		0, 0, 0, 0, 0, 2, 0, 0,				/* table at 128 KiB */
+		0, 0, 0, 1, 0, 0, 0, 0,		/* table clusters, snapshots */
+		0, 0, 0, 0, 0, 0, 0, 0,				/* snapshots_offset */
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* features */
+		0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 4, 0, 0, 0, 104,	/* refcount_order, header_length */
+	};
+	static const struct range r = { 5000000, 5 };
+	struct layout lo;
+	struct meta_writer mw;
+	unsigned char *c = xcalloc(64 * KiB, 1);
+	size_t i;
+
+	if (!check_err(layout_init(&lo, 10 * MiB, 16, &r, 1), LAYOUT_OK))
+		goto out;
+	meta_writer_init(&mw, &lo);
+
+	check(layout_meta_next(&mw, c));
+	for (i = 0; i < sizeof(header); i++)
+		if (!check_u64(c[i], header[i]))
+			break;
+	check(all_bytes(c + 104, 64 * KiB - 104, 0));
+
+	check(layout_meta_next(&mw, c));	/* L1: the L2 table at 256 KiB */
+	check_u64(be(c, 8), UINT64_C(0x8000000000040000));
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
+
+	check(layout_meta_next(&mw, c));	/* the block at 192 KiB */
+	check_u64(be(c, 8), 0x30000);
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
+
+	check(layout_meta_next(&mw, c));	/* 6 clusters in use */
+	for (i = 0; i < 6; i++)
+		check_u64(be(c + 2 * i, 2), 1);
+	check(all_bytes(c + 12, 64 * KiB - 12, 0));
+
+	check(layout_meta_next(&mw, c));	/* L2 entry 76: data at 320 KiB */
+	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000050000));
+	check(all_bytes(c, 76 * 8, 0));
+	check(all_bytes(c + 77 * 8, 64 * KiB - 77 * 8, 0));
+
+	check(!layout_meta_next(&mw, c));
+out:
+	free(c);
+}
+
+/* Layout: the refcount fixed point */
+
+/*
+ * The blocks count every cluster and no block could go: one fewer, with
+ * the table it would need, would not count what is left.  The table
+ * points at every block and has no spare cluster.
+ */
+static int
+check_refcount_sizes(const struct layout *lo)
+{
+	uint64_t per_block = lo->cluster_size / 2;
+	uint64_t per_table = lo->cluster_size / 8;
+	uint64_t blocks = lo->refcount_blocks, table = lo->refcount_table_clusters;
+	uint64_t total = lo->total_clusters;
+	int ok = 1;
+
+	ok &= check(blocks >= 1 && table >= 1);
+	if (!ok)
+		return 0;
+	ok &= check(blocks * per_block >= total);
+	ok &= check((blocks - 1) * per_block < total);
+	ok &= check((blocks - 1) * per_block <
+	    total - 1 - (table - ceil_div(blocks - 1, per_table)));
+	ok &= check(table * per_table >= blocks);
+	ok &= check((table - 1) * per_table < blocks);
+	return ok;
+}
+
+static int
+check_counts(const struct layout *lo, const struct expect *e)
+{
+	return check_u64(lo->l1_clusters, e->l1_clusters) &
+	    check_u64(lo->l2_tables, e->l2_tables) &
+	    check_u64(lo->data_clusters, e->data_clusters) &
+	    check_u64(lo->refcount_blocks, e->refcount_blocks) &
+	    check_u64(lo->refcount_table_clusters, e->refcount_table_clusters) &
+	    check_u64(lo->total_clusters, e->total_clusters);
+}
+
+/* Every all-data disk of up to 30000 clusters of 512 B, and one byte less. */
+static void
+t_refcount_sweep_dense(void)
+{
+	for (uint64_t n = 0; n <= 30000; n++) {
+		for (uint64_t less = 0; less <= (n > 0); less++) {
+			uint64_t size = n * 512 - less;
+			struct range r = { 0, size };
+			struct layout lo;
+			struct expect e;
+
+			set_case("512 B clusters, %" PRIu64 " bytes all data", size);
+			expect_counts(&e, 9, size, n, ceil_div(n, 64));
+			if (!check_err(layout_init(&lo, size, 9, &r, size > 0), LAYOUT_OK) ||
+			    !check_refcount_sizes(&lo) || !check_counts(&lo, &e))
+				return;
+		}
+	}
+}
+
+/*
+ * Disks up to the 128 GiB that 512 B clusters allow, holding one byte: the
+ * L1 table alone grows to 65536 clusters, the refcount table to 5.
+ */
+static void
+t_refcount_sweep_sparse(void)
+{
+	uint64_t step = 128 * GiB / 20000 + 1;
+
+	for (uint64_t size = 1; size <= 128 * GiB; size += step) {
+		struct range r = { size - 1, 1 };
+		struct layout lo;
+		struct expect e;
+
+		set_case("512 B clusters, %" PRIu64 " bytes, the last byte data", size);
+		expect_counts(&e, 9, size, 1, 1);
+		if (!check_err(layout_init(&lo, size, 9, &r, 1), LAYOUT_OK) ||
+		    !check_refcount_sizes(&lo) || !check_counts(&lo, &e))
+			return;
+	}
+}
+
+/* Every cluster size, all-data disks around each multiple of a block's count. */
+static void
+t_refcount_sweep_cluster_sizes(void)
+{
+	for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++) {
+		uint64_t cs = UINT64_C(1) << bits, per_block = cs / 2;
+
+		for (uint64_t k = 1; k <= 3; k++) {
+			for (uint64_t d = 0; d < 2 * (cs / 8) + 8; d++) {
+				uint64_t n = k * per_block - d;
+				struct range r = { 0, n * cs };
+				struct layout lo;
+				struct expect e;
+
+				set_case("cluster_bits %u, %" PRIu64 " clusters all data",
+				    bits, n);
+				expect_counts(&e, bits, n * cs, n, ceil_div(n, cs / 8));
+				if (!check_err(layout_init(&lo, n * cs, bits, &r, 1),
+				    LAYOUT_OK) || !check_refcount_sizes(&lo) ||
+				    !check_counts(&lo, &e))
+					return;
+				if (d > 64)
+					d += d / 8;	/* sparser far from the edge */
+			}
+		}
+	}
+}
+
+/* Layout: the model check */
+
+static uint64_t
+pick_offset(uint64_t size, uint64_t cs)
+{
+	uint64_t l2_cover = cs * (cs / 8), base, near, off;
+
+	switch (rng_below(4)) {
+	case 0:
+		return rng_below(size);
+	case 1:
+		base = cs * rng_below(size / cs + 1);		/* a cluster edge */
+		break;
+	case 2:
+		base = l2_cover * rng_below(size / l2_cover + 1);	/* an L2 edge */
+		break;
+	default:
+		base = size;					/* the end */
+		break;
+	}
+	near = rng_below(3) ? rng_below(16) : rng_below(cs);
+	off = (rng() & 1) || base < near ? base + near : base - near;
+	return off < size ? off : size - 1;
+}
+
+static uint64_t
+pick_length(uint64_t size, uint64_t cs)
+{
+	switch (rng_below(6)) {
+	case 0:
+		return 1 + rng_below(8);
+	case 1:
+		return 1 + rng_below(cs);
+	case 2:
+		return cs;
+	case 3:
+		return 1 + rng_below(4 * cs);
+	case 4:
+		return 1 + rng_below(64 * cs);
+	default:
+		return 1 + rng_below(size / 2 + 1);
+	}
+}
+
+static uint64_t
+pick_gap(uint64_t pos, uint64_t cs)
+{
+	uint64_t l2_cover = cs * (cs / 8);
+
+	switch (rng_below(6)) {
+	case 0:
+		return 0;				/* touching */
+	case 1:
+		return 1 + rng_below(8);		/* likely the same cluster */
+	case 2:
+		return cs - pos % cs + rng_below(2);	/* to the next cluster edge */
+	case 3:
+		return l2_cover - pos % l2_cover;	/* to the next L2 edge */
+	case 4:
+		return rng_below(4 * cs);
+	default:
+		return rng_below(l2_cover);
+	}
+}
+
+static uint64_t
+pick_size(unsigned bits)
+{
+	uint64_t cs = UINT64_C(1) << bits, l2_cover = cs * (cs / 8);
+
+	switch (rng_below(8)) {
+	case 0:
+		return 0;
+	case 1:
+		return 1 + rng_below(3 * cs);
+	case 2:
+		return cs * rng_below(4 * MiB / cs + 1);
+	case 3:
+		return l2_cover * (1 + rng_below(3)) + rng_below(1024) - 512;
+	case 4:
+		return 1 + rng_below(16 * MiB);
+	default:
+		return 1 + rng_below(4 * MiB);
+	}
+}
+
+/*
+ * Ranges of one of three shapes into raw: scattered at random (possibly
+ * overlapping and unsorted, to go through ranges_merge), laid end to end
+ * with random gaps (sorted, possibly touching), or none.
+ */
+static int
+pick_ranges(uint64_t size, uint64_t cs, struct range_list *raw)
+{
+	int shape = (int)rng_below(5);
+
+	if (size == 0)
+		return 0;
+	if (shape <= 1) {
+		uint64_t n = rng_below(shape == 0 ? 12 : 60);
+
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t off = pick_offset(size, cs);
+			uint64_t len = pick_length(size, cs);
+
+			if (len > size - off)
+				len = size - off;
+			if (ranges_add(raw, off, len) == -1) {
+				printf("Bail out! out of memory\n");
+				exit(1);
+			}
+		}
+		return 1;
+	}
+	if (shape <= 3) {
+		uint64_t pos = rng_below(2) ? 0 : pick_offset(size, cs);
+
+		while (pos < size && raw->n < 200) {
+			uint64_t len = pick_length(size, cs);
+
+			if (len > size - pos)
+				len = size - pos;
+			if (ranges_add(raw, pos, len) == -1) {
+				printf("Bail out! out of memory\n");
+				exit(1);
+			}
+			pos += len;
+			pos += pick_gap(pos, cs);
+		}
+		return (int)rng_below(2);
+	}
+	return 0;
+}
+
+static void
+describe_case(uint64_t seed, int index, unsigned bits, uint64_t size,
+    const struct range_list *raw)
+{
+	set_case("seed 0x%" PRIx64 " case %d: cluster_bits %u, input_size %" PRIu64
+	    ", %zu ranges", seed, index, bits, size, raw->n);
+	for (size_t i = 0; i < raw->n && i < 12; i++)
+		add_case(" [%" PRIu64 ",+%" PRIu64 ")", raw->v[i].offset, raw->v[i].length);
+	if (raw->n > 12)
+		add_case(" ...");
+}
+
+static void
+t_model(uint64_t seed, int cases)
+{
+	for (int index = 0; index < cases && checks_failed == 0; index++) {
+		struct range_list raw = { NULL, 0, 0 }, given = { NULL, 0, 0 };
+		struct model m;
+		struct layout lo;
+		unsigned bits;
+		uint64_t size, cs, *stored;
+		unsigned char *bitmap;
+		size_t nclusters, nstored = 0;
+
+		rng_seed(seed, (uint64_t)index);
+		bits = 9 + (unsigned)rng_below(4);
+		cs = UINT64_C(1) << bits;
+		size = pick_size(bits);
+		if (pick_ranges(size, cs, &raw)) {
+			for (size_t i = 0; i < raw.n; i++)
+				ranges_add(&given, raw.v[i].offset, raw.v[i].length);
+			ranges_merge(&given);
+		} else {
+			given = raw;
+		}
+		describe_case(seed, index, bits, size, &raw);
+
+		/* A cluster is stored iff a byte of it lies in a range. */
+		nclusters = (size_t)(size / cs + 1);
+		bitmap = xcalloc(nclusters, 1);
+		for (size_t i = 0; i < raw.n; i++) {
+			uint64_t first = raw.v[i].offset / cs;
+			uint64_t last = (raw.v[i].offset + raw.v[i].length - 1) / cs;
+
+			for (uint64_t c = first; c <= last; c++)
+				bitmap[c] = 1;
+		}
+		stored = xcalloc(nclusters, sizeof(*stored));
+		for (size_t c = 0; c < nclusters; c++)
+			if (bitmap[c])
+				stored[nstored++] = c;
+		m.cluster_bits = bits;
+		m.input_size = size;
+		m.stored = stored;
+		m.nstored = nstored;
+
+		if (check_err(layout_init(&lo, size, bits, given.v, given.n), LAYOUT_OK))
+			check_layout(&lo, &m);
+
+		free(bitmap);
+		free(stored);
+		if (given.v != raw.v)
+			ranges_free(&given);
+		ranges_free(&raw);
+	}
+}
+
+/* Layout: errors */
+
+static void
+t_cluster_bits(void)
+{
+	static const unsigned bad[] = { 0, 1, 8, 22, 31, 32, 63, 64, 1000 };
+	struct layout lo;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		set_case("cluster_bits %u", bad[i]);
+		check_err(layout_init(&lo, MiB, bad[i], NULL, 0), LAYOUT_BAD_CLUSTER_BITS);
+	}
+	for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++) {
+		set_case("cluster_bits %u", bits);
+		check_err(layout_init(&lo, MiB, bits, NULL, 0), LAYOUT_OK);
+	}
+}
+
+static void
+t_range_order(void)
+{
+	static const struct {
+		const char *what;
+		struct range r[3];
+		size_t n;
+		enum layout_error want;
+	} cases[] = {
+		{ "unsorted", { { 100, 10 }, { 0, 10 } }, 2, LAYOUT_RANGE_ORDER },
+		{ "overlapping", { { 0, 10 }, { 9, 10 } }, 2, LAYOUT_RANGE_ORDER },
+		{ "same offset", { { 0, 10 }, { 0, 20 } }, 2, LAYOUT_RANGE_ORDER },
+		{ "contained", { { 0, 100 }, { 10, 5 } }, 2, LAYOUT_RANGE_ORDER },
+		{ "zero length first", { { 0, 0 } }, 1, LAYOUT_RANGE_ORDER },
+		{ "zero length later", { { 0, 10 }, { 20, 0 } }, 2, LAYOUT_RANGE_ORDER },
+		{ "unsorted third", { { 0, 1 }, { 20, 1 }, { 10, 1 } }, 3,
+		    LAYOUT_RANGE_ORDER },
+		{ "touching is fine", { { 0, 10 }, { 10, 10 }, { 20, 1 } }, 3, LAYOUT_OK },
+		{ "same cluster is fine", { { 0, 1 }, { 2, 1 } }, 2, LAYOUT_OK },
+	};
+	struct layout lo;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		set_case("%s", cases[i].what);
+		check_err(layout_init(&lo, MiB, 16, cases[i].r, cases[i].n), cases[i].want);
+	}
+}
+
+static void
+t_range_beyond(void)
+{
+	static const struct {
+		const char *what;
+		uint64_t size;
+		struct range r;
+		enum layout_error want;
+	} cases[] = {
+		{ "one byte past the end", 1000, { 999, 2 }, LAYOUT_RANGE_BEYOND },
+		{ "starting at the end", 1000, { 1000, 1 }, LAYOUT_RANGE_BEYOND },
+		{ "far past the end", 1000, { 5000, 1 }, LAYOUT_RANGE_BEYOND },
+		{ "within the rounded-up sector", 1000, { 1000, 24 }, LAYOUT_RANGE_BEYOND },
+		{ "offset + length wraps", 1000, { 10, UINT64_MAX - 5 },
+		    LAYOUT_RANGE_BEYOND },
+		{ "huge offset", 1000, { UINT64_MAX, 1 }, LAYOUT_RANGE_BEYOND },
+		{ "empty disk", 0, { 0, 1 }, LAYOUT_RANGE_BEYOND },
+		{ "ending exactly at the end", 1000, { 990, 10 }, LAYOUT_OK },
+		{ "the whole disk", 1000, { 0, 1000 }, LAYOUT_OK },
+	};
+	struct layout lo;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		set_case("%s", cases[i].what);
+		check_err(layout_init(&lo, cases[i].size, 16, &cases[i].r, 1), cases[i].want);
+	}
+}
+
+/* The L1 table may have 4M entries of cs * cs / 8 bytes each, no more. */
+static void
+t_l1_limit(void)
+{
+	for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++) {
+		uint64_t cs = UINT64_C(1) << bits;
+		uint64_t max = MAX_L1_ENTRIES * cs * (cs / 8);
+		struct layout lo;
+
+		set_case("cluster_bits %u, largest size %" PRIu64, bits, max);
+		if (check_err(layout_init(&lo, max, bits, NULL, 0), LAYOUT_OK)) {
+			check_u64(lo.l1_entries, MAX_L1_ENTRIES);
+			check_u64(lo.l1_clusters, 32 * MiB / cs);
+		}
+		check_err(layout_init(&lo, max - 1, bits, NULL, 0), LAYOUT_OK);
+		check_err(layout_init(&lo, max + 1, bits, NULL, 0), LAYOUT_L1_TOO_LARGE);
+		check_err(layout_init(&lo, max + 512, bits, NULL, 0), LAYOUT_L1_TOO_LARGE);
+		check_err(layout_init(&lo, UINT64_MAX, bits, NULL, 0), LAYOUT_L1_TOO_LARGE);
+	}
+}
+
+/* The largest n for which ok(bits, n) holds, given ok(bits, lo) and !ok(bits, hi). */
+static uint64_t
+largest(int (*ok)(unsigned, uint64_t), unsigned bits, uint64_t lo, uint64_t hi)
+{
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (ok(bits, mid))
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+expect_dense(struct expect *e, unsigned bits, uint64_t n)
+{
+	uint64_t cs = UINT64_C(1) << bits;
+
+	expect_counts(e, bits, n * cs, n, ceil_div(n, cs / 8));
+}
+
+static int
+reftable_fits(unsigned bits, uint64_t n)
+{
+	struct expect e;
+
+	expect_dense(&e, bits, n);
+	return e.refcount_table_clusters * e.cluster_size <= 8 * MiB;
+}
+
+static int
+offsets_fit(unsigned bits, uint64_t n)
+{
+	struct expect e;
+
+	expect_dense(&e, bits, n);
+	return e.total_clusters << bits <= UINT64_C(1) << 56;
+}
+
+/*
+ * At 512 B a refcount table of 8 MiB counts 2^28 clusters, fewer than an
+ * all-data disk of the largest L1 table needs: the boundary, found on the
+ * model, must be layout.c's.
+ */
+static void
+t_refcount_limit(void)
+{
+	uint64_t n = largest(reftable_fits, 9, 1, UINT64_C(1) << 28);
+	struct range r = { 0, n * 512 };
+	struct layout lo;
+
+	check(!reftable_fits(9, UINT64_C(1) << 28));
+	set_case("512 B clusters, %" PRIu64 " clusters all data", n);
+	if (check_err(layout_init(&lo, r.length, 9, &r, 1), LAYOUT_OK))
+		check_u64(lo.refcount_table_clusters * 512, 8 * MiB);
+	r.length += 512;
+	set_case("512 B clusters, %" PRIu64 " clusters all data", n + 1);
+	check_err(layout_init(&lo, r.length, 9, &r, 1), LAYOUT_REFCOUNT_TOO_LARGE);
+	r.length -= 511;
+	set_case("512 B clusters, %" PRIu64 " bytes all data", r.length);
+	check_err(layout_init(&lo, r.length, 9, &r, 1), LAYOUT_REFCOUNT_TOO_LARGE);
+}
+
+/* At 2 MiB, host offsets (56 bits) run out before the refcount table does. */
+static void
+t_image_limit(void)
+{
+	uint64_t n = largest(offsets_fit, 21, 1, UINT64_C(1) << 40);
+	struct range r = { 0, n << 21 };
+	struct layout lo;
+
+	check(!offsets_fit(21, UINT64_C(1) << 40));
+	set_case("2 MiB clusters, %" PRIu64 " clusters all data", n);
+	if (check_err(layout_init(&lo, r.length, 21, &r, 1), LAYOUT_OK)) {
+		check_u64(lo.total_clusters, UINT64_C(1) << 35);
+		check_u64(layout_image_size(&lo), UINT64_C(1) << 56);
+	}
+	r.length += 2 * MiB;
+	set_case("2 MiB clusters, %" PRIu64 " clusters all data", n + 1);
+	check_err(layout_init(&lo, r.length, 21, &r, 1), LAYOUT_IMAGE_TOO_LARGE);
+}
+
+static void
+t_strerror(void)
+{
+	for (int e = LAYOUT_OK; e <= LAYOUT_IMAGE_TOO_LARGE; e++) {
+		const char *s = layout_strerror((enum layout_error)e);
+		size_t len;
+
+		set_case("layout_strerror(%d)", e);
+		if (!check(s != NULL) || !check(s[0] != '\0'))
+			continue;
+		len = strlen(s);
+		check(!(s[0] >= 'A' && s[0] <= 'Z'));
+		check(s[len - 1] != '.' && s[len - 1] != '\n');
+		for (int f = LAYOUT_OK; f < e; f++)
+			check(strcmp(s, layout_strerror((enum layout_error)f)) != 0);
+	}
+	set_case("layout_strerror(99)");
+	check(layout_strerror((enum layout_error)99) != NULL);
+}
+
+/* Layout: nothing grows with the guest disk but the L1 table */
+
+static void
+t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters)
+{
+	const struct range r[3] = {
+		{ 0, 4096 }, { size / 2 + 100, 1 }, { size - 1, 1 },
+	};
+	struct model m = { bits, size, NULL, 0 };
+	struct layout lo;
+	struct meta_writer mw;
+	unsigned char *c = xcalloc(UINT64_C(1) << bits, 1);
+	uint64_t *stored, n = 0;
+
+	set_case("cluster_bits %u, %" PRIu64 " bytes, 3 ranges", bits, size);
+	if (!check_err(layout_init(&lo, size, bits, r, 3), LAYOUT_OK))
+		goto out;
+	check_u64(layout_meta_clusters(&lo), meta_clusters);
+	meta_writer_init(&mw, &lo);
+	while (n <= meta_clusters && layout_meta_next(&mw, c))
+		n++;
+	check_u64(n, meta_clusters);
+	stored = stored_of_sorted(r, 3, bits, &m.nstored);
+	m.stored = stored;
+	check_layout(&lo, &m);
+	free(stored);
+out:
+	free(c);
+}
+
+/* Ranges: parse_number */
+
+static void
+t_parse_number_good(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t value;
+		size_t used;
+	} cases[] = {
+		{ "0", 0, 1 },
+		{ "123", 123, 3 },
+		{ "0x1F", 31, 4 },
+		{ "0X10", 16, 4 },
+		{ "0xfFfF", 65535, 6 },
+		{ "18446744073709551615", UINT64_MAX, 20 },
+		{ "0xffffffffffffffff", UINT64_MAX, 18 },
+		{ "12k", 12, 2 },
+		{ "7 8", 7, 1 },
+		{ "0x1fg", 31, 4 },
+		{ "5#", 5, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *end = NULL;
+		uint64_t value = 0;
+
+		set_case("parse_number(\"%s\")", cases[i].s);
+		if (!check_u64(parse_number(cases[i].s, &end, &value), 0))
+			continue;
+		check_u64(value, cases[i].value);
+		check_u64(end - cases[i].s, cases[i].used);
+	}
+}
+
+static void
+t_parse_number_bad(void)
+{
+	static const char *const cases[] = {
+		"", " 1", "\t1", "-1", "+1", "0x", "0X", "0x ", "x1", "k",
+		"18446744073709551616", "99999999999999999999999",
+		"0x10000000000000000",
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *end = NULL;
+		uint64_t value = 0;
+
+		set_case("parse_number(\"%s\")", escaped(cases[i], strlen(cases[i])));
+		check_u64(parse_number(cases[i], &end, &value), (uint64_t)-1);
+	}
+}
+
+/*
+ * "Decimal or 0x-hex": a leading zero does not make a number octal, as
+ * it does for strtoull with base 0.  A range file with zero-padded
+ * offsets would otherwise be misread without a word.
+ */
+static void
+t_parse_number_leading_zero(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t value;
+	} cases[] = {
+		{ "010", 10 }, { "08", 8 }, { "0755", 755 }, { "000000512", 512 },
+	};
+	struct range_list list = { NULL, 0, 0 };
+	struct ranges_error error;
+	FILE *f;
+	char text[] = "0100 010\n";
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *end = NULL;
+		uint64_t value = 0;
+		int ret;
+
+		set_case("parse_number(\"%s\")", cases[i].s);
+		ret = parse_number(cases[i].s, &end, &value);
+		/* Refusing the number would keep to the contract too. */
+		if (ret == 0) {
+			check_u64(value, cases[i].value);
+			check_u64(end - cases[i].s, strlen(cases[i].s));
+		}
+	}
+	set_case("ranges_read of \"0100 010\\n\"");
+	if ((f = fmemopen(text, strlen(text), "r")) == NULL) {
+		printf("Bail out! fmemopen failed\n");
+		exit(1);
+	}
+	if (check_u64(ranges_read(f, MiB, &list, &error), 0) && check_u64(list.n, 1)) {
+		check_u64(list.v[0].offset, 100);
+		check_u64(list.v[0].length, 10);
+	}
+	fclose(f);
+	ranges_free(&list);
+}
+
+/* Ranges: ranges_read */
+
+/* Feed len bytes of text to ranges_read. */
+static int
+read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
+    struct ranges_error *error)
+{
+	char *copy = xcalloc(len + 1, 1);
+	FILE *f;
+	int ret;
+
+	memcpy(copy, text, len);
+	f = len > 0 ? fmemopen(copy, len, "r") : fopen("/dev/null", "r");
+	if (f == NULL) {
+		printf("Bail out! cannot open the text as a stream\n");
+		exit(1);
+	}
+	ret = ranges_read(f, size, list, error);
+	fclose(f);
+	free(copy);
+	return ret;
+}
+
+static void
+t_read_good(void)
+{
+	static const char text[] =
+	    "# ranges of a disk of 11024 bytes\n"
+	    "\n"
+	    "0 512\n"
+	    "  \t\n"
+	    "0x1000\t0x200   # hex, a tab and a comment\n"
+	    "8192 100\r\n"
+	    "\r\n"
+	    "   # an indented comment\n"
+	    "\t10000  24\t\r\n"
+	    "5 5#no space before the comment\n"
+	    "10024 1000";		/* ends at the size, no newline */
+	static const struct range want[] = {
+		{ 1, 2 },	/* there before */
+		{ 0, 512 }, { 4096, 512 }, { 8192, 100 }, { 10000, 24 },
+		{ 5, 5 }, { 10024, 1000 },
+	};
+	struct range_list list = { NULL, 0, 0 };
+	struct ranges_error error;
+
+	ranges_add(&list, 1, 2);
+	check_u64(read_text(text, sizeof(text) - 1, 11024, &list, &error), 0);
+	if (check_u64(list.n, sizeof(want) / sizeof(want[0]))) {
+		for (size_t i = 0; i < list.n; i++) {
+			note("range %zu", i);
+			check_u64(list.v[i].offset, want[i].offset);
+			note("range %zu", i);
+			check_u64(list.v[i].length, want[i].length);
+		}
+	}
+	ranges_free(&list);
+}
+
+static void
+t_read_empty(void)
+{
+	static const char *const texts[] = {
+		"", "\n", "# nothing\n", "\r\n\r\n", "  \t # x 1\n\n", "#",
+	};
+	struct range_list list = { NULL, 0, 0 };
+	struct ranges_error error;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		set_case("text \"%s\"", escaped(texts[i], strlen(texts[i])));
+		check_u64(read_text(texts[i], strlen(texts[i]), 100, &list, &error), 0);
+		check_u64(list.n, 0);
+	}
+	ranges_free(&list);
+}
+
+static void
+t_read_bad(void)
+{
+	static const struct {
+		const char *text;
+		size_t len;		/* 0: strlen(text) */
+		uint64_t size;
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		{ "x 5\n", 0, 100, 1, "bad offset" },
+		{ "-1 5\n", 0, 100, 1, "bad offset" },
+		{ "0x 5\n", 0, 100, 1, "bad offset" },
+		{ "18446744073709551616 1\n", 0, 100, 1, "bad offset" },
+		{ "5\n", 0, 100, 1, "expected OFFSET LENGTH" },
+		{ "5", 0, 100, 1, "expected OFFSET LENGTH" },
+		{ "5,6\n", 0, 100, 1, "bad offset" },
+		{ "5 -1\n", 0, 100, 1, "bad length" },
+		{ "5 x\n", 0, 100, 1, "bad length" },
+		{ "5 18446744073709551616\n", 0, 100, 1, "bad length" },
+		{ "5 6 7\n", 0, 100, 1, "junk after length" },
+		{ "5 6k\n", 0, 100, 1, "junk after length" },
+		{ "5 6 ;\n", 0, 100, 1, "junk after length" },
+		{ "5 0\n", 0, 100, 1, "zero length" },
+		{ "100 0x0\n", 0, 100, 1, "zero length" },
+		{ "100 1\n", 0, 100, 1, "offset beyond --size" },
+		{ "0 1\n", 0, 0, 1, "offset beyond --size" },
+		{ "18446744073709551615 1\n", 0, 100, 1, "offset beyond --size" },
+		{ "99 2\n", 0, 100, 1, "range ends beyond --size" },
+		{ "1 18446744073709551615\n", 0, 100, 1, "range ends beyond --size" },
+		{ "1\0 2\n", 5, 100, 1, "NUL byte in line" },
+		{ "0 1\n\0\n", 6, 100, 2, "NUL byte in line" },
+		{ "0 1\n1 2\0", 8, 100, 2, "NUL byte in line" },
+		{ "0 1\r\n1 x\r\n", 0, 100, 2, "bad length" },
+		{ "0 1\n\n# comment\n2 1\n   \n4 1 # four\nbad\n8 1\n", 0, 100,
+		    7, "bad offset" },
+		{ "\n\n  \n\nbad\n", 0, 100, 5, "bad offset" },
+		{ "0 1\n1 1\n2 1\n3 1\n4 1\n5 1\n6 1\n7 100\n", 0, 100,
+		    8, "range ends beyond --size" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+
+		set_case("text \"%s\", size %" PRIu64,
+		    escaped(cases[i].text, len), cases[i].size);
+		if (!check_u64(read_text(cases[i].text, len, cases[i].size, &list,
+		    &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
+/* A stream that cannot be read is a read error, not the end of the file. */
+static void
+t_read_error(void)
+{
+	char buffer[16] = "0 1\n";
+	struct range_list list = { NULL, 0, 0 };
+	struct ranges_error error = { 0, NULL };
+	FILE *f = fmemopen(buffer, sizeof(buffer), "w");
+
+	if (f == NULL) {
+		printf("Bail out! fmemopen failed\n");
+		exit(1);
+	}
+	if (check_u64(ranges_read(f, 100, &list, &error), (uint64_t)-1)) {
+		check_str(error.why, "read error");
+		check_u64(error.line, 0);
+	}
+	fclose(f);
+	ranges_free(&list);
+}
+
+/* Ranges: ranges_merge and ranges_add */
+
+static void
+t_merge_cases(void)
+{
+	static const struct {
+		const char *what;
+		struct range in[5];
+		size_t nin;
+		struct range out[5];
+		size_t nout;
+	} cases[] = {
+		{ "empty", { { 0, 0 } }, 0, { { 0, 0 } }, 0 },
+		{ "one", { { 7, 3 } }, 1, { { 7, 3 } }, 1 },
+		{ "unsorted", { { 50, 5 }, { 10, 5 }, { 30, 5 } }, 3,
+		    { { 10, 5 }, { 30, 5 }, { 50, 5 } }, 3 },
+		{ "overlapping", { { 0, 10 }, { 5, 10 } }, 2, { { 0, 15 } }, 1 },
+		{ "touching", { { 0, 10 }, { 10, 5 }, { 15, 1 } }, 3, { { 0, 16 } }, 1 },
+		{ "contained", { { 0, 100 }, { 10, 5 } }, 2, { { 0, 100 } }, 1 },
+		{ "same offset", { { 0, 5 }, { 0, 10 }, { 0, 3 } }, 3, { { 0, 10 } }, 1 },
+		{ "disjoint by a byte", { { 0, 10 }, { 11, 1 } }, 2,
+		    { { 0, 10 }, { 11, 1 } }, 2 },
+		{ "unsorted chain", { { 40, 20 }, { 0, 10 }, { 5, 40 }, { 100, 1 } }, 4,
+		    { { 0, 60 }, { 100, 1 } }, 2 },
+		{ "a long one swallows the rest", { { 3, 1 }, { 0, 50 }, { 60, 1 },
+		    { 20, 10 }, { 49, 2 } }, 5, { { 0, 51 }, { 60, 1 } }, 2 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct range_list list = { NULL, 0, 0 };
+
+		set_case("%s", cases[i].what);
+		for (size_t j = 0; j < cases[i].nin; j++)
+			ranges_add(&list, cases[i].in[j].offset, cases[i].in[j].length);
+		ranges_merge(&list);
+		if (check_u64(list.n, cases[i].nout)) {
+			for (size_t j = 0; j < list.n; j++) {
+				note("range %zu", j);
+				check_u64(list.v[j].offset, cases[i].out[j].offset);
+				note("range %zu", j);
+				check_u64(list.v[j].length, cases[i].out[j].length);
+			}
+		}
+		ranges_free(&list);
+	}
+}
+
+/* Random lists against a byte map: the same bytes, sorted, gaps between. */
+static void
+t_merge_random(uint64_t seed)
+{
+	unsigned char in[2048], out[2048];
+
+	for (int index = 0; index < 3000 && checks_failed == 0; index++) {
+		struct range_list list = { NULL, 0, 0 };
+		uint64_t size, n;
+
+		rng_seed(seed ^ 0x6d65726765, (uint64_t)index);
+		size = 1 + rng_below(sizeof(in));
+		n = rng_below(24);
+		memset(in, 0, sizeof(in));
+		memset(out, 0, sizeof(out));
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t off = rng_below(size);
+			uint64_t len = 1 + rng_below(rng_below(2) ? 8 : size - off);
+
+			if (len > size - off)
+				len = size - off;
+			ranges_add(&list, off, len);
+			memset(in + off, 1, len);
+		}
+		set_case("seed 0x%" PRIx64 " merge case %d: %" PRIu64 " ranges in %"
+		    PRIu64 " bytes", seed, index, n, size);
+		ranges_merge(&list);
+		for (size_t i = 0; i < list.n; i++) {
+			const struct range *r = &list.v[i];
+
+			note("range %zu [%" PRIu64 ",+%" PRIu64 ")", i, r->offset, r->length);
+			if (!check(r->length > 0 && r->offset + r->length <= size))
+				break;
+			note_text[0] = '\0';
+			if (i > 0 && !check(r->offset > list.v[i - 1].offset +
+			    list.v[i - 1].length))
+				break;
+			memset(out + r->offset, 1, r->length);
+		}
+		check(memcmp(in, out, sizeof(in)) == 0);
+		ranges_free(&list);
+	}
+}
+
+static void
+t_add_grows(void)
+{
+	struct range_list list = { NULL, 0, 0 };
+	size_t i;
+
+	for (i = 0; i < 1000; i++)
+		if (!check_u64(ranges_add(&list, 1000 - i, i + 1), 0))
+			break;
+	if (check_u64(list.n, 1000))
+		for (i = 0; i < 1000; i++)
+			if (!check_u64(list.v[i].offset, 1000 - i) ||
+			    !check_u64(list.v[i].length, i + 1))
+				break;
+	ranges_free(&list);
+	check(list.v == NULL);
+	check_u64(list.n, 0);
+	check_u64(list.cap, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	uint64_t seed = DEFAULT_SEED;
+	int cases = DEFAULT_CASES;
+	char model_what[128];
+
+	if (argc > 1)
+		seed = strtoull(argv[1], NULL, 0);
+	if (argc > 2)
+		cases = atoi(argv[2]);
+
+	for (size_t i = 0; i < sizeof(known_cases) / sizeof(known_cases[0]); i++)
+		TEST(t_known(&known_cases[i]), known_cases[i].what);
+	TEST(t_known_bytes(), "the bytes of the 6-cluster image, as written by hand");
+
+	TEST(t_refcount_sweep_dense(),
+	    "refcounts count everything, minimally: 512 B, all-data disks of 0-30000 clusters");
+	TEST(t_refcount_sweep_sparse(),
+	    "refcounts count everything, minimally: 512 B, sparse disks to 128 GiB");
+	TEST(t_refcount_sweep_cluster_sizes(),
+	    "refcounts count everything, minimally: every cluster size, near block edges");
+
+	snprintf(model_what, sizeof(model_what),
+	    "model check: %d random layouts decoded cluster by cluster", cases);
+	TEST(t_model(seed, cases), model_what);
+
+	TEST(t_cluster_bits(), "cluster_bits outside 9..21 is refused");
+	TEST(t_range_order(), "unsorted, overlapping or empty ranges are refused");
+	TEST(t_range_beyond(), "ranges past the input size are refused");
+	TEST(t_l1_limit(), "the L1 table may reach 32 MiB, not a byte more");
+	TEST(t_refcount_limit(), "the refcount table may reach 8 MiB, not a cluster more");
+	TEST(t_image_limit(), "host offsets may reach 2^56, not a cluster more");
+	TEST(t_strerror(), "layout_strerror: a distinct lowercase phrase each");
+
+	/* 2^46 / 512 MiB = 131072 L1 entries, 16 clusters: 1 + 16 + 1 + 1 + 3 L2 */
+	TEST(t_huge_sparse(16, 64 * TiB, 22),
+	    "64 TiB, 3 small ranges: 22 metadata clusters, walked and decoded");
+	/* 4M L1 entries, 512 clusters: 1 + 512 + 1 + 1 + 3 L2 */
+	TEST(t_huge_sparse(16, 2 * PiB, 518),
+	    "2 PiB (the 64 KiB maximum), 3 small ranges: 518 metadata clusters");
+	/* 2^61 / 512 GiB = 4M L1 entries, 16 clusters of 2 MiB: 1 + 16 + 1 + 1 + 3 */
+	TEST(t_huge_sparse(21, UINT64_C(1) << 61, 22),
+	    "2 EiB (the 2 MiB maximum), 3 small ranges: 22 metadata clusters");
+
+	TEST(t_parse_number_good(), "parse_number: decimal and hex, end at the first non-digit");
+	TEST(t_parse_number_bad(), "parse_number: empty, space, sign, bare 0x, overflow refused");
+	TEST(t_parse_number_leading_zero(), "parse_number: a leading zero is not octal");
+	TEST(t_read_good(), "ranges_read: comments, blanks, tabs, CRLF, hex, appended in order");
+	TEST(t_read_empty(), "ranges_read: empty and comment-only files give no ranges");
+	TEST(t_read_bad(), "ranges_read: each bad line, its number and reason");
+	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
+	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
+	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
+	TEST(t_add_grows(), "ranges_add grows past its first allocation; ranges_free resets");
+
+	printf("1..%d\n", tests_run);
+	return tests_failed > 0;
+}
