@@ -1,12 +1,13 @@
 /*
  * ranges.c: read the list of data ranges.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE	/* SEEK_DATA, SEEK_HOLE */
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ranges.h"
 
@@ -78,11 +79,34 @@ is_blank(const char *s)
 	return *s == '\0' || *s == '\n' || *s == '#';
 }
 
-/* One "OFFSET LENGTH [# comment]" line; returns the reason it is bad, or NULL. */
+/* The line formats: ours, and the columns of `nbdinfo --map`. */
+enum line_format { FORMAT_UNKNOWN, FORMAT_PLAIN, FORMAT_NBDINFO };
+
+/* The offset and length a listing gives must lie inside the disk. */
 static const char *
-parse_plain_line(const char *line, uint64_t size, struct range *r)
+check_extent(uint64_t offset, uint64_t length, uint64_t size)
+{
+	if (length == 0)
+		return "zero length";
+	if (offset >= size)
+		return "offset beyond --size";
+	if (length > size - offset)
+		return "range ends beyond --size";
+	return NULL;
+}
+
+/*
+ * "OFFSET LENGTH [# comment]", or "OFFSET LENGTH TYPE DESCRIPTION" as
+ * nbdinfo --map prints it, where only type 0 is data (bit 0 is a hole,
+ * bit 1 reads as zeros).  The first line decides which one the file is.
+ * Sets *is_data; returns the reason the line is bad, or NULL.
+ */
+static const char *
+parse_line(const char *line, uint64_t size, enum line_format *format,
+    struct range *r, int *is_data)
 {
 	const char *s = skip_space(line);
+	uint64_t type;
 	char *end;
 
 	if (parse_number(s, &end, &r->offset) == -1)
@@ -95,52 +119,328 @@ parse_plain_line(const char *line, uint64_t size, struct range *r)
 	if (parse_number(s, &end, &r->length) == -1)
 		return "bad length";
 	s = skip_space(end);
-	if (*s != '\0' && *s != '\n' && *s != '#')
+	if (*format == FORMAT_UNKNOWN)
+		*format = parse_number(s, &end, &type) == 0 && end != skip_space(end) &&
+		    !is_blank(end) ? FORMAT_NBDINFO : FORMAT_PLAIN;
+	*is_data = 1;
+	if (*format == FORMAT_NBDINFO) {
+		if (parse_number(s, &end, &type) == -1)
+			return "bad nbdinfo type";
+		if (end == skip_space(end) || is_blank(end))
+			return "expected nbdinfo description";
+		*is_data = type == 0;
+	} else if (!is_blank(s)) {
 		return "junk after length";
-	if (r->length == 0)
-		return "zero length";
-	if (r->offset >= size)
-		return "offset beyond --size";
-	if (r->length > size - r->offset)
-		return "range ends beyond --size";
-	return NULL;
+	}
+	return check_extent(r->offset, r->length, size);
+}
+
+/* A range file of lines, plain or from nbdinfo. */
+static int
+read_lines(FILE *in, uint64_t size, struct range_list *list,
+    struct ranges_error *error)
+{
+	enum line_format format = FORMAT_UNKNOWN;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t length;
+
+	while ((length = getline(&line, &cap, in)) != -1) {
+		struct range r;
+		int is_data;
+
+		error->line++;
+		if (strlen(line) != (size_t)length)
+			error->why = "NUL byte in line";
+		else if (is_blank(line))
+			continue;
+		else if ((error->why = parse_line(line, size, &format, &r,
+		    &is_data)) == NULL && is_data &&
+		    ranges_add(list, r.offset, r.length) == -1)
+			error->why = "out of memory";
+		if (error->why != NULL)
+			break;
+	}
+	free(line);
+	return error->why != NULL ? -1 : 0;
+}
+
+/*
+ * JSON, read a character at a time so that a listing of millions of
+ * entries costs no more memory than its ranges.  Two shapes are taken,
+ * both an array of flat objects:
+ *   qemu-img map --output=json: {"start": N, "length": N, "data": BOOL, ...}
+ *   a plain layout:             {"offset": N, "length": N}
+ * In the first, "offset" is where the data lies in the mapped file, not on
+ * the disk, so "start" wins when both are there.
+ */
+struct json {
+	FILE *in;
+	struct ranges_error *error;
+	int c;			/* the next character, or EOF */
+};
+
+struct json_entry {
+	uint64_t start, offset, length;
+	int has_start, has_offset, has_length, has_data, data;
+};
+
+#define JSON_TOKEN	64	/* longer keys and numbers mean nothing to us */
+
+static void
+json_advance(struct json *j)
+{
+	if (j->c == '\n')
+		j->error->line++;
+	j->c = getc(j->in);
+}
+
+static void
+json_skip_space(struct json *j)
+{
+	while (j->c == ' ' || j->c == '\t' || j->c == '\r' || j->c == '\n')
+		json_advance(j);
+}
+
+/* Fail with why, unless an error was already set. */
+static int
+json_fail(struct json *j, const char *why)
+{
+	if (j->error->why == NULL)
+		j->error->why = why;
+	return -1;
+}
+
+static int
+json_expect(struct json *j, int c)
+{
+	json_skip_space(j);
+	if (j->c != c)
+		return json_fail(j, c == ':' ? "expected ':'" : c == '{' ?
+		    "expected '{'" : "bad JSON");
+	json_advance(j);
+	return 0;
+}
+
+/* A string, kept in buf (truncated to fit) for keys; escapes pass as is. */
+static int
+json_string(struct json *j, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	if (json_expect(j, '"') == -1)
+		return -1;
+	while (j->c != '"') {
+		if (j->c == EOF || j->c == '\n')
+			return json_fail(j, "unterminated string");
+		if (j->c == '\\')
+			json_advance(j);
+		if (n + 1 < cap)
+			buf[n++] = (char)j->c;
+		json_advance(j);
+	}
+	json_advance(j);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A bare word: a number, true, false or null. */
+static int
+json_word(struct json *j, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	json_skip_space(j);
+	while (j->c != EOF && (isalnum(j->c) || j->c == '-' || j->c == '+' ||
+	    j->c == '.')) {
+		if (n + 1 == cap)
+			return json_fail(j, "JSON value too long");
+		buf[n++] = (char)j->c;
+		json_advance(j);
+	}
+	buf[n] = '\0';
+	return n == 0 ? json_fail(j, "bad JSON value") : 0;
+}
+
+static int
+json_number(struct json *j, uint64_t *value)
+{
+	char word[JSON_TOKEN];
+	char *end;
+
+	if (json_word(j, word, sizeof(word)) == -1)
+		return -1;
+	if (parse_number(word, &end, value) == -1 || *end != '\0')
+		return json_fail(j, "expected a non-negative integer");
+	return 0;
+}
+
+static int
+json_bool(struct json *j, int *value)
+{
+	char word[JSON_TOKEN];
+
+	if (json_word(j, word, sizeof(word)) == -1)
+		return -1;
+	if (strcmp(word, "true") != 0 && strcmp(word, "false") != 0)
+		return json_fail(j, "expected true or false");
+	*value = word[0] == 't';
+	return 0;
+}
+
+/* A value whose key means nothing to us: a string or a bare word. */
+static int
+json_skip_value(struct json *j)
+{
+	char word[JSON_TOKEN];
+
+	json_skip_space(j);
+	if (j->c == '"')
+		return json_string(j, word, sizeof(word));
+	if (j->c == '{' || j->c == '[')
+		return json_fail(j, "unexpected nested JSON");
+	return json_word(j, word, sizeof(word));
+}
+
+static int
+json_member(struct json *j, struct json_entry *e)
+{
+	char key[JSON_TOKEN];
+
+	if (json_string(j, key, sizeof(key)) == -1 || json_expect(j, ':') == -1)
+		return -1;
+	if (strcmp(key, "start") == 0) {
+		e->has_start = 1;
+		return json_number(j, &e->start);
+	}
+	if (strcmp(key, "offset") == 0) {
+		e->has_offset = 1;
+		return json_number(j, &e->offset);
+	}
+	if (strcmp(key, "length") == 0) {
+		e->has_length = 1;
+		return json_number(j, &e->length);
+	}
+	if (strcmp(key, "data") == 0) {
+		e->has_data = 1;
+		return json_bool(j, &e->data);
+	}
+	return json_skip_value(j);
+}
+
+static int
+json_object(struct json *j, struct json_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (json_expect(j, '{') == -1)
+		return -1;
+	json_skip_space(j);
+	if (j->c != '}') {
+		for (;;) {
+			if (json_member(j, e) == -1)
+				return -1;
+			json_skip_space(j);
+			if (j->c == '}')
+				break;
+			if (j->c != ',')
+				return json_fail(j, "expected ',' or '}'");
+			json_advance(j);
+		}
+	}
+	json_advance(j);
+	return 0;
+}
+
+/* The range an entry gives, if it gives one; returns why it is bad, or NULL. */
+static const char *
+json_range(const struct json_entry *e, uint64_t size, struct range *r, int *is_data)
+{
+	if (!e->has_length)
+		return "entry without \"length\"";
+	if (e->has_start) {
+		if (!e->has_data)
+			return "entry without \"data\"";
+		r->offset = e->start;
+		*is_data = e->data;
+	} else if (e->has_offset) {
+		r->offset = e->offset;
+		*is_data = !e->has_data || e->data;
+	} else {
+		return "entry without \"start\" or \"offset\"";
+	}
+	r->length = e->length;
+	return check_extent(r->offset, r->length, size);
+}
+
+static int
+read_json(FILE *in, uint64_t size, struct range_list *list,
+    struct ranges_error *error)
+{
+	struct json j = { in, error, getc(in) };
+	struct json_entry e;
+	struct range r;
+	int is_data;
+
+	error->line = 1;
+	if (json_expect(&j, '[') == -1)
+		return -1;
+	json_skip_space(&j);
+	if (j.c == ']')
+		json_advance(&j);
+	else for (;;) {
+		if (json_object(&j, &e) == -1)
+			return -1;
+		if ((error->why = json_range(&e, size, &r, &is_data)) != NULL)
+			return -1;
+		if (is_data && ranges_add(list, r.offset, r.length) == -1)
+			return json_fail(&j, "out of memory");
+		json_skip_space(&j);
+		if (j.c == ']') {
+			json_advance(&j);
+			break;
+		}
+		if (j.c != ',')
+			return json_fail(&j, "expected ',' or ']'");
+		json_advance(&j);
+	}
+	json_skip_space(&j);
+	return j.c == EOF ? 0 : json_fail(&j, "junk after JSON");
+}
+
+/* Which format a file is in shows in its first character that is not space. */
+static int
+starts_with_bracket(FILE *in, unsigned long *newlines)
+{
+	int c;
+
+	while ((c = getc(in)) == ' ' || c == '\t' || c == '\r' || c == '\n')
+		*newlines += c == '\n';
+	if (c != EOF)
+		ungetc(c, in);
+	return c == '[';
 }
 
 int
 ranges_read(FILE *in, uint64_t size, struct range_list *list,
     struct ranges_error *error)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	unsigned long lineno = 0;
-	ssize_t length;
-	int status = 0;
+	unsigned long skipped_lines = 0;
+	int status;
 
 	error->line = 0;
 	error->why = NULL;
-	while ((length = getline(&line, &cap, in)) != -1) {
-		struct range r;
-
-		lineno++;
-		if (strlen(line) != (size_t)length) {
-			error->why = "NUL byte in line";
-		} else if (is_blank(line)) {
-			continue;
-		} else if ((error->why = parse_plain_line(line, size, &r)) == NULL &&
-		    ranges_add(list, r.offset, r.length) == -1) {
-			error->why = "out of memory";
-		}
-		if (error->why != NULL) {
-			error->line = lineno;
-			status = -1;
-			break;
-		}
+	if (starts_with_bracket(in, &skipped_lines)) {
+		status = read_json(in, size, list, error);
+		error->line += skipped_lines;
+	} else {
+		error->line = skipped_lines;
+		status = read_lines(in, size, list, error);
 	}
 	if (status == 0 && ferror(in)) {
+		error->line = 0;
 		error->why = "read error";
 		status = -1;
 	}
-	free(line);
 	return status;
 }
 
@@ -173,4 +473,43 @@ ranges_merge(struct range_list *list)
 		}
 	}
 	list->n = kept + 1;
+}
+
+int
+find_data(int fd, uint64_t offset, uint64_t *data, uint64_t *hole)
+{
+	off_t found;
+
+	if ((found = lseek(fd, (off_t)offset, SEEK_DATA)) == -1)
+		return errno == ENXIO ? 0 : -1;
+	*data = (uint64_t)found;
+	if ((found = lseek(fd, found, SEEK_HOLE)) == -1)
+		return -1;
+	*hole = (uint64_t)found;
+	return 1;
+}
+
+int
+ranges_from_holes(int fd, uint64_t size, struct range_list *list)
+{
+	uint64_t offset = 0, data, hole;
+	int found = 0;
+
+	while (offset < size && (found = find_data(fd, offset, &data, &hole)) == 1 &&
+	    data < size) {
+		if (hole > size)
+			hole = size;
+		if (ranges_add(list, data, hole - data) == -1)
+			return -1;
+		offset = hole;
+	}
+	if (offset < size && found == -1) {
+		if (errno != EINVAL && errno != EOPNOTSUPP)
+			return -1;
+		/* The file system cannot tell holes: all of it may be data. */
+		list->n = 0;
+		if (size > 0 && ranges_add(list, 0, size) == -1)
+			return -1;
+	}
+	return lseek(fd, 0, SEEK_SET) == -1 ? -1 : 0;
 }
