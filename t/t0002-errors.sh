@@ -6,7 +6,7 @@
 make_raw disk.raw 1M && put_data disk.raw 4096 100 && echo "4096 100" >disk.ranges
 
 test_expect_success 'usage errors exit 2 with one line' '
-	test_fails_with 2 "sqcow2: --size is needed" "$SQCOW2" &&
+	test_fails_with 2 "sqcow2: --size is needed when stdin is not a file or a block device" "$SQCOW2" &&
 	test_fails_with 2 "sqcow2: bad size '\''12X'\''" "$SQCOW2" -s 12X &&
 	test_fails_with 2 "sqcow2: bad size '\'''\''" "$SQCOW2" --size= &&
 	test_fails_with 2 "sqcow2: bad size '\''-1'\''" "$SQCOW2" -s -1 &&
