@@ -170,4 +170,19 @@ test_expect_success 'bad nbdinfo lines name the line' '
 		"$SQCOW2" -s 1G -r nodesc.map --print-size
 '
 
+# A loop device needs root and /dev/loop-control; where it cannot be had,
+# the test says so.
+make_raw small.raw 3000000 && put_data small.raw 100000 5000
+if loop=$(losetup -f --show small.raw 2>/dev/null); then
+test_expect_success 'a block device on stdin gives its size (BLKGETSIZE64)' '
+	"$SQCOW2" <"$loop" >loop.qcow2 &&
+	verify loop.qcow2 small.raw &&
+	"$SQCOW2" --map "$loop" >loop.ranges &&
+	head -n 1 loop.ranges | grep -q ", 3000000 bytes"
+'
+	losetup -d "$loop"
+else
+	test_skip 'a block device on stdin gives its size (BLKGETSIZE64)' 'no loop device here'
+fi
+
 test_done
