@@ -172,13 +172,13 @@ test_expect_success 'bad nbdinfo lines name the line' '
 
 # A loop device needs root and /dev/loop-control; where it cannot be had,
 # the test says so.
-make_raw small.raw 3000000 && put_data small.raw 100000 5000
+make_raw small.raw 3145728 && put_data small.raw 100000 5000
 if loop=$(losetup -f --show small.raw 2>/dev/null); then
 test_expect_success 'a block device on stdin gives its size (BLKGETSIZE64)' '
 	"$SQCOW2" <"$loop" >loop.qcow2 &&
 	verify loop.qcow2 small.raw &&
 	"$SQCOW2" --map "$loop" >loop.ranges &&
-	head -n 1 loop.ranges | grep -q ", 3000000 bytes"
+	head -n 1 loop.ranges | grep -q ", 3145728 bytes"
 '
 	losetup -d "$loop"
 else
