@@ -227,6 +227,19 @@ layout_meta_clusters(const struct layout *lo)
 }
 
 void
+layout_data_first(struct layout *lo)
+{
+	uint64_t cs = lo->cluster_size;
+
+	lo->data_offset = cs;
+	lo->l2_offset = lo->data_offset + lo->data_clusters * cs;
+	lo->l1_offset = lo->l2_offset + lo->l2_tables * cs;
+	lo->refcount_table_offset = lo->l1_offset + lo->l1_clusters * cs;
+	lo->refcount_blocks_offset = lo->refcount_table_offset +
+	    lo->refcount_table_clusters * cs;
+}
+
+void
 meta_writer_init(struct meta_writer *mw, const struct layout *lo)
 {
 	memset(mw, 0, sizeof(*mw));
@@ -333,28 +346,37 @@ fill_l2(struct meta_writer *mw, unsigned char *p)
 	}
 }
 
+/* Whether host cluster `cluster` lies in the `count` clusters from offset. */
+static int
+in_section(const struct layout *lo, uint64_t cluster, uint64_t offset, uint64_t count)
+{
+	uint64_t first = offset >> lo->cluster_bits;
+
+	return cluster >= first && cluster - first < count;
+}
+
 int
 layout_meta_next(struct meta_writer *mw, unsigned char *cluster)
 {
 	const struct layout *lo = mw->lo;
 	uint64_t c = mw->cluster;
-	uint64_t table_start = 1 + lo->l1_clusters;
-	uint64_t blocks_start = table_start + lo->refcount_table_clusters;
-	uint64_t l2_start = blocks_start + lo->refcount_blocks;
 
-	if (c >= layout_meta_clusters(lo))
+	if (mw->emitted == layout_meta_clusters(lo))
 		return 0;
 	memset(cluster, 0, lo->cluster_size);
 	if (c == 0)
 		fill_header(lo, cluster);
-	else if (c < table_start)
-		fill_l1(mw, c - 1, cluster);
-	else if (c < blocks_start)
-		fill_refcount_table(lo, c - table_start, cluster);
-	else if (c < l2_start)
-		fill_refcount_block(lo, c - blocks_start, cluster);
+	else if (in_section(lo, c, lo->l1_offset, lo->l1_clusters))
+		fill_l1(mw, c - (lo->l1_offset >> lo->cluster_bits), cluster);
+	else if (in_section(lo, c, lo->refcount_table_offset, lo->refcount_table_clusters))
+		fill_refcount_table(lo, c - (lo->refcount_table_offset >> lo->cluster_bits), cluster);
+	else if (in_section(lo, c, lo->refcount_blocks_offset, lo->refcount_blocks))
+		fill_refcount_block(lo, c - (lo->refcount_blocks_offset >> lo->cluster_bits), cluster);
 	else
 		fill_l2(mw, cluster);
-	mw->cluster++;
+	mw->emitted++;
+	/* The data clusters are not metadata: step over them. */
+	if (++mw->cluster == lo->data_offset >> lo->cluster_bits)
+		mw->cluster += lo->data_clusters;
 	return 1;
 }

@@ -7,7 +7,12 @@
  *	header | L1 table | refcount table | refcount blocks | L2 tables | data
  *
  * with the L2 tables in L1 order and the data clusters in guest order, so
- * that the whole image can be written in one forward pass.
+ * that the whole image can be written in one forward pass.  A writer that
+ * can seek back to the header may instead put the data first,
+ *
+ *	header | data | L2 tables | L1 table | refcount table | refcount blocks
+ *
+ * and so learn which clusters to store while it copies them.
  */
 #ifndef LAYOUT_H
 #define LAYOUT_H
@@ -79,7 +84,8 @@ struct run_walk {
  */
 struct meta_writer {
 	const struct layout *lo;
-	uint64_t cluster;		/* next metadata cluster to fill */
+	uint64_t cluster;		/* host cluster of the next one to fill */
+	uint64_t emitted;		/* metadata clusters filled so far */
 	struct run_walk l1_walk;	/* the runs the L1 table has reached */
 	uint64_t l1_tables_seen;	/* L2 tables the L1 table has pointed at */
 	struct run_walk l2_walk;	/* the runs the L2 tables have reached */
@@ -103,8 +109,15 @@ const char *layout_strerror(enum layout_error);
 /* The exact size in bytes of the image file: whole clusters. */
 uint64_t layout_image_size(const struct layout *lo);
 
-/* Clusters of metadata, which precede all data clusters. */
+/* Clusters of metadata: header, tables and refcounts. */
 uint64_t layout_meta_clusters(const struct layout *lo);
+
+/*
+ * Move the data to just after the header and the other metadata after the
+ * data.  Call it after layout_init and before meta_writer_init; sizes and
+ * counts stay as they were.
+ */
+void layout_data_first(struct layout *lo);
 
 /*
  * Start a walk over the runs of clusters that lo stores.  run_next moves
@@ -114,9 +127,9 @@ void run_walk_init(struct run_walk *walk, const struct layout *lo);
 int run_next(struct run_walk *walk);
 
 /*
- * Fill cluster (lo->cluster_size bytes) with the next metadata cluster,
- * header first.  Returns 1, or 0 with cluster untouched once all
- * layout_meta_clusters(lo) clusters have been produced.
+ * Fill cluster (lo->cluster_size bytes) with the next metadata cluster in
+ * the order of the file, header first.  Returns 1, or 0 with cluster
+ * untouched once all layout_meta_clusters(lo) clusters have been produced.
  */
 void meta_writer_init(struct meta_writer *mw, const struct layout *lo);
 int layout_meta_next(struct meta_writer *mw, unsigned char *cluster);

@@ -7,8 +7,10 @@
  *
  * The heart of it is a model check: thousands of random small layouts,
  * every metadata cluster decoded as a reader would, compared with what an
- * independent count of the same ranges says.  Its seed is fixed so that a
- * failure reproduces; to explore, give another one (and a number of cases):
+ * independent count of the same ranges says; each layout twice, as
+ * layout_init leaves it and moved by layout_data_first.  Its seed is fixed
+ * so that a failure reproduces; to explore, give another one (and a number
+ * of cases):
  *
  *	t/bin/unit [SEED [CASES]]
  */
@@ -279,6 +281,7 @@ struct model {
 	uint64_t input_size;
 	const uint64_t *stored;	/* guest clusters holding data, ascending */
 	size_t nstored;
+	int data_first;		/* laid out by layout_data_first */
 };
 
 struct expect {
@@ -292,7 +295,36 @@ struct expect {
 	uint64_t refcount_table_clusters;
 	uint64_t refcount_blocks;
 	uint64_t total_clusters;
+
+	/* where each part begins, in host clusters; the header is at 0 */
+	int data_first;
+	uint64_t l1_at, table_at, blocks_at, l2_at, data_at;
 };
+
+/*
+ * The parts in the order of the file, each right after the one before:
+ *
+ *	header | L1 | refcount table | refcount blocks | L2 tables | data
+ *	header | data | L2 tables | L1 | refcount table | refcount blocks
+ */
+static void
+expect_order(struct expect *e, int data_first)
+{
+	e->data_first = data_first;
+	if (!data_first) {
+		e->l1_at = 1;
+		e->table_at = e->l1_at + e->l1_clusters;
+		e->blocks_at = e->table_at + e->refcount_table_clusters;
+		e->l2_at = e->blocks_at + e->refcount_blocks;
+		e->data_at = e->l2_at + e->l2_tables;
+	} else {
+		e->data_at = 1;
+		e->l2_at = e->data_at + e->data_clusters;
+		e->l1_at = e->l2_at + e->l2_tables;
+		e->table_at = e->l1_at + e->l1_clusters;
+		e->blocks_at = e->table_at + e->refcount_table_clusters;
+	}
+}
 
 /*
  * The counts of an image with data_clusters stored in l2_tables tables.
@@ -322,6 +354,7 @@ expect_counts(struct expect *e, unsigned cluster_bits, uint64_t input_size,
 	e->refcount_blocks = blocks;
 	e->refcount_table_clusters = ceil_div(blocks, per_table);
 	e->total_clusters = fixed + e->refcount_table_clusters + blocks;
+	expect_order(e, 0);
 }
 
 static void
@@ -334,6 +367,7 @@ expect_model(struct expect *e, const struct model *m)
 		if (i == 0 || m->stored[i] >> l2_bits != m->stored[i - 1] >> l2_bits)
 			tables++;
 	expect_counts(e, m->cluster_bits, m->input_size, m->nstored, tables);
+	expect_order(e, m->data_first);
 }
 
 /* The guest clusters that sorted, non-overlapping ranges touch. */
@@ -385,13 +419,33 @@ check_fields(const struct layout *lo, const struct model *m, const struct expect
 	ok &= check_u64(lo->total_clusters, e->total_clusters);
 	ok &= check_u64(layout_image_size(lo), e->total_clusters * cs);
 	ok &= check_u64(layout_meta_clusters(lo), meta);
-	/* header | L1 | refcount table | refcount blocks | L2 tables | data */
-	ok &= check_u64(lo->l1_offset, cs);
-	ok &= check_u64(lo->refcount_table_offset, (1 + e->l1_clusters) * cs);
-	ok &= check_u64(lo->refcount_blocks_offset,
-	    (1 + e->l1_clusters + e->refcount_table_clusters) * cs);
-	ok &= check_u64(lo->l2_offset, (meta - e->l2_tables) * cs);
-	ok &= check_u64(lo->data_offset, meta * cs);
+	/* The last part ends the file. */
+	ok &= check_u64(e->data_first ? e->blocks_at + e->refcount_blocks :
+	    e->data_at + e->data_clusters, e->total_clusters);
+	if (!e->data_first) {
+		/* header | L1 | refcount table | refcount blocks | L2 tables | data */
+		ok &= check_u64(lo->l1_offset, cs);
+		ok &= check_u64(lo->refcount_table_offset, (1 + e->l1_clusters) * cs);
+		ok &= check_u64(lo->refcount_blocks_offset,
+		    (1 + e->l1_clusters + e->refcount_table_clusters) * cs);
+		ok &= check_u64(lo->l2_offset, (meta - e->l2_tables) * cs);
+		ok &= check_u64(lo->data_offset, meta * cs);
+	} else {
+		/* header | data | L2 tables | L1 | refcount table | refcount blocks */
+		ok &= check_u64(lo->data_offset, cs);
+		ok &= check_u64(lo->l2_offset, (1 + e->data_clusters) * cs);
+		ok &= check_u64(lo->l1_offset,
+		    (1 + e->data_clusters + e->l2_tables) * cs);
+		ok &= check_u64(lo->refcount_table_offset,
+		    (1 + e->data_clusters + e->l2_tables + e->l1_clusters) * cs);
+		ok &= check_u64(lo->refcount_blocks_offset,
+		    (meta - e->refcount_blocks + e->data_clusters) * cs);
+	}
+	ok &= check_u64(lo->l1_offset, e->l1_at * cs);
+	ok &= check_u64(lo->refcount_table_offset, e->table_at * cs);
+	ok &= check_u64(lo->refcount_blocks_offset, e->blocks_at * cs);
+	ok &= check_u64(lo->l2_offset, e->l2_at * cs);
+	ok &= check_u64(lo->data_offset, e->data_at * cs);
 	return ok;
 }
 
@@ -462,8 +516,8 @@ check_header(const unsigned char *h, const struct model *m, const struct expect 
 	ok &= check_u64(be(h + 24, 8), e->virtual_size);
 	ok &= check_u64(be(h + 32, 4), 0);		/* not encrypted */
 	ok &= check_u64(be(h + 36, 4), e->l1_entries);
-	ok &= check_u64(be(h + 40, 8), cs);		/* L1 right after the header */
-	ok &= check_u64(be(h + 48, 8), (1 + e->l1_clusters) * cs);
+	ok &= check_u64(be(h + 40, 8), e->l1_at * cs);
+	ok &= check_u64(be(h + 48, 8), e->table_at * cs);
 	ok &= check_u64(be(h + 56, 4), e->refcount_table_clusters);
 	ok &= check_u64(be(h + 60, 4), 0);		/* no snapshots */
 	ok &= check_u64(be(h + 64, 8), 0);
@@ -477,6 +531,45 @@ check_header(const unsigned char *h, const struct model *m, const struct expect 
 	return ok;
 }
 
+#define NOT_META	UINT64_MAX
+
+/*
+ * Which metadata cluster, counting in the order they are produced, host
+ * cluster c is: the file's own order with the data stepped over.  NOT_META
+ * for a data cluster or one past the end.
+ */
+static uint64_t
+meta_index(const struct expect *e, uint64_t c)
+{
+	if (c >= e->total_clusters)
+		return NOT_META;
+	if (!e->data_first)
+		return c < e->data_at ? c : NOT_META;
+	if (c == 0)
+		return 0;
+	return c >= e->data_at + e->data_clusters ? c - e->data_clusters : NOT_META;
+}
+
+/*
+ * Metadata at host offset off lies on its side of the data: before all of
+ * it, or with the data first, after all of it (the header only before).
+ */
+static int
+check_side(const struct expect *e, uint64_t off, const char *what)
+{
+	uint64_t c = off / e->cluster_size;
+	int ok = e->data_first ? c == 0 || c >= e->data_at + e->data_clusters :
+	    c < e->data_at;
+
+	if (!ok) {
+		note("%s at host cluster %" PRIu64 ", data at [%" PRIu64 ", %"
+		    PRIu64 "), %s", what, c, e->data_at, e->data_at +
+		    e->data_clusters, e->data_first ? "data first" : "data last");
+		check(ok);
+	}
+	return ok;
+}
+
 /*
  * Produce every metadata cluster of lo into one buffer and read it as a
  * reader would, from the header on.  Returns whether all checks passed.
@@ -487,11 +580,9 @@ check_metadata(const struct layout *lo, const struct model *m,
 {
 	uint64_t cs = e->cluster_size, per_table = cs / 8, per_block = cs / 2;
 	uint64_t meta = e->total_clusters - e->data_clusters;
-	uint64_t table_start = 1 + e->l1_clusters;
-	uint64_t blocks_start = table_start + e->refcount_table_clusters;
-	uint64_t l2_start = blocks_start + e->refcount_blocks;
 	unsigned l2_bits = m->cluster_bits - 3;
 	unsigned char *img, *used, *spare;
+	const unsigned char *l1, *table;
 	struct meta_writer mw;
 	uint64_t n, tables = 0, data = 0;
 	size_t next = 0;
@@ -515,18 +606,27 @@ check_metadata(const struct layout *lo, const struct model *m,
 		goto out;
 
 	ok &= check_header(img, m, e);
+	ok &= check_side(e, e->l1_at * cs, "L1 table");
+	ok &= check_side(e, e->table_at * cs, "refcount table");
+	if (!ok)
+		goto out;
 	used[0] = 1;
-	for (uint64_t c = 1; c < blocks_start; c++)
-		used[c] = 1;		/* L1 and refcount table */
+	for (uint64_t c = 0; c < e->l1_clusters; c++)
+		used[e->l1_at + c] = 1;
+	for (uint64_t c = 0; c < e->refcount_table_clusters; c++)
+		used[e->table_at + c] = 1;
+	/* Each table's clusters are produced one after another. */
+	l1 = img + meta_index(e, e->l1_at) * cs;
+	table = img + meta_index(e, e->table_at) * cs;
 
 	/* L1: an entry for each L2 range that holds data, the tables in order */
 	for (uint64_t j = 0; ok && j < e->l1_clusters * per_table; j++) {
-		uint64_t got = be(img + cs + j * 8, 8), want = 0;
+		uint64_t got = be(l1 + j * 8, 8), want = 0;
 		int has = next < m->nstored && m->stored[next] >> l2_bits == j;
 		const unsigned char *l2;
 
 		if (has)
-			want = (l2_start + tables) * cs | COPIED;
+			want = (e->l2_at + tables) * cs | COPIED;
 		if (got != want) {
 			note("L1 entry %" PRIu64 " of %" PRIu64, j, e->l1_entries);
 			ok = check_u64(got, want);
@@ -534,9 +634,10 @@ check_metadata(const struct layout *lo, const struct model *m,
 		}
 		if (!has)
 			continue;
-		if (!(ok = claim(used, e, want & ~COPIED, "L2 table")))
+		if (!(ok = claim(used, e, want & ~COPIED, "L2 table")) ||
+		    !(ok = check_side(e, want & ~COPIED, "L2 table")))
 			break;
-		l2 = img + (l2_start + tables) * cs;
+		l2 = img + meta_index(e, e->l2_at + tables) * cs;
 		tables++;
 		/* L2: the stored clusters, to the data clusters in guest order */
 		for (uint64_t i = 0; i < per_table; i++) {
@@ -544,7 +645,7 @@ check_metadata(const struct layout *lo, const struct model *m,
 			int stored = next < m->nstored && m->stored[next] == guest;
 
 			got = be(l2 + i * 8, 8);
-			want = stored ? (meta + data) * cs | COPIED : 0;
+			want = stored ? (e->data_at + data) * cs | COPIED : 0;
 			if (got != want) {
 				note("L2 entry %" PRIu64 " of L1 entry %" PRIu64
 				    " (guest cluster %" PRIu64 ")", i, j, guest);
@@ -566,7 +667,7 @@ check_metadata(const struct layout *lo, const struct model *m,
 
 	/* Refcounts: 1 for each cluster in use, 0 past the end */
 	for (uint64_t i = 0; ok && i < e->refcount_table_clusters * per_table; i++) {
-		uint64_t off = be(img + table_start * cs + i * 8, 8);
+		uint64_t off = be(table + i * 8, 8);
 		const unsigned char *block;
 
 		if (off == 0) {
@@ -576,14 +677,15 @@ check_metadata(const struct layout *lo, const struct model *m,
 			}
 			continue;
 		}
-		if (off / cs >= meta) {
+		if (meta_index(e, off / cs) == NOT_META) {
 			note("refcount table entry %" PRIu64 ": 0x%" PRIx64, i, off);
-			ok = check(off / cs < meta);
+			ok = check(meta_index(e, off / cs) != NOT_META);
 			break;
 		}
-		if (!(ok = claim(used, e, off, "refcount block")))
+		if (!(ok = claim(used, e, off, "refcount block")) ||
+		    !(ok = check_side(e, off, "refcount block")))
 			break;
-		block = img + off / cs * cs;
+		block = img + meta_index(e, off / cs) * cs;
 		for (uint64_t k = 0; k < per_block; k++) {
 			uint64_t c = i * per_block + k;
 			uint64_t count = be(block + k * 2, 2);
@@ -710,15 +812,56 @@ static const struct known_case known_cases[] = {
 	    9, 16064 * 512, { { 0, 16064 * 512 } }, 1, 16064, 251, 65, 2, 16387 },
 };
 
+/* Sizes and counts that layout_data_first must leave as they were. */
+static int
+check_same_sizes(const struct layout *lo, const struct layout *was)
+{
+	int ok = 1;
+
+	ok &= check_u64(lo->input_size, was->input_size);
+	ok &= check_u64(lo->virtual_size, was->virtual_size);
+	ok &= check_u64(lo->cluster_bits, was->cluster_bits);
+	ok &= check_u64(lo->cluster_size, was->cluster_size);
+	ok &= check(lo->ranges == was->ranges);
+	ok &= check_u64(lo->nranges, was->nranges);
+	ok &= check_u64(lo->guest_clusters, was->guest_clusters);
+	ok &= check_u64(lo->l1_entries, was->l1_entries);
+	ok &= check_u64(lo->l1_clusters, was->l1_clusters);
+	ok &= check_u64(lo->refcount_table_clusters, was->refcount_table_clusters);
+	ok &= check_u64(lo->refcount_blocks, was->refcount_blocks);
+	ok &= check_u64(lo->l2_tables, was->l2_tables);
+	ok &= check_u64(lo->data_clusters, was->data_clusters);
+	ok &= check_u64(lo->total_clusters, was->total_clusters);
+	ok &= check_u64(layout_image_size(lo), layout_image_size(was));
+	ok &= check_u64(layout_meta_clusters(lo), layout_meta_clusters(was));
+	return ok;
+}
+
+/* layout_init, then if data_first layout_data_first, which must keep the sizes. */
+static int
+init_in_order(struct layout *lo, uint64_t size, unsigned bits,
+    const struct range *r, size_t n, int data_first)
+{
+	struct layout was;
+
+	if (!check_err(layout_init(lo, size, bits, r, n), LAYOUT_OK))
+		return 0;
+	if (!data_first)
+		return 1;
+	was = *lo;
+	layout_data_first(lo);
+	return check_same_sizes(lo, &was);
+}
+
 static void
-t_known(const struct known_case *k)
+t_known(const struct known_case *k, int data_first)
 {
 	struct layout lo;
-	struct model m = { k->bits, k->size, NULL, 0 };
+	struct model m = { k->bits, k->size, NULL, 0, data_first };
 	uint64_t *stored;
 
-	set_case("%s", k->what);
-	if (!check_err(layout_init(&lo, k->size, k->bits, k->r, k->nranges), LAYOUT_OK))
+	set_case("%s%s", k->what, data_first ? ", data first" : "");
+	if (!init_in_order(&lo, k->size, k->bits, k->r, k->nranges, data_first))
 		return;
 	check_u64(lo.data_clusters, k->data);
 	check_u64(lo.l2_tables, k->l2);
@@ -727,30 +870,34 @@ t_known(const struct known_case *k)
 	check_u64(lo.total_clusters, k->total);
 	check_u64(layout_image_size(&lo), k->total << k->bits);
 	check_u64(layout_meta_clusters(&lo), k->total - k->data);
+	if (data_first)
+		check_u64(lo.data_offset, UINT64_C(1) << k->bits);
 	stored = stored_of_sorted(k->r, k->nranges, k->bits, &m.nstored);
 	m.stored = stored;
 	check_layout(&lo, &m);
 	free(stored);
 }
 
+/* The header of the 6-cluster image above, written out by hand. */
+static const unsigned char known_header[104] = {
+	0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3,		/* magic, version */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,		/* no backing file */
+	0, 0, 0, 16,					/* cluster_bits */
+	0, 0, 0, 0, 0, 0xa0, 0, 0,			/* size: 10 MiB */
+	0, 0, 0, 0, 0, 0, 0, 1,				/* crypt, l1_size */
+	0, 0, 0, 0, 0, 1, 0, 0,				/* L1 at 64 KiB */
+	0, 0, 0, 0, 0, 2, 0, 0,				/* table at 128 KiB */
+	0, 0, 0, 1, 0, 0, 0, 0,		/* table clusters, snapshots */
+	0, 0, 0, 0, 0, 0, 0, 0,				/* snapshots_offset */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* features */
+	0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 4, 0, 0, 0, 104,	/* refcount_order, header_length */
+};
+
 /* The bytes of the 6-cluster image above, written out by hand. */
 static void
 t_known_bytes(void)
 {
-	static const unsigned char header[104] = {
-		0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3,		/* magic, version */
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,		/* no backing file */
-		0, 0, 0, 16,					/* cluster_bits */
-		0, 0, 0, 0, 0, 0xa0, 0, 0,			/* size: 10 MiB */
-		0, 0, 0, 0, 0, 0, 0, 1,				/* crypt, l1_size */
-		0, 0, 0, 0, 0, 1, 0, 0,				/* L1 at 64 KiB */
-		0, 0, 0, 0, 0, 2, 0, 0,				/* table at 128 KiB */
-		0, 0, 0, 1, 0, 0, 0, 0,		/* table clusters, snapshots */
-		0, 0, 0, 0, 0, 0, 0, 0,				/* snapshots_offset */
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,	/* features */
-		0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 4, 0, 0, 0, 104,	/* refcount_order, header_length */
-	};
 	static const struct range r = { 5000000, 5 };
 	struct layout lo;
 	struct meta_writer mw;
@@ -762,8 +909,8 @@ t_known_bytes(void)
 	meta_writer_init(&mw, &lo);
 
 	check(layout_meta_next(&mw, c));
-	for (i = 0; i < sizeof(header); i++)
-		if (!check_u64(c[i], header[i]))
+	for (i = 0; i < sizeof(known_header); i++)
+		if (!check_u64(c[i], known_header[i]))
 			break;
 	check(all_bytes(c + 104, 64 * KiB - 104, 0));
 
@@ -787,6 +934,167 @@ t_known_bytes(void)
 
 	check(!layout_meta_next(&mw, c));
 out:
+	free(c);
+}
+
+/* Layout: the data first */
+
+/* Every hand-computed layout above again, laid out by layout_data_first. */
+static void
+t_known_data_first(void)
+{
+	for (size_t i = 0; i < sizeof(known_cases) / sizeof(known_cases[0]); i++)
+		t_known(&known_cases[i], 1);
+}
+
+/*
+ * The 6-cluster image of t_known_bytes with the data first.  The same six
+ * clusters, moved:
+ *
+ *	0	0	header
+ *	1	65536	data: guest cluster 76
+ *	2	131072	L2 table
+ *	3	196608	L1 table
+ *	4	262144	refcount table
+ *	5	327680	refcount block
+ *
+ * 393216 bytes as before.  The metadata comes out in the order of the file,
+ * the data stepped over: header, L2, L1, refcount table, refcount block.
+ */
+static void
+t_known_bytes_data_first(void)
+{
+	static const struct range r = { 5000000, 5 };
+	struct layout lo;
+	struct meta_writer mw;
+	unsigned char *c = xcalloc(64 * KiB, 1);
+	size_t i;
+
+	set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000, data first");
+	if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, 1))
+		goto out;
+	check_u64(lo.data_offset, 65536);
+	check_u64(lo.l2_offset, 131072);
+	check_u64(lo.l1_offset, 196608);
+	check_u64(lo.refcount_table_offset, 262144);
+	check_u64(lo.refcount_blocks_offset, 327680);
+	check_u64(layout_image_size(&lo), 393216);
+	check_u64(layout_meta_clusters(&lo), 5);
+	meta_writer_init(&mw, &lo);
+
+	/* The header of t_known_bytes but for the L1 and refcount table offsets. */
+	check(layout_meta_next(&mw, c));
+	for (i = 0; i < sizeof(known_header); i++) {
+		if (i >= 40 && i < 56)
+			continue;
+		note("header byte %zu", i);
+		if (!check_u64(c[i], known_header[i]))
+			break;
+	}
+	note_text[0] = '\0';
+	check_u64(be(c + 40, 8), 0x30000);	/* L1 at 192 KiB */
+	check_u64(be(c + 48, 8), 0x40000);	/* refcount table at 256 KiB */
+	check(all_bytes(c + 104, 64 * KiB - 104, 0));
+
+	check(layout_meta_next(&mw, c));	/* L2 entry 76: data at 64 KiB */
+	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000010000));
+	check(all_bytes(c, 76 * 8, 0));
+	check(all_bytes(c + 77 * 8, 64 * KiB - 77 * 8, 0));
+
+	check(layout_meta_next(&mw, c));	/* L1: the L2 table at 128 KiB */
+	check_u64(be(c, 8), UINT64_C(0x8000000000020000));
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
+
+	check(layout_meta_next(&mw, c));	/* the block at 320 KiB */
+	check_u64(be(c, 8), 0x50000);
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
+
+	check(layout_meta_next(&mw, c));	/* 6 clusters in use */
+	for (i = 0; i < 6; i++)
+		check_u64(be(c + 2 * i, 2), 1);
+	check(all_bytes(c + 12, 64 * KiB - 12, 0));
+
+	memset(c, 0xa5, 64 * KiB);
+	check(!layout_meta_next(&mw, c));
+	check(all_bytes(c, 64 * KiB, 0xa5));
+out:
+	free(c);
+}
+
+/*
+ * No data, so nothing to step over: the data, the L2 tables and (for an
+ * empty disk) the L1 table are empty sections at 64 KiB, and what follows
+ * the header is the L1 table, if any, and the refcounts.
+ *
+ *	size 0:      header | refcount table | block	3 clusters
+ *	size 10 MiB: header | L1 | refcount table | block	4 clusters
+ */
+static void
+t_data_first_no_data(void)
+{
+	static const struct {
+		uint64_t size;
+		uint64_t l1, table, blocks, total;
+	} cases[] = {
+		{ 0, 65536, 65536, 131072, 3 },
+		{ 10 * MiB, 65536, 131072, 196608, 4 },
+	};
+	unsigned char *c = xcalloc(64 * KiB, 1);
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct model m = { 16, cases[k].size, NULL, 0, 1 };
+		struct layout lo;
+		struct meta_writer mw;
+
+		set_case("64 KiB clusters, %" PRIu64 " bytes, no data, data first",
+		    cases[k].size);
+		if (!init_in_order(&lo, cases[k].size, 16, NULL, 0, 1))
+			continue;
+		check_u64(lo.data_clusters, 0);
+		check_u64(lo.l2_tables, 0);
+		check_u64(lo.l1_clusters, cases[k].size > 0);
+		check_u64(lo.data_offset, 65536);
+		check_u64(lo.l2_offset, 65536);
+		check_u64(lo.l1_offset, cases[k].l1);
+		check_u64(lo.refcount_table_offset, cases[k].table);
+		check_u64(lo.refcount_blocks_offset, cases[k].blocks);
+		check_u64(lo.total_clusters, cases[k].total);
+		check_u64(layout_meta_clusters(&lo), cases[k].total);
+		meta_writer_init(&mw, &lo);
+
+		check(layout_meta_next(&mw, c));	/* header */
+		check_u64(be(c + 24, 8), cases[k].size);
+		check_u64(be(c + 36, 4), cases[k].size > 0);
+		check_u64(be(c + 40, 8), cases[k].l1);
+		check_u64(be(c + 48, 8), cases[k].table);
+		if (cases[k].size > 0) {
+			check(layout_meta_next(&mw, c));	/* L1: nothing mapped */
+			check(all_bytes(c, 64 * KiB, 0));
+		}
+		check(layout_meta_next(&mw, c));	/* refcount table */
+		check_u64(be(c, 8), cases[k].blocks);
+		check(all_bytes(c + 8, 64 * KiB - 8, 0));
+		check(layout_meta_next(&mw, c));	/* refcount block */
+		for (uint64_t i = 0; i < cases[k].total; i++)
+			check_u64(be(c + 2 * i, 2), 1);
+		check(all_bytes(c + 2 * cases[k].total,
+		    64 * KiB - 2 * cases[k].total, 0));
+		check(!layout_meta_next(&mw, c));
+		check_layout(&lo, &m);
+	}
+
+	/* 512 B, 1 GiB: an L1 table of 512 clusters maps nothing. */
+	{
+		struct model m = { 9, GiB, NULL, 0, 1 };
+		struct layout lo;
+
+		set_case("512 B clusters, 1 GiB, no data, data first");
+		if (init_in_order(&lo, GiB, 9, NULL, 0, 1)) {
+			check_u64(lo.l1_clusters, 512);
+			check_u64(lo.l1_offset, 512);
+			check_layout(&lo, &m);
+		}
+	}
 	free(c);
 }
 
@@ -1034,19 +1342,21 @@ pick_ranges(uint64_t size, uint64_t cs, struct range_list *raw)
 }
 
 static void
-describe_case(uint64_t seed, int index, unsigned bits, uint64_t size,
-    const struct range_list *raw)
+describe_case(uint64_t seed, int index, int data_first, unsigned bits,
+    uint64_t size, const struct range_list *raw)
 {
-	set_case("seed 0x%" PRIx64 " case %d: cluster_bits %u, input_size %" PRIu64
-	    ", %zu ranges", seed, index, bits, size, raw->n);
+	set_case("seed 0x%" PRIx64 " case %d%s: cluster_bits %u, input_size %" PRIu64
+	    ", %zu ranges", seed, index, data_first ? " data first" : "", bits,
+	    size, raw->n);
 	for (size_t i = 0; i < raw->n && i < 12; i++)
 		add_case(" [%" PRIu64 ",+%" PRIu64 ")", raw->v[i].offset, raw->v[i].length);
 	if (raw->n > 12)
 		add_case(" ...");
 }
 
+/* The same cases either way: data_first changes only where things go. */
 static void
-t_model(uint64_t seed, int cases)
+t_model(uint64_t seed, int cases, int data_first)
 {
 	for (int index = 0; index < cases && checks_failed == 0; index++) {
 		struct range_list raw = { NULL, 0, 0 }, given = { NULL, 0, 0 };
@@ -1068,7 +1378,7 @@ t_model(uint64_t seed, int cases)
 		} else {
 			given = raw;
 		}
-		describe_case(seed, index, bits, size, &raw);
+		describe_case(seed, index, data_first, bits, size, &raw);
 
 		/* A cluster is stored iff a byte of it lies in a range. */
 		nclusters = (size_t)(size / cs + 1);
@@ -1088,8 +1398,9 @@ t_model(uint64_t seed, int cases)
 		m.input_size = size;
 		m.stored = stored;
 		m.nstored = nstored;
+		m.data_first = data_first;
 
-		if (check_err(layout_init(&lo, size, bits, given.v, given.n), LAYOUT_OK))
+		if (init_in_order(&lo, size, bits, given.v, given.n, data_first))
 			check_layout(&lo, &m);
 
 		free(bitmap);
@@ -1302,19 +1613,21 @@ t_strerror(void)
 /* Layout: nothing grows with the guest disk but the L1 table */
 
 static void
-t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters)
+t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters,
+    int data_first)
 {
 	const struct range r[3] = {
 		{ 0, 4096 }, { size / 2 + 100, 1 }, { size - 1, 1 },
 	};
-	struct model m = { bits, size, NULL, 0 };
+	struct model m = { bits, size, NULL, 0, data_first };
 	struct layout lo;
 	struct meta_writer mw;
 	unsigned char *c = xcalloc(UINT64_C(1) << bits, 1);
 	uint64_t *stored, n = 0;
 
-	set_case("cluster_bits %u, %" PRIu64 " bytes, 3 ranges", bits, size);
-	if (!check_err(layout_init(&lo, size, bits, r, 3), LAYOUT_OK))
+	set_case("cluster_bits %u, %" PRIu64 " bytes, 3 ranges%s", bits, size,
+	    data_first ? ", data first" : "");
+	if (!init_in_order(&lo, size, bits, r, 3, data_first))
 		goto out;
 	check_u64(layout_meta_clusters(&lo), meta_clusters);
 	meta_writer_init(&mw, &lo);
@@ -1327,6 +1640,15 @@ t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters)
 	free(stored);
 out:
 	free(c);
+}
+
+/* Data first, the metadata still all there, still in a few clusters. */
+static void
+t_huge_sparse_data_first(void)
+{
+	t_huge_sparse(16, 64 * TiB, 22, 1);
+	t_huge_sparse(16, 2 * PiB, 518, 1);
+	t_huge_sparse(21, UINT64_C(1) << 61, 22, 1);
 }
 
 /* Ranges: parse_number */
@@ -1705,8 +2027,13 @@ main(int argc, char **argv)
 		cases = atoi(argv[2]);
 
 	for (size_t i = 0; i < sizeof(known_cases) / sizeof(known_cases[0]); i++)
-		TEST(t_known(&known_cases[i]), known_cases[i].what);
+		TEST(t_known(&known_cases[i], 0), known_cases[i].what);
 	TEST(t_known_bytes(), "the bytes of the 6-cluster image, as written by hand");
+	TEST(t_known_data_first(), "data first: the hand-computed layouts, moved");
+	TEST(t_known_bytes_data_first(),
+	    "data first: the bytes of the 6-cluster image, as written by hand");
+	TEST(t_data_first_no_data(),
+	    "data first: empty disk, and a disk with no data");
 
 	TEST(t_refcount_sweep_dense(),
 	    "refcounts count everything, minimally: 512 B, all-data disks of 0-30000 clusters");
@@ -1717,7 +2044,10 @@ main(int argc, char **argv)
 
 	snprintf(model_what, sizeof(model_what),
 	    "model check: %d random layouts decoded cluster by cluster", cases);
-	TEST(t_model(seed, cases), model_what);
+	TEST(t_model(seed, cases, 0), model_what);
+	snprintf(model_what, sizeof(model_what),
+	    "model check, data first: the same %d layouts moved", cases);
+	TEST(t_model(seed, cases, 1), model_what);
 
 	TEST(t_cluster_bits(), "cluster_bits outside 9..21 is refused");
 	TEST(t_range_order(), "unsorted, overlapping or empty ranges are refused");
@@ -1728,14 +2058,16 @@ main(int argc, char **argv)
 	TEST(t_strerror(), "layout_strerror: a distinct lowercase phrase each");
 
 	/* 2^46 / 512 MiB = 131072 L1 entries, 16 clusters: 1 + 16 + 1 + 1 + 3 L2 */
-	TEST(t_huge_sparse(16, 64 * TiB, 22),
+	TEST(t_huge_sparse(16, 64 * TiB, 22, 0),
 	    "64 TiB, 3 small ranges: 22 metadata clusters, walked and decoded");
 	/* 4M L1 entries, 512 clusters: 1 + 512 + 1 + 1 + 3 L2 */
-	TEST(t_huge_sparse(16, 2 * PiB, 518),
+	TEST(t_huge_sparse(16, 2 * PiB, 518, 0),
 	    "2 PiB (the 64 KiB maximum), 3 small ranges: 518 metadata clusters");
 	/* 2^61 / 512 GiB = 4M L1 entries, 16 clusters of 2 MiB: 1 + 16 + 1 + 1 + 3 */
-	TEST(t_huge_sparse(21, UINT64_C(1) << 61, 22),
+	TEST(t_huge_sparse(21, UINT64_C(1) << 61, 22, 0),
 	    "2 EiB (the 2 MiB maximum), 3 small ranges: 22 metadata clusters");
+	TEST(t_huge_sparse_data_first(),
+	    "data first: 64 TiB, 2 PiB and 2 EiB, 3 small ranges each, walked and decoded");
 
 	TEST(t_parse_number_good(), "parse_number: decimal and hex, end at the first non-digit");
 	TEST(t_parse_number_bad(), "parse_number: empty, space, sign, bare 0x, overflow refused");
