@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #define IO_SIZE		(1u << 20)	/* large enough to amortise a syscall */
 
 struct options {
+	const char *output_path;	/* NULL: stdout */
+	int fsync;
 	uint64_t size;
 	int have_size;
 	unsigned cluster_bits;
@@ -47,10 +50,13 @@ struct source {
 /* Bytes moved between a read descriptor and a write descriptor. */
 struct stream {
 	int in, out;
+	const char *out_name;
 	int seekable;		/* holes of the input are skipped by seeking */
 	uint64_t in_offset;	/* bytes of input consumed or skipped */
-	unsigned char *buffer;
+	unsigned char *buffer;	/* what is on its way out */
 	size_t buffer_size;
+	size_t filled;		/* bytes of buffer not yet written */
+	unsigned char *scratch;	/* bytes read only to be checked for zeros */
 	uint64_t bytes_read, bytes_skipped, bytes_written;
 };
 
@@ -59,6 +65,7 @@ help(void)
 {
 	fputs(
 "Usage: sqcow2 [OPTION]... < RAW > IMAGE\n"
+"       sqcow2 [OPTION]... -o IMAGE < RAW\n"
 "       sqcow2 --map [FILE] > RANGES\n"
 "Convert the raw disk image on standard input into a qcow2 image on standard\n"
 "output, reading and writing each strictly forward.\n"
@@ -72,6 +79,10 @@ help(void)
 "                           a file on standard input, else all of the disk)\n"
 "  -c, --cluster-size SIZE  cluster size, a power of two from 512 to 2M\n"
 "                           (default 64k)\n"
+"  -o, --output FILE        write the image to FILE (default: stdout); data\n"
+"                           clusters that are all zeros are then not stored,\n"
+"                           and FILE appears only once it is complete\n"
+"      --fsync              with -o, make FILE durable before exiting\n"
 "      --print-size         print the exact size of the image in bytes and exit\n"
 "                           without reading standard input\n"
 "      --map                print the data ranges of FILE (default: standard\n"
@@ -124,13 +135,15 @@ parse_cluster_size(const char *s)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_PRINT_SIZE = 256, OPT_MAP };
+	enum { OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC };
 	static const struct option longopts[] = {
 		{ "size",		required_argument,	NULL, 's' },
 		{ "ranges",		required_argument,	NULL, 'r' },
 		{ "cluster-size",	required_argument,	NULL, 'c' },
 		{ "print-size",		no_argument,		NULL, OPT_PRINT_SIZE },
 		{ "map",		no_argument,		NULL, OPT_MAP },
+		{ "output",		required_argument,	NULL, 'o' },
+		{ "fsync",		no_argument,		NULL, OPT_FSYNC },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
@@ -141,7 +154,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->cluster_bits = DEFAULT_CLUSTER_BITS;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":s:r:c:vhV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:r:c:o:vhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			if (parse_size(optarg, &opt->size) == -1)
@@ -159,6 +172,12 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_MAP:
 			opt->map = 1;
+			break;
+		case 'o':
+			opt->output_path = strcmp(optarg, "-") == 0 ? NULL : optarg;
+			break;
+		case OPT_FSYNC:
+			opt->fsync = 1;
 			break;
 		case 'v':
 			opt->verbose = 1;
@@ -307,7 +326,7 @@ write_full(struct stream *s, const void *buf, size_t len)
 		if (n == 0)
 			errno = ENOSPC;
 		if (n <= 0)
-			err(1, "stdout");
+			err(1, "%s", s->out_name);
 		done += (size_t)n;
 	}
 	s->bytes_written += len;
@@ -355,11 +374,11 @@ static void
 read_zeros(struct stream *s, uint64_t len, uint64_t size)
 {
 	while (len > 0) {
-		size_t chunk = len < s->buffer_size ? (size_t)len : s->buffer_size;
+		size_t chunk = len < IO_SIZE ? (size_t)len : IO_SIZE;
 		size_t nonzero;
 
-		read_exact(s, s->buffer, chunk, size);
-		if ((nonzero = first_nonzero(s->buffer, chunk)) != chunk)
+		read_exact(s, s->scratch, chunk, size);
+		if ((nonzero = first_nonzero(s->scratch, chunk)) != chunk)
 			errx(1, "non-zero byte at input offset %" PRIu64
 			    ", outside the ranges", s->in_offset - chunk + nonzero);
 		len -= chunk;
@@ -414,32 +433,49 @@ write_zeros(struct stream *s, uint64_t len)
 	write_full(s, s->buffer, len);
 }
 
-/* Header, tables and refcounts, gathered into large writes. */
 static void
-write_metadata(struct stream *s, const struct layout *lo)
+flush_buffer(struct stream *s)
 {
-	struct meta_writer mw;
-	size_t filled = 0;
-
-	meta_writer_init(&mw, lo);
-	while (layout_meta_next(&mw, s->buffer + filled)) {
-		filled += lo->cluster_size;
-		if (filled + lo->cluster_size > s->buffer_size) {
-			write_full(s, s->buffer, filled);
-			filled = 0;
-		}
-	}
-	write_full(s, s->buffer, filled);
+	write_full(s, s->buffer, s->filled);
+	s->filled = 0;
 }
 
-/* The stored clusters in guest order; a partial last cluster is padded. */
+/* The rest of the metadata clusters, gathered into large writes. */
 static void
-write_data(struct stream *s, const struct layout *lo)
+write_metadata(struct stream *s, struct meta_writer *mw, size_t cluster_size)
 {
-	uint64_t size = lo->input_size;
-	struct run_walk walk;
+	while (layout_meta_next(mw, s->buffer + s->filled)) {
+		s->filled += cluster_size;
+		if (s->filled + cluster_size > s->buffer_size)
+			flush_buffer(s);
+	}
+	flush_buffer(s);
+}
+
+/* The input ends with zeros, or holes, up to size, and there. */
+static void
+finish_input(struct stream *s, uint64_t size)
+{
 	unsigned char extra;
 
+	skip_zeros(s, size - s->in_offset, size);
+	if (read_full(s, &extra, 1) != 0)
+		errx(1, "input longer than --size %" PRIu64, size);
+}
+
+/*
+ * The stream form: metadata first, then the stored clusters in guest
+ * order; a partial last cluster is padded.
+ */
+static void
+write_stream(struct stream *s, const struct layout *lo)
+{
+	uint64_t size = lo->input_size;
+	struct meta_writer mw;
+	struct run_walk walk;
+
+	meta_writer_init(&mw, lo);
+	write_metadata(s, &mw, lo->cluster_size);
 	run_walk_init(&walk, lo);
 	while (run_next(&walk)) {
 		uint64_t start = walk.first << lo->cluster_bits;
@@ -450,9 +486,227 @@ write_data(struct stream *s, const struct layout *lo)
 		copy_bytes(s, input_end - start, size);
 		write_zeros(s, end - input_end);
 	}
-	skip_zeros(s, size - s->in_offset, size);
-	if (read_full(s, &extra, 1) != 0)
-		errx(1, "input longer than --size %" PRIu64, size);
+	finish_input(s, size);
+}
+
+/* Add guest cluster `cluster` to the ranges stored, clipped to the input. */
+static void
+note_stored(struct range_list *stored, uint64_t cluster, const struct layout *lo)
+{
+	uint64_t offset = cluster << lo->cluster_bits;
+	uint64_t left = lo->input_size - offset;
+	uint64_t length = left < lo->cluster_size ? left : lo->cluster_size;
+	struct range *last = stored->n > 0 ? &stored->v[stored->n - 1] : NULL;
+
+	if (last != NULL && last->offset + last->length == offset)
+		last->length += length;
+	else if (ranges_add(stored, offset, length) == -1)
+		err(1, "stored clusters");
+}
+
+/*
+ * Guest clusters [first, end) into the output buffer, less those that are
+ * all zeros.  They are read straight into the buffer, and a kept cluster
+ * moves down only once a dropped one has left a gap before it.
+ */
+static void
+copy_nonzero(struct stream *s, const struct layout *lo, uint64_t first,
+    uint64_t end, struct range_list *stored)
+{
+	size_t cs = lo->cluster_size;
+
+	while (first < end) {
+		uint64_t room = (s->buffer_size - s->filled) / cs;
+		uint64_t clusters = end - first < room ? end - first : room;
+		unsigned char *chunk = s->buffer + s->filled;
+		size_t bytes = clusters * cs;
+		uint64_t left = lo->input_size - s->in_offset;
+		size_t from_input = left < bytes ? (size_t)left : bytes;
+
+		if (clusters == 0) {
+			flush_buffer(s);
+			continue;
+		}
+		read_exact(s, chunk, from_input, lo->input_size);
+		memset(chunk + from_input, 0, bytes - from_input);
+		for (uint64_t i = 0; i < clusters; i++) {
+			unsigned char *cluster = chunk + i * cs;
+
+			if (first_nonzero(cluster, cs) == cs)
+				continue;
+			if (cluster != s->buffer + s->filled)
+				memmove(s->buffer + s->filled, cluster, cs);
+			s->filled += cs;
+			note_stored(stored, first + i, lo);
+		}
+		first += clusters;
+	}
+}
+
+static void
+pwrite_full(struct stream *s, const void *buf, size_t len, uint64_t offset)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(s->out, (const char *)buf + done, len - done,
+		    (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = ENOSPC;
+		if (n <= 0)
+			err(1, "%s", s->out_name);
+		done += (size_t)n;
+	}
+	s->bytes_written += len;
+}
+
+/*
+ * The seekable form: the clusters of plan that hold a non-zero byte are
+ * appended after a gap left for the header, then the tables that map them,
+ * and last the header.  Every write but that one goes forward.  Fills
+ * *lo with the layout written.
+ */
+static void
+write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
+    struct range_list *stored)
+{
+	uint64_t size = plan->input_size;
+	enum layout_error error;
+	struct meta_writer mw;
+	struct run_walk walk;
+	unsigned char *header;
+	off_t stored_end;
+
+	if (lseek(s->out, (off_t)plan->cluster_size, SEEK_SET) == -1)
+		err(1, "%s", s->out_name);
+	run_walk_init(&walk, plan);
+	while (run_next(&walk)) {
+		skip_zeros(s, (walk.first << plan->cluster_bits) - s->in_offset, size);
+		copy_nonzero(s, plan, walk.first, walk.end, stored);
+	}
+	finish_input(s, size);
+	flush_buffer(s);
+	stored_end = lseek(s->out, 0, SEEK_CUR);
+
+	/* A subset of the plan's clusters: it fits wherever the plan did. */
+	if ((error = layout_init(lo, size, plan->cluster_bits, stored->v,
+	    stored->n)) != LAYOUT_OK)
+		errx(1, "%s", layout_strerror(error));
+	layout_data_first(lo);
+	if (stored_end != (off_t)lo->l2_offset)
+		errx(1, "internal error: %jd bytes of data, layout says %" PRIu64,
+		    (intmax_t)stored_end, lo->l2_offset);
+	if ((header = malloc(lo->cluster_size)) == NULL)
+		err(1, "header");
+	meta_writer_init(&mw, lo);
+	layout_meta_next(&mw, header);
+	write_metadata(s, &mw, lo->cluster_size);
+	pwrite_full(s, header, lo->cluster_size, 0);
+	free(header);
+}
+
+/*
+ * The temporary file that -o writes until it is complete: removed on any
+ * exit or fatal signal before it is renamed into place.
+ */
+static char *temp_path;
+
+static void
+remove_temp(void)
+{
+	if (temp_path != NULL)
+		unlink(temp_path);
+}
+
+static void
+remove_temp_and_die(int sig)
+{
+	remove_temp();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Where the image goes, and whether it can be written out of order. */
+struct output {
+	int fd;
+	const char *name;
+	int seekable;		/* a new regular file: the seekable form */
+};
+
+/*
+ * Standard output, or a device or FIFO named by -o, is written in the
+ * stream form, in place.  Any other FILE is made anew as a temporary file
+ * beside it.
+ */
+static void
+open_output(const char *path, struct output *out)
+{
+	static const int fatal_signals[] = { SIGHUP, SIGINT, SIGTERM };
+	struct stat st;
+	mode_t mask;
+
+	out->name = path != NULL ? path : "stdout";
+	out->seekable = 0;
+	if (path == NULL) {
+		out->fd = STDOUT_FILENO;
+	} else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if ((out->fd = open(path, O_WRONLY)) == -1)
+			err(1, "%s", path);
+	} else {
+		if ((temp_path = malloc(strlen(path) + sizeof(".sqcow2-XXXXXX"))) == NULL)
+			err(1, "%s", path);
+		sprintf(temp_path, "%s.sqcow2-XXXXXX", path);
+		atexit(remove_temp);
+		for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
+			signal(fatal_signals[i], remove_temp_and_die);
+		if ((out->fd = mkstemp(temp_path)) == -1)
+			err(1, "%s", temp_path);
+		/* mkstemp makes it 0600; the image gets what a new file would. */
+		mask = umask(0);
+		umask(mask);
+		if (fchmod(out->fd, 0666 & ~mask) == -1)
+			err(1, "%s", temp_path);
+		out->seekable = 1;
+	}
+	if (isatty(out->fd))
+		errx(2, "refusing to write an image to a terminal");
+}
+
+static void
+sync_directory_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if ((dir = slash == NULL ? strdup(".") : strndup(path, (size_t)(slash - path) + 1)) == NULL)
+		err(1, "%s", path);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(fd) == -1)
+		err(1, "%s", dir);
+	close(fd);
+	free(dir);
+}
+
+/* Close, and for a temporary file rename it over FILE; durable: fsync both. */
+static void
+commit_output(struct output *out, int durable)
+{
+	/* A pipe or a socket cannot be synced, and has nothing to make durable. */
+	if (durable && fsync(out->fd) == -1 && errno != EINVAL)
+		err(1, "%s", out->name);
+	if (close(out->fd) == -1)
+		err(1, "%s", out->name);
+	if (temp_path == NULL)
+		return;
+	if (rename(temp_path, out->name) == -1)
+		err(1, "%s", out->name);
+	free(temp_path);
+	temp_path = NULL;
+	if (durable)
+		sync_directory_of(out->name);
 }
 
 static void
@@ -473,10 +727,11 @@ int
 main(int argc, char **argv)
 {
 	struct options opt = { 0 };
-	struct range_list ranges = { 0 };
+	struct range_list ranges = { 0 }, stored = { 0 };
 	struct source src;
-	struct layout lo;
-	struct stream s = { .in = STDIN_FILENO, .out = STDOUT_FILENO };
+	struct output out;
+	struct layout plan, written;
+	struct stream s = { .in = STDIN_FILENO };
 	enum layout_error error;
 	uint64_t size;
 
@@ -490,32 +745,39 @@ main(int argc, char **argv)
 		describe(STDIN_FILENO, "stdin", &src);
 	size = input_size(&opt, &src);
 	load_ranges(&opt, &src, size, &ranges);
-	if ((error = layout_init(&lo, size, opt.cluster_bits, ranges.v,
+	if ((error = layout_init(&plan, size, opt.cluster_bits, ranges.v,
 	    ranges.n)) != LAYOUT_OK)
 		errx(1, "%s", layout_strerror(error));
 	if (opt.print_size) {
-		printf("%" PRIu64 "\n", layout_image_size(&lo));
+		printf("%" PRIu64 "\n", layout_image_size(&plan));
 		if (fflush(stdout) == EOF)
 			err(1, "stdout");
 		ranges_free(&ranges);
 		return 0;
 	}
-	if (isatty(STDOUT_FILENO))
-		errx(2, "refusing to write an image to a terminal");
+	open_output(opt.output_path, &out);
 	/* A closed reader is an error to report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
+	s.out = out.fd;
+	s.out_name = out.name;
 	s.seekable = src.seekable;
-	s.buffer_size = IO_SIZE > lo.cluster_size ? IO_SIZE : lo.cluster_size;
-	if ((s.buffer = malloc(s.buffer_size)) == NULL)
+	s.buffer_size = IO_SIZE > plan.cluster_size ? IO_SIZE : plan.cluster_size;
+	if ((s.buffer = malloc(s.buffer_size)) == NULL ||
+	    (s.scratch = malloc(IO_SIZE)) == NULL)
 		err(1, "buffer");
-	write_metadata(&s, &lo);
-	write_data(&s, &lo);
-	if (close(STDOUT_FILENO) == -1)
-		err(1, "stdout");
+	if (out.seekable) {
+		write_sparse(&s, &plan, &written, &stored);
+	} else {
+		write_stream(&s, &plan);
+		written = plan;
+	}
+	commit_output(&out, opt.fsync);
 	if (opt.verbose)
-		print_statistics(&s, &lo);
+		print_statistics(&s, &written);
 	free(s.buffer);
+	free(s.scratch);
+	ranges_free(&stored);
 	ranges_free(&ranges);
 	return 0;
 }

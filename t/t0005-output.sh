@@ -1,0 +1,136 @@
+#!/bin/sh
+# -o FILE: the seekable form, which drops clusters of zeros, written to a
+# temporary file and renamed into place only when complete.
+. "$(dirname "$0")/lib.sh"
+
+# 40 MiB: random data, then 8 MiB of written zeros, a lone byte, and
+# random data in the last, partial cluster.
+make_raw z.raw 41943000 && put_data z.raw 0 3000000 &&
+head -c 8M /dev/zero | dd of=z.raw bs=1M seek=4 conv=notrunc status=none &&
+put_data z.raw 20000000 1 && put_data z.raw 41942000 1000 &&
+printf "0 41943000\n" >all.ranges &&
+# The clusters of z.raw that hold a non-zero byte.
+printf "0 3000000\n20000000 1\n41942000 1000\n" >nonzero.ranges
+
+test_expect_success 'clusters of zeros inside the ranges are not stored' '
+	cat z.raw | "$SQCOW2" -s 41943000 -r all.ranges -o z.qcow2 &&
+	verify z.qcow2 z.raw &&
+	cat z.raw | "$SQCOW2" -s 41943000 -r all.ranges >stream.qcow2 &&
+	verify stream.qcow2 z.raw &&
+	test "$(file_size z.qcow2)" -lt "$(file_size stream.qcow2)" &&
+	test_eq "$(info z.qcow2 data_clusters)" $((46 + 1 + 1))
+'
+
+test_expect_success 'its size is what the non-zero clusters and their tables need' '
+	test_eq "$(file_size z.qcow2)" \
+		"$("$SQCOW2" -s 41943000 -r nonzero.ranges --print-size)"
+'
+
+test_expect_success 'data first, in guest order, tables after it' '
+	test_eq "$(info z.qcow2 metadata_first)" 0 &&
+	test_eq "$(info z.qcow2 guest_order)" 1
+'
+
+test_expect_success 'no range list: a dense stream with zeros in it' '
+	cat z.raw | "$SQCOW2" -s 41943000 -o dense.qcow2 &&
+	verify dense.qcow2 z.raw &&
+	cmp dense.qcow2 z.qcow2
+'
+
+test_expect_success 'no range list: a file on stdin, its holes skipped' '
+	"$SQCOW2" -v -o file.qcow2 <z.raw 2>stats &&
+	verify file.qcow2 z.raw && cmp file.qcow2 z.qcow2 &&
+	grep -q "skipped [1-9]" stats
+'
+
+test_expect_success 'every cluster size' '
+	for cs in 512 4k 64k 2M; do
+		"$SQCOW2" -c $cs -o z$cs.qcow2 <z.raw && verify z$cs.qcow2 z.raw &&
+		test_eq "$(file_size z$cs.qcow2)" \
+			"$("$SQCOW2" -c $cs -s 41943000 -r nonzero.ranges --print-size)" || exit 1
+	done
+'
+
+test_expect_success 'a disk of zeros and an empty disk' '
+	make_raw zeros.raw 5M && head -c 5M /dev/zero >zeros.raw &&
+	"$SQCOW2" -o zeros.qcow2 <zeros.raw && verify zeros.qcow2 zeros.raw &&
+	test_eq "$(info zeros.qcow2 data_clusters)" 0 &&
+	: >empty.raw && "$SQCOW2" -o empty.qcow2 <empty.raw && verify empty.qcow2 empty.raw
+'
+
+test_expect_success 'the image gets the mode a new file gets' '
+	(umask 027 && "$SQCOW2" -o mode.qcow2 <z.raw) &&
+	test_eq "$(stat -c %a mode.qcow2)" 640
+'
+
+test_expect_success '-o - is standard output, in the stream form' '
+	cat z.raw | "$SQCOW2" -s 41943000 -r all.ranges -o - >dash.qcow2 &&
+	cmp dash.qcow2 stream.qcow2
+'
+
+test_expect_success '-o of a device writes the stream form in place' '
+	"$SQCOW2" -o /dev/null <z.raw && test -c /dev/null
+'
+
+test_expect_success '--fsync succeeds and leaves the same image' '
+	"$SQCOW2" --fsync -o sync.qcow2 <z.raw && cmp sync.qcow2 z.qcow2
+'
+
+if command -v strace >/dev/null 2>&1; then
+test_expect_success '--fsync syncs the file before the rename and the directory after' '
+	# LeakSanitizer cannot run under ptrace.
+	ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=fsync,rename -o trace "$SQCOW2" --fsync -o traced.qcow2 <z.raw &&
+	grep -E "^[0-9]+ +(fsync|rename)" trace | sed -E "s/^[0-9]+ +//; s/\\(.*//" >calls &&
+	printf "fsync\nrename\nfsync\n" >want && test_cmp want calls
+'
+else
+	test_skip '--fsync syncs the file before the rename and the directory after' 'strace not found'
+fi
+
+# no_leftovers: nothing but the files named is in the directory.
+no_leftovers() {
+	leftovers=$(ls -A | grep "sqcow2-" || true)
+	[ -z "$leftovers" ] || { echo "left behind: $leftovers"; return 1; }
+}
+
+test_expect_success 'truncated input leaves no file and no temporary file' '
+	head -c 1000000 z.raw >short.raw &&
+	test_fails_with 1 "sqcow2: input ended at offset 1000000, before --size 41943000" \
+		sh -c "cat short.raw | \"\$SQCOW2\" -s 41943000 -o short.qcow2" &&
+	test ! -e short.qcow2 && no_leftovers
+'
+
+test_expect_success 'a failed run leaves an existing FILE as it was' '
+	cp z.qcow2 keep.qcow2 && cp z.qcow2 keep.orig &&
+	test_fails_with 1 "sqcow2: input ended at offset 1000000, before --size 41943000" \
+		sh -c "cat short.raw | \"\$SQCOW2\" -s 41943000 -o keep.qcow2" &&
+	cmp keep.qcow2 keep.orig && no_leftovers
+'
+
+test_expect_success 'SIGTERM mid-way leaves nothing behind' '
+	mkfifo slow || exit 1
+	{ head -c 5M z.raw; sleep 3; } >slow &
+	writer=$!
+	"$SQCOW2" -s 41943000 -o term.qcow2 <slow &
+	pid=$!
+	sleep 1 && kill -TERM $pid
+	wait $pid
+	status=$?
+	kill $writer 2>/dev/null
+	test_eq "$status" 143 && test ! -e term.qcow2 && no_leftovers
+'
+
+test_expect_success 'a full file system (ENOSPC) leaves nothing behind' '
+	mkdir full &&
+	if ! mount -t tmpfs -o size=1m tmpfs full 2>/dev/null; then
+		echo "# cannot mount a tmpfs here: ENOSPC shown with /dev/full in t0002"
+		exit 0
+	fi
+	test_fails_with 1 "sqcow2: full/z.qcow2: No space left on device" \
+		sh -c "\"\$SQCOW2\" -o full/z.qcow2 <z.raw"
+	status=$?
+	ls -A full >left; umount full
+	test_eq "$status" 0 && test_eq "$(cat left)" ""
+'
+
+test_done
