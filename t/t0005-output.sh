@@ -127,7 +127,10 @@ test_expect_success 'a full file system (ENOSPC) leaves nothing behind' '
 		exit 0
 	fi
 	test_fails_with 1 "sqcow2: full/z.qcow2: No space left on device" \
-		sh -c "\"\$SQCOW2\" -o full/z.qcow2 <z.raw"
+		sh -c "\"\$SQCOW2\" -o full/z.qcow2 <z.raw" &&
+	test_fails_with 1 "sqcow2: stdout: No space left on device" \
+		sh -c "\"\$SQCOW2\" <z.raw >full/stream.qcow2" &&
+	rm full/stream.qcow2
 	status=$?
 	ls -A full >left; umount full
 	test_eq "$status" 0 && test_eq "$(cat left)" ""
