@@ -46,6 +46,10 @@ t/bin/readback: t/readback.c | t/bin
 check: $(TEST_BIN)
 	t/run plain:t/bin/sqcow2:t/bin/unit asan:t/bin/asan/sqcow2:t/bin/asan/unit
 
+# Timings against cat and qemu-img convert; never part of check.
+bench: sqcow2
+	sh t/bench.sh ./sqcow2
+
 # A sample disk with three pieces of data, made here, converted through a pipe.
 demo: sqcow2
 	sh t/demo.sh ./sqcow2
@@ -63,4 +67,4 @@ uninstall:
 clean:
 	rm -rf sqcow2 t/bin demo.raw demo.ranges demo.qcow2
 
-.PHONY: all check demo install uninstall clean
+.PHONY: all check bench demo install uninstall clean
