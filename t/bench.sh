@@ -94,7 +94,7 @@ for input in dense half; do
 	row "$input: stream, vs cat|cat|cat" "$(seconds "$sq")" "$(seconds "$ref")" "<= 0.6"
 	eval "stream_${input}_rss=\$(rss \"\$sq\")"
 done
-sq=$(median "cat dense.raw | SQCOW2_DISABLE=splice,pipe_size $sqcow2 -s 1G | cat >/dev/null")
+sq=$(median "cat dense.raw | SQCOW2_DISABLE=splice $sqcow2 -s 1G | cat >/dev/null")
 ref=$(median "cat dense.raw | cat | cat >/dev/null")
 row "dense: stream, read/write fallback" "$(seconds "$sq")" "$(seconds "$ref")" "(no splice)"
 
