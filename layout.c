@@ -7,8 +7,12 @@
 #include "layout.h"
 
 #define QCOW_MAGIC		0x514649fbu
-#define QCOW_VERSION		3
-#define HEADER_LENGTH		104
+#define V2_HEADER_LENGTH	72
+#define V3_HEADER_LENGTH	104
+#define EXT_BACKING_FORMAT	0xe2792acau
+#define EXT_HEADER		8		/* u32 type, u32 length */
+#define MAX_BACKING_NAME	1023
+#define MAX_BACKING_FORMAT	15		/* QEMU reads it into 16 bytes */
 #define REFCOUNT_ORDER		4		/* 16-bit refcounts */
 #define COPIED			(UINT64_C(1) << 63)
 #define MAX_L1_BYTES		(UINT64_C(32) << 20)
@@ -152,6 +156,7 @@ layout_init(struct layout *lo, uint64_t input_size, unsigned cluster_bits,
 	uint64_t cs, l2_coverage;
 
 	memset(lo, 0, sizeof(*lo));
+	lo->version = 3;
 	if (cluster_bits < MIN_CLUSTER_BITS || cluster_bits > MAX_CLUSTER_BITS)
 		return LAYOUT_BAD_CLUSTER_BITS;
 	if ((error = check_ranges(ranges, nranges, input_size)) != LAYOUT_OK)
@@ -210,6 +215,14 @@ layout_strerror(enum layout_error error)
 		return "image too large (refcount table over 8 MiB)";
 	case LAYOUT_IMAGE_TOO_LARGE:
 		return "image too large (offsets past 64 PiB)";
+	case LAYOUT_BAD_VERSION:
+		return "qcow2 version must be 2 or 3";
+	case LAYOUT_BACKING_TOO_LONG:
+		return "backing file name over 1023 bytes";
+	case LAYOUT_BACKING_DOES_NOT_FIT:
+		return "backing file name does not fit in the first cluster";
+	case LAYOUT_BACKING_FORMAT_TOO_LONG:
+		return "backing format name over 15 bytes";
 	}
 	return "unknown error";
 }
@@ -250,20 +263,86 @@ meta_writer_init(struct meta_writer *mw, const struct layout *lo)
 	run_next(&mw->l2_walk);
 }
 
+static size_t
+round_up8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static size_t
+header_length(const struct layout *lo)
+{
+	return lo->version == 2 ? V2_HEADER_LENGTH : V3_HEADER_LENGTH;
+}
+
+/* Where the backing file name goes: after the extensions and their end. */
+static size_t
+backing_name_offset(const struct layout *lo)
+{
+	size_t offset = header_length(lo);
+
+	if (lo->backing_format != NULL)
+		offset += EXT_HEADER + round_up8(strlen(lo->backing_format));
+	return offset + EXT_HEADER;
+}
+
+enum layout_error
+layout_set_header(struct layout *lo, int version, const char *backing_file,
+    const char *backing_format)
+{
+	lo->version = version;
+	lo->backing_file = backing_file;
+	lo->backing_format = backing_format;
+	if (version != 2 && version != 3)
+		return LAYOUT_BAD_VERSION;
+	if (backing_format != NULL && strlen(backing_format) > MAX_BACKING_FORMAT)
+		return LAYOUT_BACKING_FORMAT_TOO_LONG;
+	if (backing_file == NULL)
+		return LAYOUT_OK;
+	if (strlen(backing_file) > MAX_BACKING_NAME)
+		return LAYOUT_BACKING_TOO_LONG;
+	if (backing_name_offset(lo) + strlen(backing_file) > lo->cluster_size)
+		return LAYOUT_BACKING_DOES_NOT_FIT;
+	return LAYOUT_OK;
+}
+
+/*
+ * The header, then its extensions (the backing file's format, if known),
+ * their end marker, and the backing file's name.
+ */
 static void
 fill_header(const struct layout *lo, unsigned char *p)
 {
+	size_t ext = header_length(lo);
+
 	put_be32(p + 0, QCOW_MAGIC);
-	put_be32(p + 4, QCOW_VERSION);
+	put_be32(p + 4, (uint32_t)lo->version);
 	put_be32(p + 20, lo->cluster_bits);
 	put_be64(p + 24, lo->virtual_size);
 	put_be32(p + 36, (uint32_t)lo->l1_entries);
 	put_be64(p + 40, lo->l1_offset);
 	put_be64(p + 48, lo->refcount_table_offset);
 	put_be32(p + 56, (uint32_t)lo->refcount_table_clusters);
-	put_be32(p + 96, REFCOUNT_ORDER);
-	put_be32(p + 100, HEADER_LENGTH);
-	/* The zeros after the header end the (empty) list of extensions. */
+	if (lo->version == 3) {
+		put_be32(p + 96, REFCOUNT_ORDER);
+		put_be32(p + 100, V3_HEADER_LENGTH);
+	}
+	if (lo->backing_format != NULL) {
+		size_t length = strlen(lo->backing_format);
+
+		put_be32(p + ext, EXT_BACKING_FORMAT);
+		put_be32(p + ext + 4, (uint32_t)length);
+		memcpy(p + ext + EXT_HEADER, lo->backing_format, length);
+	}
+	/* The end marker is eight zero bytes, already there. */
+	if (lo->backing_file != NULL) {
+		size_t offset = backing_name_offset(lo);
+		size_t length = strlen(lo->backing_file);
+
+		put_be64(p + 8, offset);
+		put_be32(p + 16, (uint32_t)length);
+		memcpy(p + offset, lo->backing_file, length);
+	}
 }
 
 /* L1 entries of cluster `index` of the L1 table; tables are met in L1 order. */

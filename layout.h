@@ -39,6 +39,10 @@ struct layout {
 	const struct range *ranges;	/* sorted, merged; not owned */
 	size_t nranges;
 
+	int version;			/* 3 (compat 1.1) or 2 (compat 0.10) */
+	const char *backing_file;	/* NULL: none; not owned */
+	const char *backing_format;	/* NULL: not said; not owned */
+
 	uint64_t guest_clusters;
 	uint64_t l1_entries;
 	uint64_t l1_clusters;
@@ -64,6 +68,10 @@ enum layout_error {
 	LAYOUT_L1_TOO_LARGE,	/* QEMU opens no L1 table over 32 MiB */
 	LAYOUT_REFCOUNT_TOO_LARGE, /* nor a refcount table over 8 MiB */
 	LAYOUT_IMAGE_TOO_LARGE,	/* host offsets have 56 bits */
+	LAYOUT_BAD_VERSION,
+	LAYOUT_BACKING_TOO_LONG,	/* the name has at most 1023 bytes */
+	LAYOUT_BACKING_DOES_NOT_FIT,	/* it must fit in cluster 0 */
+	LAYOUT_BACKING_FORMAT_TOO_LONG,	/* QEMU reads at most 15 bytes */
 };
 
 /*
@@ -97,11 +105,22 @@ struct meta_writer {
  * Compute the layout of an image of input_size bytes with clusters of
  * 1 << cluster_bits bytes whose data lies in ranges[0..nranges), which must
  * be sorted by offset, non-empty and non-overlapping (see ranges_merge).
- * The ranges are referenced, not copied: they must outlive lo.
- * Returns LAYOUT_OK, or the first reason the image cannot be made.
+ * The ranges are referenced, not copied: they must outlive lo.  The image
+ * is a version 3 one with no backing file until layout_set_header says
+ * otherwise.  Returns LAYOUT_OK, or the first reason the image cannot be
+ * made.
  */
 enum layout_error layout_init(struct layout *lo, uint64_t input_size,
     unsigned cluster_bits, const struct range *ranges, size_t nranges);
+
+/*
+ * Make the header of version 2 or 3, naming a backing file (NULL: none)
+ * and its format (NULL: not said), which must outlive lo.  The name goes
+ * in cluster 0, after the header extensions, and must fit there.  Changes
+ * no offset or size.  Returns LAYOUT_OK or why the header cannot be made.
+ */
+enum layout_error layout_set_header(struct layout *lo, int version,
+    const char *backing_file, const char *backing_format);
 
 /* What went wrong, as a short lowercase phrase. */
 const char *layout_strerror(enum layout_error);
