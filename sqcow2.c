@@ -18,6 +18,8 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/fs.h>		/* BLKGETSIZE64 */
@@ -32,6 +34,11 @@
 #define RESERVE_STEP	(UINT64_C(64) << 20)	/* -o: fallocate this far ahead */
 
 struct options {
+	int version;			/* of the qcow2 image: 2 or 3 */
+	const char *backing_file;
+	const char *backing_format;
+	int progress;
+	int fake_console;		/* tests reach the terminal form of -p */
 	const char *output_path;	/* NULL: stdout */
 	int fsync;
 	uint64_t size;
@@ -55,7 +62,9 @@ struct source {
 struct stream {
 	int in, out;
 	const char *out_name;
-	int seekable;		/* holes of the input are skipped by seeking */
+	int seekable;		/* the input can skip by seeking */
+	int seek_data;		/* and find its holes with SEEK_DATA */
+	int check_zeros;	/* dropped bytes must be zero: no backing file */
 	uint64_t in_offset;	/* bytes of input consumed or skipped */
 	unsigned char *buffer;	/* what is on its way out */
 	size_t buffer_size;
@@ -68,6 +77,110 @@ struct stream {
 	uint64_t reserved;	/* blocks of output reserved up to here */
 	uint64_t bytes_read, bytes_skipped, bytes_written;
 };
+
+/*
+ * -p: progress on stderr.  On a console one line is rewritten in place;
+ * elsewhere, as in a log, each update is a line of its own.
+ */
+static struct {
+	int on;
+	int console;
+	int showing;		/* a console line waits for its newline */
+	int width;		/* of the line showing, to blank what it leaves */
+	uint64_t total;		/* bytes of input */
+	struct timespec start, last;
+} progress;
+
+#define PROGRESS_CONSOLE_INTERVAL	0.2	/* seconds */
+#define PROGRESS_LINE_INTERVAL		1.0
+
+static void
+end_progress_line(void)
+{
+	if (progress.showing)
+		fputc('\n', stderr);
+	progress.showing = 0;
+}
+
+/* err(3) and errx(3), once a progress line showing has been ended. */
+static _Noreturn void die(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static _Noreturn void diex(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+die(int status, const char *fmt, ...)
+{
+	int saved_errno = errno;
+	va_list ap;
+
+	end_progress_line();
+	errno = saved_errno;
+	va_start(ap, fmt);
+	verr(status, fmt, ap);
+}
+
+static void
+diex(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	end_progress_line();
+	va_start(ap, fmt);
+	verrx(status, fmt, ap);
+}
+
+static double
+seconds_since(const struct timespec *then, const struct timespec *now)
+{
+	return (double)(now->tv_sec - then->tv_sec) +
+	    (double)(now->tv_nsec - then->tv_nsec) / 1e9;
+}
+
+static void
+progress_start(uint64_t total, int console)
+{
+	progress.on = 1;
+	progress.console = console;
+	progress.total = total;
+	clock_gettime(CLOCK_MONOTONIC, &progress.start);
+	progress.last = progress.start;
+}
+
+/* Report done bytes of input, if it is time to, or if final. */
+static void
+progress_update(uint64_t done, int final)
+{
+	struct timespec now;
+	double elapsed, percent, rate;
+	unsigned long whole;
+	char line[128];
+	int width;
+
+	if (!progress.on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final && seconds_since(&progress.last, &now) <
+	    (progress.console ? PROGRESS_CONSOLE_INTERVAL : PROGRESS_LINE_INTERVAL))
+		return;
+	progress.last = now;
+	elapsed = seconds_since(&progress.start, &now);
+	percent = progress.total > 0 ? 100.0 * (double)done / (double)progress.total : 100.0;
+	rate = elapsed > 0 ? (double)done / elapsed / 1048576.0 : 0.0;
+	whole = (unsigned long)elapsed;
+	width = snprintf(line, sizeof(line), "sqcow2: %5.1f%% of %.1f MiB, %.1f MiB/s, %lu:%02lu",
+	    percent, (double)progress.total / 1048576.0, rate, whole / 60, whole % 60);
+	if (progress.console) {
+		fprintf(stderr, "\r%-*s", progress.width, line);
+		progress.width = width;
+		progress.showing = 1;
+		if (final)
+			end_progress_line();
+	} else {
+		fprintf(stderr, "%s\n", line);
+	}
+	fflush(stderr);
+}
 
 static void
 help(void)
@@ -88,6 +201,12 @@ help(void)
 "                           a file on standard input, else all of the disk)\n"
 "  -c, --cluster-size SIZE  cluster size, a power of two from 512 to 2M\n"
 "                           (default 64k)\n"
+"  -b, --backing FILE       write an overlay of the backing file FILE: only the\n"
+"                           ranges are stored, all else reads from FILE, and\n"
+"                           bytes outside the ranges need not be zero; the\n"
+"                           name is written as given and FILE is not opened\n"
+"  -F, --backing-format FMT the format of the backing file (raw, qcow2, ...)\n"
+"      --compat VERSION     1.1 (qcow2 version 3, the default) or 0.10 (version 2)\n"
 "  -o, --output FILE        write the image to FILE (default: stdout); data\n"
 "                           clusters that are all zeros are then not stored,\n"
 "                           and FILE appears only once it is complete\n"
@@ -96,6 +215,7 @@ help(void)
 "                           without reading standard input\n"
 "      --map                print the data ranges of FILE (default: standard\n"
 "                           input) as a range file and exit\n"
+"  -p, --progress           show progress on stderr: percent, rate, time\n"
 "  -v, --verbose            print what was read, skipped and written at the end\n"
 "  -h, --help               print this help and exit\n"
 "  -V, --version            print the version and exit\n"
@@ -134,17 +254,17 @@ parse_cluster_size(const char *s)
 	unsigned bits;
 
 	if (parse_size(s, &size) == -1)
-		errx(2, "bad cluster size '%s'", s);
+		diex(2, "bad cluster size '%s'", s);
 	for (bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++)
 		if (size == UINT64_C(1) << bits)
 			return bits;
-	errx(2, "cluster size must be a power of two from 512 to 2M, not '%s'", s);
+	diex(2, "cluster size must be a power of two from 512 to 2M, not '%s'", s);
 }
 
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC };
+	enum { OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT, OPT_FAKE_CONSOLE };
 	static const struct option longopts[] = {
 		{ "size",		required_argument,	NULL, 's' },
 		{ "ranges",		required_argument,	NULL, 'r' },
@@ -153,6 +273,11 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "map",		no_argument,		NULL, OPT_MAP },
 		{ "output",		required_argument,	NULL, 'o' },
 		{ "fsync",		no_argument,		NULL, OPT_FSYNC },
+		{ "backing",		required_argument,	NULL, 'b' },
+		{ "backing-format",	required_argument,	NULL, 'F' },
+		{ "compat",		required_argument,	NULL, OPT_COMPAT },
+		{ "progress",		no_argument,		NULL, 'p' },
+		{ "fake-stderr-is-console", no_argument,	NULL, OPT_FAKE_CONSOLE },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
@@ -161,13 +286,14 @@ parse_options(int argc, char **argv, struct options *opt)
 	int ch;
 
 	opt->cluster_bits = DEFAULT_CLUSTER_BITS;
+	opt->version = 3;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":s:r:c:o:vhV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:r:c:o:b:F:pvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			if (parse_size(optarg, &opt->size) == -1)
-				errx(2, "bad size '%s'", optarg);
+				diex(2, "bad size '%s'", optarg);
 			opt->have_size = 1;
 			break;
 		case 'r':
@@ -188,6 +314,26 @@ parse_options(int argc, char **argv, struct options *opt)
 		case OPT_FSYNC:
 			opt->fsync = 1;
 			break;
+		case 'b':
+			opt->backing_file = optarg;
+			break;
+		case 'F':
+			opt->backing_format = optarg;
+			break;
+		case OPT_COMPAT:
+			if (strcmp(optarg, "1.1") == 0)
+				opt->version = 3;
+			else if (strcmp(optarg, "0.10") == 0)
+				opt->version = 2;
+			else
+				diex(2, "--compat must be 1.1 or 0.10, not '%s'", optarg);
+			break;
+		case 'p':
+			opt->progress = 1;
+			break;
+		case OPT_FAKE_CONSOLE:
+			opt->fake_console = 1;
+			break;
 		case 'v':
 			opt->verbose = 1;
 			break;
@@ -198,17 +344,22 @@ parse_options(int argc, char **argv, struct options *opt)
 			printf("sqcow2 %s\n", VERSION);
 			exit(0);
 		case ':':
-			errx(2, "option '%s' needs a value", argv[optind - 1]);
+			diex(2, "option '%s' needs a value", argv[optind - 1]);
 		default:
 			if (optopt != 0)
-				errx(2, "unknown option '-%c'; try 'sqcow2 --help'", optopt);
-			errx(2, "unknown option '%s'; try 'sqcow2 --help'", argv[optind - 1]);
+				diex(2, "unknown option '-%c'; try 'sqcow2 --help'", optopt);
+			diex(2, "unknown option '%s'; try 'sqcow2 --help'", argv[optind - 1]);
 		}
 	}
 	if (opt->map && optind < argc)
 		opt->map_path = argv[optind++];
 	if (optind != argc)
-		errx(2, "unexpected argument '%s'", argv[optind]);
+		diex(2, "unexpected argument '%s'", argv[optind]);
+	if (opt->backing_format != NULL && opt->backing_file == NULL)
+		diex(2, "--backing-format needs --backing");
+	/* Holes of the new disk would read from the backing file, not as zeros. */
+	if (opt->backing_file != NULL && opt->ranges_path == NULL)
+		diex(2, "--backing needs --ranges, the blocks that changed");
 }
 
 /*
@@ -231,12 +382,12 @@ describe(int fd, const char *name, struct source *src)
 	struct stat st;
 
 	if (fstat(fd, &st) == -1)
-		err(1, "%s", name);
+		die(1, "%s", name);
 	src->seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
 	src->regular = S_ISREG(st.st_mode);
 	src->size = (uint64_t)st.st_size;
 	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &src->size) == -1)
-		err(1, "%s", name);
+		die(1, "%s", name);
 }
 
 /* --size, or the size of the input; the two must agree. */
@@ -245,14 +396,14 @@ input_size(const struct options *opt, const struct source *src)
 {
 	if (!opt->have_size) {
 		if (!src->seekable)
-			errx(2, "--size is needed when stdin is not a file or a block device");
+			diex(2, "--size is needed when stdin is not a file or a block device");
 		return src->size;
 	}
 	if (src->seekable && src->size < opt->size)
-		errx(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
+		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
 		    src->size, opt->size);
 	if (src->seekable && src->size > opt->size)
-		errx(1, "input longer than --size %" PRIu64, opt->size);
+		diex(1, "input longer than --size %" PRIu64, opt->size);
 	return opt->size;
 }
 
@@ -266,17 +417,17 @@ print_map(const char *path)
 	int fd = STDIN_FILENO;
 
 	if (path != NULL && (fd = open(path, O_RDONLY)) == -1)
-		err(1, "%s", path);
+		die(1, "%s", path);
 	describe(fd, name, &src);
 	if (!src.seekable)
-		errx(2, "--map needs a file or a block device, and %s is neither", name);
+		diex(2, "--map needs a file or a block device, and %s is neither", name);
 	if (ranges_from_holes(fd, src.size, &ranges) == -1)
-		err(1, "%s", name);
+		die(1, "%s", name);
 	printf("# data ranges of %s, %" PRIu64 " bytes: OFFSET LENGTH\n", name, src.size);
 	for (size_t i = 0; i < ranges.n; i++)
 		printf("%" PRIu64 " %" PRIu64 "\n", ranges.v[i].offset, ranges.v[i].length);
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(1, "stdout");
+		die(1, "stdout");
 	ranges_free(&ranges);
 	return 0;
 }
@@ -295,18 +446,18 @@ load_ranges(const struct options *opt, const struct source *src, uint64_t size,
 	if (opt->ranges_path == NULL) {
 		if (src->seekable && !disabled("seek_data")) {
 			if (ranges_from_holes(STDIN_FILENO, size, list) == -1)
-				err(1, "stdin");
+				die(1, "stdin");
 		} else if (size > 0 && ranges_add(list, 0, size) == -1) {
-			err(1, "ranges");
+			die(1, "ranges");
 		}
 		return;
 	}
 	if ((f = fopen(opt->ranges_path, "r")) == NULL)
-		err(1, "%s", opt->ranges_path);
+		die(1, "%s", opt->ranges_path);
 	if (ranges_read(f, size, list, &error) == -1) {
 		if (error.line == 0)
-			err(1, "%s", opt->ranges_path);
-		errx(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);
+			die(1, "%s", opt->ranges_path);
+		diex(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);
 	}
 	fclose(f);
 	ranges_merge(list);
@@ -326,12 +477,13 @@ read_full(struct stream *s, void *buf, size_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			err(1, "stdin");
+			die(1, "stdin");
 		}
 		done += (size_t)n;
 	}
 	s->in_offset += done;
 	s->bytes_read += done;
+	progress_update(s->in_offset, 0);
 	return done;
 }
 
@@ -349,7 +501,7 @@ write_full(struct stream *s, const void *buf, size_t len)
 		if (n == 0)
 			errno = ENOSPC;
 		if (n <= 0)
-			err(1, "%s", s->out_name);
+			die(1, "%s", s->out_name);
 		done += (size_t)n;
 	}
 	s->bytes_written += len;
@@ -369,7 +521,7 @@ reserve(struct stream *s, uint64_t end)
 		return;
 	if (fallocate(s->out, 0, (off_t)s->reserved, (off_t)(end - s->reserved)) == -1) {
 		if (errno == ENOSPC || errno == EDQUOT)
-			err(1, "%s", s->out_name);
+			die(1, "%s", s->out_name);
 		s->use_fallocate = 0;
 		return;
 	}
@@ -381,7 +533,7 @@ static void
 read_exact(struct stream *s, void *buf, size_t len, uint64_t size)
 {
 	if (read_full(s, buf, len) != len)
-		errx(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
+		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
 		    s->in_offset, size);
 }
 
@@ -433,8 +585,8 @@ copy_in_kernel(struct stream *s, size_t len)
 	if (n < 0) {
 		/* Which side failed shows only in errno. */
 		if (errno == EPIPE || errno == ENOSPC || errno == EDQUOT || errno == EFBIG)
-			err(1, "%s", s->out_name);
-		err(1, "stdin");
+			die(1, "%s", s->out_name);
+		die(1, "stdin");
 	}
 	return n;
 }
@@ -446,7 +598,7 @@ copy_bytes(struct stream *s, uint64_t len, uint64_t size)
 		ssize_t n = copy_in_kernel(s, len < KERNEL_CHUNK ? (size_t)len : KERNEL_CHUNK);
 
 		if (n == 0)
-			errx(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
+			diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
 			    s->in_offset, size);
 		if (n < 0)
 			break;
@@ -455,6 +607,7 @@ copy_bytes(struct stream *s, uint64_t len, uint64_t size)
 		s->bytes_written += (uint64_t)n;
 		s->out_offset += (uint64_t)n;
 		len -= (uint64_t)n;
+		progress_update(s->in_offset, 0);
 	}
 	while (len > 0) {
 		size_t chunk = len < s->buffer_size ? (size_t)len : s->buffer_size;
@@ -474,7 +627,7 @@ read_zeros(struct stream *s, uint64_t len, uint64_t size)
 
 		read_exact(s, s->scratch, chunk, size);
 		if ((nonzero = first_nonzero(s->scratch, chunk)) != chunk)
-			errx(1, "non-zero byte at input offset %" PRIu64
+			diex(1, "non-zero byte at input offset %" PRIu64
 			    ", outside the ranges", s->in_offset - chunk + nonzero);
 		len -= chunk;
 	}
@@ -484,33 +637,56 @@ static void
 seek_input(struct stream *s, uint64_t offset)
 {
 	if (lseek(s->in, (off_t)offset, SEEK_SET) == -1)
-		err(1, "stdin");
+		die(1, "stdin");
 	s->bytes_skipped += offset - s->in_offset;
 	s->in_offset = offset;
+	progress_update(s->in_offset, 0);
+}
+
+/* Get past len bytes of input that nobody needs: seek, or read them. */
+static void
+discard(struct stream *s, uint64_t len, uint64_t size)
+{
+	if (s->seekable) {
+		seek_input(s, s->in_offset + len);
+		return;
+	}
+	while (len > 0) {
+		size_t chunk = len < IO_SIZE ? (size_t)len : IO_SIZE;
+
+		read_exact(s, s->scratch, chunk, size);
+		len -= chunk;
+	}
 }
 
 /*
- * Bytes of no stored cluster are dropped, so they had better be zero.
- * Holes of a seekable input are zero by definition and are skipped; only
- * what the file system calls data is read and checked.
+ * Bytes of no stored cluster.  Over a backing file they are unchanged
+ * data that the backing file holds, and are only got past.  Otherwise
+ * they are dropped, so they had better be zero: holes of a seekable input
+ * are zero by definition and are skipped, and only what the file system
+ * calls data is read and checked.
  */
 static void
-skip_zeros(struct stream *s, uint64_t len, uint64_t size)
+skip_unstored(struct stream *s, uint64_t len, uint64_t size)
 {
 	uint64_t end = s->in_offset + len;
 
-	while (s->seekable && s->in_offset < end) {
+	if (!s->check_zeros) {
+		discard(s, len, size);
+		return;
+	}
+	while (s->seek_data && s->in_offset < end) {
 		uint64_t data, hole;
 		int found = find_data(s->in, s->in_offset, &data, &hole);
 
 		if (found == -1 && (errno == EINVAL || errno == EOPNOTSUPP)) {
 			/* Read it all, from where find_data may have left us. */
-			s->seekable = 0;
+			s->seek_data = 0;
 			seek_input(s, s->in_offset);
 			break;
 		}
 		if (found == -1)
-			err(1, "stdin");
+			die(1, "stdin");
 		if (found == 0 || data >= end) {
 			seek_input(s, end);
 			return;
@@ -554,9 +730,9 @@ finish_input(struct stream *s, uint64_t size)
 {
 	unsigned char extra;
 
-	skip_zeros(s, size - s->in_offset, size);
+	skip_unstored(s, size - s->in_offset, size);
 	if (read_full(s, &extra, 1) != 0)
-		errx(1, "input longer than --size %" PRIu64, size);
+		diex(1, "input longer than --size %" PRIu64, size);
 }
 
 /*
@@ -580,7 +756,7 @@ write_stream(struct stream *s, const struct layout *lo)
 		uint64_t end = walk.end << lo->cluster_bits;
 		uint64_t input_end = end < size ? end : size;
 
-		skip_zeros(s, start - s->in_offset, size);
+		skip_unstored(s, start - s->in_offset, size);
 		copy_bytes(s, input_end - start, size);
 		write_zeros(s, end - input_end);
 	}
@@ -599,7 +775,7 @@ note_stored(struct range_list *stored, uint64_t cluster, const struct layout *lo
 	if (last != NULL && last->offset + last->length == offset)
 		last->length += length;
 	else if (ranges_add(stored, offset, length) == -1)
-		err(1, "stored clusters");
+		die(1, "stored clusters");
 }
 
 /*
@@ -657,7 +833,7 @@ pwrite_full(struct stream *s, const void *buf, size_t len, uint64_t offset)
 		if (n == 0)
 			errno = ENOSPC;
 		if (n <= 0)
-			err(1, "%s", s->out_name);
+			die(1, "%s", s->out_name);
 		done += (size_t)n;
 	}
 	s->bytes_written += len;
@@ -681,11 +857,11 @@ write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
 	off_t stored_end;
 
 	if (lseek(s->out, (off_t)plan->cluster_size, SEEK_SET) == -1)
-		err(1, "%s", s->out_name);
+		die(1, "%s", s->out_name);
 	s->out_offset = s->reserved = plan->cluster_size;
 	run_walk_init(&walk, plan);
 	while (run_next(&walk)) {
-		skip_zeros(s, (walk.first << plan->cluster_bits) - s->in_offset, size);
+		skip_unstored(s, (walk.first << plan->cluster_bits) - s->in_offset, size);
 		copy_nonzero(s, plan, walk.first, walk.end, stored);
 	}
 	finish_input(s, size);
@@ -694,14 +870,16 @@ write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
 
 	/* A subset of the plan's clusters: it fits wherever the plan did. */
 	if ((error = layout_init(lo, size, plan->cluster_bits, stored->v,
-	    stored->n)) != LAYOUT_OK)
-		errx(1, "%s", layout_strerror(error));
+	    stored->n)) != LAYOUT_OK ||
+	    (error = layout_set_header(lo, plan->version, plan->backing_file,
+	    plan->backing_format)) != LAYOUT_OK)
+		diex(1, "%s", layout_strerror(error));
 	layout_data_first(lo);
 	if (stored_end != (off_t)lo->l2_offset)
-		errx(1, "internal error: %jd bytes of data, layout says %" PRIu64,
+		diex(1, "internal error: %jd bytes of data, layout says %" PRIu64,
 		    (intmax_t)stored_end, lo->l2_offset);
 	if ((header = malloc(lo->cluster_size)) == NULL)
-		err(1, "header");
+		die(1, "header");
 	meta_writer_init(&mw, lo);
 	layout_meta_next(&mw, header);
 	write_metadata(s, &mw, lo->cluster_size);
@@ -709,7 +887,7 @@ write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
 	free(header);
 	/* Give back what was reserved past the end. */
 	if (s->reserved > s->out_offset && ftruncate(s->out, (off_t)s->out_offset) == -1)
-		err(1, "%s", s->out_name);
+		die(1, "%s", s->out_name);
 }
 
 /*
@@ -758,25 +936,25 @@ open_output(const char *path, struct output *out)
 		out->fd = STDOUT_FILENO;
 	} else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		if ((out->fd = open(path, O_WRONLY)) == -1)
-			err(1, "%s", path);
+			die(1, "%s", path);
 	} else {
 		if ((temp_path = malloc(strlen(path) + sizeof(".sqcow2-XXXXXX"))) == NULL)
-			err(1, "%s", path);
+			die(1, "%s", path);
 		sprintf(temp_path, "%s.sqcow2-XXXXXX", path);
 		atexit(remove_temp);
 		for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
 			signal(fatal_signals[i], remove_temp_and_die);
 		if ((out->fd = mkstemp(temp_path)) == -1)
-			err(1, "%s", temp_path);
+			die(1, "%s", temp_path);
 		/* mkstemp makes it 0600; the image gets what a new file would. */
 		mask = umask(0);
 		umask(mask);
 		if (fchmod(out->fd, 0666 & ~mask) == -1)
-			err(1, "%s", temp_path);
+			die(1, "%s", temp_path);
 		out->seekable = 1;
 	}
 	if (isatty(out->fd))
-		errx(2, "refusing to write an image to a terminal");
+		diex(2, "refusing to write an image to a terminal");
 }
 
 static void
@@ -787,9 +965,9 @@ sync_directory_of(const char *path)
 	int fd;
 
 	if ((dir = slash == NULL ? strdup(".") : strndup(path, (size_t)(slash - path) + 1)) == NULL)
-		err(1, "%s", path);
+		die(1, "%s", path);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(fd) == -1)
-		err(1, "%s", dir);
+		die(1, "%s", dir);
 	close(fd);
 	free(dir);
 }
@@ -800,13 +978,13 @@ commit_output(struct output *out, int durable)
 {
 	/* A pipe or a socket cannot be synced, and has nothing to make durable. */
 	if (durable && fsync(out->fd) == -1 && errno != EINVAL)
-		err(1, "%s", out->name);
+		die(1, "%s", out->name);
 	if (close(out->fd) == -1)
-		err(1, "%s", out->name);
+		die(1, "%s", out->name);
 	if (temp_path == NULL)
 		return;
 	if (rename(temp_path, out->name) == -1)
-		err(1, "%s", out->name);
+		die(1, "%s", out->name);
 	free(temp_path);
 	temp_path = NULL;
 	if (durable)
@@ -831,7 +1009,8 @@ choose_copy(struct stream *s, const struct source *src)
 {
 	int in_pipe = is_kind(s->in, S_IFIFO), out_pipe = is_kind(s->out, S_IFIFO);
 
-	s->seekable = src->seekable && !disabled("seek_data");
+	s->seekable = src->seekable;
+	s->seek_data = src->seekable && !disabled("seek_data");
 	s->use_copy_range = src->regular && is_kind(s->out, S_IFREG) &&
 	    !disabled("copy_file_range");
 	s->use_splice = (in_pipe || out_pipe) && !disabled("splice");
@@ -862,7 +1041,7 @@ print_statistics(const struct stream *s, const struct layout *lo)
 	struct rusage usage;
 
 	if (getrusage(RUSAGE_SELF, &usage) == -1)
-		err(1, "getrusage");
+		die(1, "getrusage");
 	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
 	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " data clusters, %" PRIu64
 	    " metadata clusters), peak memory %ld KiB\n", s->bytes_read,
@@ -894,11 +1073,15 @@ main(int argc, char **argv)
 	load_ranges(&opt, &src, size, &ranges);
 	if ((error = layout_init(&plan, size, opt.cluster_bits, ranges.v,
 	    ranges.n)) != LAYOUT_OK)
-		errx(1, "%s", layout_strerror(error));
+		diex(1, "%s", layout_strerror(error));
+	/* Only the options make the header: what is wrong there is usage. */
+	if ((error = layout_set_header(&plan, opt.version, opt.backing_file,
+	    opt.backing_format)) != LAYOUT_OK)
+		diex(2, "%s", layout_strerror(error));
 	if (opt.print_size) {
 		printf("%" PRIu64 "\n", layout_image_size(&plan));
 		if (fflush(stdout) == EOF)
-			err(1, "stdout");
+			die(1, "stdout");
 		ranges_free(&ranges);
 		return 0;
 	}
@@ -908,18 +1091,23 @@ main(int argc, char **argv)
 
 	s.out = out.fd;
 	s.out_name = out.name;
+	s.check_zeros = opt.backing_file == NULL;
 	choose_copy(&s, &src);
 	s.buffer_size = IO_SIZE > plan.cluster_size ? IO_SIZE : plan.cluster_size;
 	if ((s.buffer = malloc(s.buffer_size)) == NULL ||
 	    (s.scratch = malloc(IO_SIZE)) == NULL)
-		err(1, "buffer");
-	if (out.seekable) {
+		die(1, "buffer");
+	if (opt.progress)
+		progress_start(size, opt.fake_console || isatty(STDERR_FILENO));
+	/* Over a backing file a cluster of zeros is data: it hides the backing one. */
+	if (out.seekable && opt.backing_file == NULL) {
 		write_sparse(&s, &plan, &written, &stored);
 	} else {
 		write_stream(&s, &plan);
 		written = plan;
 	}
 	commit_output(&out, opt.fsync);
+	progress_update(s.in_offset, 1);
 	if (opt.verbose)
 		print_statistics(&s, &written);
 	free(s.buffer);

@@ -1,0 +1,152 @@
+#!/bin/sh
+# --compat 0.10, overlays of a backing file (the incremental backup of
+# changed-block tracking), and -p progress.
+. "$(dirname "$0")/lib.sh"
+
+make_raw v1.raw 100M && put_data v1.raw 10000000 20000000 && put_data v1.raw 99999000 1000
+
+test_expect_success '--compat 0.10 writes a version 2 image' '
+	for cs in 512 64k 2M; do
+		"$SQCOW2" --compat 0.10 -c $cs <v1.raw >v2-$cs.qcow2 &&
+		verify v2-$cs.qcow2 v1.raw &&
+		test_eq "$(info v2-$cs.qcow2 version)" 2 &&
+		"$SQCOW2" --compat 0.10 -c $cs -o v2o-$cs.qcow2 <v1.raw &&
+		verify v2o-$cs.qcow2 v1.raw &&
+		test_eq "$(info v2o-$cs.qcow2 version)" 2 || exit 1
+	done
+'
+
+if [ "$HAVE_QEMU" = 1 ]; then
+test_expect_success 'qemu-img info says compat 0.10, and 1.1 by default' '
+	qemu-img info v2-64k.qcow2 | grep -q "compat: 0.10" &&
+	"$SQCOW2" --compat 1.1 <v1.raw >v3.qcow2 &&
+	qemu-img info v3.qcow2 | grep -q "compat: 1.1" &&
+	"$SQCOW2" <v1.raw >default.qcow2 && cmp v3.qcow2 default.qcow2
+'
+else
+	test_skip 'qemu-img info says compat 0.10, and 1.1 by default' 'qemu-img not found'
+fi
+
+# Disk version 2: new data in one place, zeros written over data in
+# another, new data in a hole, and a lone byte in the last cluster.
+cp v1.raw v2.raw && put_data v2.raw 15000000 100000 &&
+head -c 70000 /dev/zero | dd of=v2.raw bs=1 seek=20000000 conv=notrunc status=none &&
+put_data v2.raw 90000000 5000 && put_data v2.raw 104857599 1 &&
+printf "15000000 100000\n20000000 70000\n90000000 5000\n104857599 1\n" >changed.ranges
+
+test_expect_success 'a full image, then an overlay of the changed ranges' '
+	"$SQCOW2" <v1.raw >base.qcow2 &&
+	cat v2.raw | "$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F qcow2 >overlay.qcow2 &&
+	"$READBACK" check overlay.qcow2 &&
+	test_eq "$(info overlay.qcow2 backing_file)" base.qcow2 &&
+	test_eq "$(info overlay.qcow2 backing_format)" qcow2
+'
+
+test_expect_success 'the overlay stores only the changed clusters' '
+	# 15000000+100000: clusters 228-230; 20000000+70000: 305-306;
+	# 90000000+5000: 1373; the last byte: 1599.
+	test_eq "$(info overlay.qcow2 data_clusters)" 7
+'
+
+if [ "$HAVE_QEMU" = 1 ]; then
+test_expect_success 'the chain reads as the new disk' '
+	qemu-img check -q overlay.qcow2 &&
+	qemu-img compare -q overlay.qcow2 v2.raw &&
+	! qemu-img compare -q base.qcow2 v2.raw
+'
+else
+	test_skip 'the chain reads as the new disk' 'qemu-img not found'
+fi
+
+test_expect_success 'bytes outside the ranges need not be zero over a backing file' '
+	cat v2.raw | "$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 >plain-b.qcow2 &&
+	"$READBACK" check plain-b.qcow2 &&
+	test_eq "$(info plain-b.qcow2 backing_format)" "" &&
+	test_eq "$(info plain-b.qcow2 data_clusters)" 7
+'
+
+test_expect_success 'a seekable stdin is read only in the ranges' '
+	"$SQCOW2" -v -r changed.ranges -b base.qcow2 -F qcow2 <v2.raw >seek.qcow2 2>stats &&
+	cmp seek.qcow2 overlay.qcow2 &&
+	grep -q "^sqcow2: read $((7 * 65536)) bytes" stats
+'
+
+test_expect_success '-o keeps a changed cluster of zeros: it hides the backing data' '
+	"$SQCOW2" -r changed.ranges -b base.qcow2 -F qcow2 -o o-overlay.qcow2 <v2.raw &&
+	cmp o-overlay.qcow2 overlay.qcow2
+'
+
+if [ "$HAVE_QEMU" = 1 ]; then
+test_expect_success 'a version 2 overlay, a raw backing file, a chain of three' '
+	"$SQCOW2" --compat 0.10 -r changed.ranges -b v1.raw -F raw <v2.raw >v2-overlay.qcow2 &&
+	qemu-img info v2-overlay.qcow2 | grep -q "compat: 0.10" &&
+	qemu-img check -q v2-overlay.qcow2 && qemu-img compare -q v2-overlay.qcow2 v2.raw &&
+	cp v2.raw v3.raw && put_data v3.raw 50000000 3000 && echo "50000000 3000" >c3.ranges &&
+	"$SQCOW2" -r c3.ranges -b overlay.qcow2 -F qcow2 <v3.raw >overlay3.qcow2 &&
+	qemu-img check -q overlay3.qcow2 && qemu-img compare -q overlay3.qcow2 v3.raw
+'
+else
+	test_skip 'a version 2 overlay, a raw backing file, a chain of three' 'qemu-img not found'
+fi
+
+test_expect_success 'backing options that cannot work' '
+	test_fails_with 2 "sqcow2: --backing needs --ranges, the blocks that changed" \
+		"$SQCOW2" -s 1M -b base.qcow2 &&
+	test_fails_with 2 "sqcow2: --backing-format needs --backing" \
+		"$SQCOW2" -s 1M -F qcow2 &&
+	test_fails_with 2 "sqcow2: --compat must be 1.1 or 0.10, not '\''2'\''" \
+		"$SQCOW2" -s 1M --compat 2 &&
+	long=$(printf "%01024d" 0) &&
+	test_fails_with 2 "sqcow2: backing file name over 1023 bytes" \
+		"$SQCOW2" -s 100M -r changed.ranges -b "$long" --print-size &&
+	name401=$(printf "%0401d" 0) &&
+	test_fails_with 2 "sqcow2: backing file name does not fit in the first cluster" \
+		"$SQCOW2" -s 100M -r changed.ranges -c 512 -b "$name401" --print-size &&
+	"$SQCOW2" -s 100M -r changed.ranges -c 1k -b "$name401" --print-size >/dev/null &&
+	test_fails_with 2 "sqcow2: backing format name over 15 bytes" \
+		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F 0123456789abcdef --print-size
+'
+
+test_expect_success 'the longest name that fits, at 512-byte clusters' '
+	# 104 header + 8 + 8 format extension + 8 end marker: 384 bytes left.
+	name=$(printf "%0384d" 0) &&
+	"$SQCOW2" -r changed.ranges -c 512 -b "$name" -F qcow2 <v2.raw >long.qcow2 &&
+	test_eq "$(info long.qcow2 backing_file)" "$name" &&
+	test_fails_with 2 "sqcow2: backing file name does not fit in the first cluster" \
+		"$SQCOW2" -s 100M -r changed.ranges -c 512 -b "${name}0" -F qcow2 --print-size
+'
+
+test_expect_success 'without -p, nothing on stderr' '
+	cat v1.raw | "$SQCOW2" -s 100M >/dev/null 2>err1 &&
+	"$SQCOW2" <v1.raw -o quiet.qcow2 2>err2 &&
+	"$SQCOW2" -r changed.ranges -b base.qcow2 <v2.raw >/dev/null 2>err3 &&
+	test ! -s err1 && test ! -s err2 && test ! -s err3
+'
+
+test_expect_success '-p on a file: plain lines, the last at 100%' '
+	{ head -c 50M v1.raw; sleep 1.2; tail -c +52428801 v1.raw; } |
+		"$SQCOW2" -s 100M -p >/dev/null 2>progress &&
+	test "$(wc -l <progress)" -ge 2 &&
+	! grep -q "$(printf "\\r")" progress &&
+	tail -n 1 progress | grep -q "^sqcow2: 100.0% of 100.0 MiB, [0-9.]* MiB/s, 0:0[0-9]$" &&
+	head -n 1 progress | grep -q "^sqcow2:  *[0-9.]*% of 100.0 MiB"
+'
+
+test_expect_success '-p on a console: one line rewritten, ended at 100%' '
+	{ head -c 50M v1.raw; sleep 0.5; tail -c +52428801 v1.raw; } |
+		"$SQCOW2" -s 100M -p --fake-stderr-is-console >/dev/null 2>console &&
+	test "$(tr -cd "\\r" <console | wc -c)" -ge 2 &&
+	test_eq "$(wc -l <console)" 1 &&
+	tr "\\r" "\\n" <console | tail -n 1 | grep -q "^sqcow2: 100.0% of 100.0 MiB"
+'
+
+test_expect_success 'an error after a progress line starts a line of its own' '
+	{ head -c 10M v1.raw; sleep 0.5; head -c 1M v1.raw; } |
+		"$SQCOW2" -s 100M -p --fake-stderr-is-console >/dev/null 2>err; test $? = 1 &&
+	tail -n 1 err >last &&
+	echo "sqcow2: input ended at offset 11534336, before --size 104857600" >want &&
+	test_cmp want last &&
+	grep -q "$(printf "\\r")sqcow2: " err
+'
+
+test_done
