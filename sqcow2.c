@@ -33,7 +33,12 @@
 #define PIPE_SIZE	(1 << 20)	/* the default pipe-max-size */
 #define RESERVE_STEP	(UINT64_C(64) << 20)	/* -o: fallocate this far ahead */
 
+/* What the input is called in messages: stdin, or the FILE of --input. */
+static const char *input_name = "stdin";
+
 struct options {
+	const char *input_path;		/* NULL: stdin */
+	int sparsify;
 	int version;			/* of the qcow2 image: 2 or 3 */
 	const char *backing_file;
 	const char *backing_format;
@@ -186,7 +191,7 @@ static void
 help(void)
 {
 	fputs(
-"Usage: sqcow2 [OPTION]... < RAW > IMAGE\n"
+"Usage: sqcow2 [OPTION]... [-i RAW | < RAW] > IMAGE\n"
 "       sqcow2 [OPTION]... -o IMAGE < RAW\n"
 "       sqcow2 --map [FILE] > RANGES\n"
 "Convert the raw disk image on standard input into a qcow2 image on standard\n"
@@ -207,6 +212,9 @@ help(void)
 "                           name is written as given and FILE is not opened\n"
 "  -F, --backing-format FMT the format of the backing file (raw, qcow2, ...)\n"
 "      --compat VERSION     1.1 (qcow2 version 3, the default) or 0.10 (version 2)\n"
+"  -i, --input FILE         read the raw disk from FILE instead of stdin\n"
+"      --sparsify           read a file or block device once first, and store\n"
+"                           none of the clusters that hold only zeros\n"
 "  -o, --output FILE        write the image to FILE (default: stdout); data\n"
 "                           clusters that are all zeros are then not stored,\n"
 "                           and FILE appears only once it is complete\n"
@@ -264,7 +272,10 @@ parse_cluster_size(const char *s)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT, OPT_FAKE_CONSOLE };
+	enum {
+		OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT,
+		OPT_FAKE_CONSOLE, OPT_SPARSIFY
+	};
 	static const struct option longopts[] = {
 		{ "size",		required_argument,	NULL, 's' },
 		{ "ranges",		required_argument,	NULL, 'r' },
@@ -272,6 +283,8 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "print-size",		no_argument,		NULL, OPT_PRINT_SIZE },
 		{ "map",		no_argument,		NULL, OPT_MAP },
 		{ "output",		required_argument,	NULL, 'o' },
+		{ "input",		required_argument,	NULL, 'i' },
+		{ "sparsify",		no_argument,		NULL, OPT_SPARSIFY },
 		{ "fsync",		no_argument,		NULL, OPT_FSYNC },
 		{ "backing",		required_argument,	NULL, 'b' },
 		{ "backing-format",	required_argument,	NULL, 'F' },
@@ -289,7 +302,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->version = 3;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":s:r:c:o:b:F:pvhV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:r:c:o:i:b:F:pvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			if (parse_size(optarg, &opt->size) == -1)
@@ -313,6 +326,12 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_FSYNC:
 			opt->fsync = 1;
+			break;
+		case 'i':
+			opt->input_path = optarg;
+			break;
+		case OPT_SPARSIFY:
+			opt->sparsify = 1;
 			break;
 		case 'b':
 			opt->backing_file = optarg;
@@ -360,6 +379,8 @@ parse_options(int argc, char **argv, struct options *opt)
 	/* Holes of the new disk would read from the backing file, not as zeros. */
 	if (opt->backing_file != NULL && opt->ranges_path == NULL)
 		diex(2, "--backing needs --ranges, the blocks that changed");
+	if (opt->sparsify && opt->backing_file != NULL)
+		diex(2, "--sparsify drops clusters of zeros, which over --backing hide data");
 }
 
 /*
@@ -446,7 +467,7 @@ load_ranges(const struct options *opt, const struct source *src, uint64_t size,
 	if (opt->ranges_path == NULL) {
 		if (src->seekable && !disabled("seek_data")) {
 			if (ranges_from_holes(STDIN_FILENO, size, list) == -1)
-				die(1, "stdin");
+				die(1, "%s", input_name);
 		} else if (size > 0 && ranges_add(list, 0, size) == -1) {
 			die(1, "ranges");
 		}
@@ -477,7 +498,7 @@ read_full(struct stream *s, void *buf, size_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			die(1, "stdin");
+			die(1, "%s", input_name);
 		}
 		done += (size_t)n;
 	}
@@ -586,7 +607,7 @@ copy_in_kernel(struct stream *s, size_t len)
 		/* Which side failed shows only in errno. */
 		if (errno == EPIPE || errno == ENOSPC || errno == EDQUOT || errno == EFBIG)
 			die(1, "%s", s->out_name);
-		die(1, "stdin");
+		die(1, "%s", input_name);
 	}
 	return n;
 }
@@ -637,7 +658,7 @@ static void
 seek_input(struct stream *s, uint64_t offset)
 {
 	if (lseek(s->in, (off_t)offset, SEEK_SET) == -1)
-		die(1, "stdin");
+		die(1, "%s", input_name);
 	s->bytes_skipped += offset - s->in_offset;
 	s->in_offset = offset;
 	progress_update(s->in_offset, 0);
@@ -686,7 +707,7 @@ skip_unstored(struct stream *s, uint64_t len, uint64_t size)
 			break;
 		}
 		if (found == -1)
-			die(1, "stdin");
+			die(1, "%s", input_name);
 		if (found == 0 || data >= end) {
 			seek_input(s, end);
 			return;
@@ -945,7 +966,7 @@ open_output(const char *path, struct output *out)
 		for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
 			signal(fatal_signals[i], remove_temp_and_die);
 		if ((out->fd = mkstemp(temp_path)) == -1)
-			die(1, "%s", temp_path);
+			die(1, "%s", path);
 		/* mkstemp makes it 0600; the image gets what a new file would. */
 		mask = umask(0);
 		umask(mask);
@@ -991,6 +1012,66 @@ commit_output(struct output *out, int durable)
 		sync_directory_of(out->name);
 }
 
+/* Read len bytes at offset, or fewer only where the input ends. */
+static size_t
+pread_full(int fd, void *buf, size_t len, uint64_t offset)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+
+		if (n == 0)
+			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die(1, "%s", input_name);
+		done += (size_t)n;
+	}
+	return done;
+}
+
+/*
+ * --sparsify: a first pass over the clusters that plan stores.  Holes are
+ * skipped; of the rest only clusters with a non-zero byte go into kept.
+ * The input is left at offset 0 for the pass that writes.
+ */
+static void
+sparsify(struct stream *s, const struct layout *plan, struct range_list *kept)
+{
+	uint64_t cs = plan->cluster_size, size = plan->input_size;
+	struct run_walk walk;
+
+	run_walk_init(&walk, plan);
+	while (run_next(&walk)) {
+		uint64_t cluster = walk.first;
+
+		while (cluster < walk.end) {
+			uint64_t offset = cluster << plan->cluster_bits, data, hole;
+			uint64_t clusters = walk.end - cluster, bytes;
+
+			if (s->seek_data && find_data(s->in, offset, &data, &hole) == 1 &&
+			    data >= offset + cs) {
+				cluster = data >> plan->cluster_bits;
+				continue;
+			}
+			if (clusters > s->buffer_size / cs)
+				clusters = s->buffer_size / cs;
+			bytes = clusters * cs < size - offset ? clusters * cs : size - offset;
+			if (pread_full(s->in, s->buffer, bytes, offset) != bytes)
+				diex(1, "%s changed size while being read", input_name);
+			memset(s->buffer + bytes, 0, clusters * cs - bytes);
+			for (uint64_t i = 0; i < clusters; i++)
+				if (first_nonzero(s->buffer + i * cs, cs) != cs)
+					note_stored(kept, cluster + i, plan);
+			cluster += clusters;
+		}
+	}
+	if (lseek(s->in, 0, SEEK_SET) == -1)
+		die(1, "%s", input_name);
+}
+
 static int
 is_kind(int fd, mode_t kind)
 {
@@ -1009,8 +1090,6 @@ choose_copy(struct stream *s, const struct source *src)
 {
 	int in_pipe = is_kind(s->in, S_IFIFO), out_pipe = is_kind(s->out, S_IFIFO);
 
-	s->seekable = src->seekable;
-	s->seek_data = src->seekable && !disabled("seek_data");
 	s->use_copy_range = src->regular && is_kind(s->out, S_IFREG) &&
 	    !disabled("copy_file_range");
 	s->use_splice = (in_pipe || out_pipe) && !disabled("splice");
@@ -1049,6 +1128,38 @@ print_statistics(const struct stream *s, const struct layout *lo)
 	    layout_meta_clusters(lo), usage.ru_maxrss);
 }
 
+/* --input FILE takes the place of stdin. */
+static void
+open_input(const char *path)
+{
+	int fd;
+
+	if (path == NULL)
+		return;
+	if ((fd = open(path, O_RDONLY)) == -1)
+		die(1, "%s", path);
+	if (dup2(fd, STDIN_FILENO) == -1)
+		die(1, "%s", path);
+	close(fd);
+	input_name = path;
+}
+
+/* The layout of ranges, with the header the options ask for. */
+static void
+plan_image(struct layout *plan, const struct options *opt, uint64_t size,
+    const struct range_list *ranges)
+{
+	enum layout_error error;
+
+	if ((error = layout_init(plan, size, opt->cluster_bits, ranges->v,
+	    ranges->n)) != LAYOUT_OK)
+		diex(1, "%s", layout_strerror(error));
+	/* Only the options make the header: what is wrong there is usage. */
+	if ((error = layout_set_header(plan, opt->version, opt->backing_file,
+	    opt->backing_format)) != LAYOUT_OK)
+		diex(2, "%s", layout_strerror(error));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1058,30 +1169,45 @@ main(int argc, char **argv)
 	struct output out;
 	struct layout plan, written;
 	struct stream s = { .in = STDIN_FILENO };
-	enum layout_error error;
 	uint64_t size;
 
 	parse_options(argc, argv, &opt);
 	if (opt.map)
 		return print_map(opt.map_path);
+	open_input(opt.input_path);
 	/* With all it needs given, --print-size does not look at stdin at all. */
-	if (opt.print_size && opt.have_size && opt.ranges_path != NULL)
+	if (opt.print_size && opt.have_size && opt.ranges_path != NULL && !opt.sparsify)
 		src = (struct source){ 0 };
 	else
-		describe(STDIN_FILENO, "stdin", &src);
+		describe(STDIN_FILENO, input_name, &src);
 	size = input_size(&opt, &src);
 	load_ranges(&opt, &src, size, &ranges);
-	if ((error = layout_init(&plan, size, opt.cluster_bits, ranges.v,
-	    ranges.n)) != LAYOUT_OK)
-		diex(1, "%s", layout_strerror(error));
-	/* Only the options make the header: what is wrong there is usage. */
-	if ((error = layout_set_header(&plan, opt.version, opt.backing_file,
-	    opt.backing_format)) != LAYOUT_OK)
-		diex(2, "%s", layout_strerror(error));
+	plan_image(&plan, &opt, size, &ranges);
+
+	s.seekable = src.seekable;
+	s.seek_data = src.seekable && !disabled("seek_data");
+	s.check_zeros = opt.backing_file == NULL;
+	s.buffer_size = IO_SIZE > plan.cluster_size ? IO_SIZE : plan.cluster_size;
+	if ((s.buffer = malloc(s.buffer_size)) == NULL ||
+	    (s.scratch = malloc(IO_SIZE)) == NULL)
+		die(1, "buffer");
+	if (opt.sparsify) {
+		struct range_list kept = { 0 };
+
+		if (!src.seekable)
+			diex(2, "--sparsify reads the input twice, and %s is not a file or "
+			    "a block device (-o FILE drops zeros from a stream)", input_name);
+		sparsify(&s, &plan, &kept);
+		ranges_free(&ranges);
+		ranges = kept;
+		plan_image(&plan, &opt, size, &ranges);
+	}
 	if (opt.print_size) {
 		printf("%" PRIu64 "\n", layout_image_size(&plan));
 		if (fflush(stdout) == EOF)
 			die(1, "stdout");
+		free(s.buffer);
+		free(s.scratch);
 		ranges_free(&ranges);
 		return 0;
 	}
@@ -1091,12 +1217,7 @@ main(int argc, char **argv)
 
 	s.out = out.fd;
 	s.out_name = out.name;
-	s.check_zeros = opt.backing_file == NULL;
 	choose_copy(&s, &src);
-	s.buffer_size = IO_SIZE > plan.cluster_size ? IO_SIZE : plan.cluster_size;
-	if ((s.buffer = malloc(s.buffer_size)) == NULL ||
-	    (s.scratch = malloc(IO_SIZE)) == NULL)
-		die(1, "buffer");
 	if (opt.progress)
 		progress_start(size, opt.fake_console || isatty(STDERR_FILENO));
 	/* Over a backing file a cluster of zeros is data: it hides the backing one. */
