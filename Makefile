@@ -16,7 +16,8 @@ SAN_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fno-omit-frame-pointer \
 SRC = sqcow2.c layout.c ranges.c
 CORE = layout.c ranges.c
 HDR = layout.h ranges.h
-TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/asan/sqcow2 t/bin/asan/unit
+TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
+	t/bin/asan/sqcow2 t/bin/asan/unit
 
 all: sqcow2
 
@@ -42,6 +43,9 @@ t/bin/asan/unit: t/unit.c $(CORE) $(HDR) | t/bin/asan
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
 
+t/bin/fault.so: t/fault.c | t/bin
+	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ t/fault.c -ldl
+
 # The whole suite twice: as built, and under ASan and UBSan.
 check: $(TEST_BIN)
 	t/run plain:t/bin/sqcow2:t/bin/unit asan:t/bin/asan/sqcow2:t/bin/asan/unit
@@ -49,6 +53,15 @@ check: $(TEST_BIN)
 # Timings against cat and qemu-img convert; never part of check.
 bench: sqcow2
 	sh t/bench.sh ./sqcow2
+
+# The end-to-end suite with sqcow2 under valgrind's memcheck: slow, so
+# not part of check.  Any finding fails a test and stays in t/valgrind-logs.
+check-valgrind: t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
+	rm -rf t/valgrind-logs && mkdir -p t/valgrind-logs
+	VALGRIND_LOGS=$$PWD/t/valgrind-logs t/run valgrind:t/valgrind.sh:t/bin/unit
+	@if [ -n "$$(cat t/valgrind-logs/* 2>/dev/null)" ]; then \
+		echo "memcheck found something:"; cat t/valgrind-logs/*; exit 1; fi
+	@echo "memcheck: no errors, no leaks"
 
 # A sample disk with three pieces of data, made here, converted through a pipe.
 demo: sqcow2
@@ -65,6 +78,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sqcow2 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
 
 clean:
-	rm -rf sqcow2 t/bin demo.raw demo.ranges demo.qcow2
+	rm -rf sqcow2 t/bin t/valgrind-logs demo.raw demo.ranges demo.qcow2
 
-.PHONY: all check bench demo install uninstall clean
+.PHONY: all check check-valgrind bench demo install uninstall clean

@@ -1,0 +1,147 @@
+#!/bin/sh
+# Hostile conditions: trickling and pausing producers, short counts and
+# EINTR everywhere (through t/fault.c), failing reads and writes, signals,
+# and sizes at their limits.
+. "$(dirname "$0")/lib.sh"
+
+FAULT_SO=${FAULT_SO:-$(dirname "$READBACK")/fault.so}
+export FAULT_SO
+# The sanitizers' runtime must come first, unless told not to mind.
+ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+export ASAN_OPTIONS
+
+size=1234567
+make_raw disk.raw $size && put_data disk.raw 1000 70000 && put_data disk.raw 600000 100 &&
+put_data disk.raw 1234000 567 &&
+printf "1000 70000\n600000 100\n1234000 567\n" >disk.ranges &&
+cat disk.raw | "$SQCOW2" -s $size -r disk.ranges >ref.qcow2
+
+# faulty FAULTS COMMAND: run COMMAND with the fault library.
+faulty() {
+	faults=$1
+	shift
+	FAULTS=$faults LD_PRELOAD=$FAULT_SO "$@"
+}
+
+test_expect_success 'a producer that writes one byte at a time' '
+	dd if=disk.raw bs=1 status=none | "$SQCOW2" -s $size -r disk.ranges >trickle.qcow2 &&
+	cmp trickle.qcow2 ref.qcow2 && verify trickle.qcow2 disk.raw
+'
+
+test_expect_success 'a producer that pauses' '
+	{ head -c 300000 disk.raw; sleep 0.3; tail -c +300001 disk.raw | head -c 100;
+	  sleep 0.3; tail -c +300101 disk.raw; } |
+		"$SQCOW2" -s $size -r disk.ranges >pause.qcow2 &&
+	cmp pause.qcow2 ref.qcow2
+'
+
+for faults in short eintr "short eintr"; do
+test_expect_success "$faults: every way data moves still writes the same image" '
+	faulty "$faults" sh -c "cat disk.raw | \"\$SQCOW2\" -s $size -r disk.ranges | cat >p2p.qcow2" &&
+	cmp p2p.qcow2 ref.qcow2 &&
+	faulty "$faults" "$SQCOW2" -r disk.ranges <disk.raw >f2f.qcow2 && cmp f2f.qcow2 ref.qcow2 &&
+	faulty "$faults" sh -c "\"\$SQCOW2\" -r disk.ranges <disk.raw | cat >f2p.qcow2" &&
+	cmp f2p.qcow2 ref.qcow2 &&
+	SQCOW2_DISABLE="splice copy_file_range seek_data pipe_size fallocate" \
+		faulty "$faults" "$SQCOW2" -r disk.ranges <disk.raw >rw.qcow2 &&
+	cmp rw.qcow2 ref.qcow2 &&
+	faulty "$faults" "$SQCOW2" -o o.qcow2 <disk.raw && verify o.qcow2 disk.raw &&
+	faulty "$faults" "$SQCOW2" -r disk.ranges -b base.qcow2 <disk.raw >b.qcow2 &&
+	"$READBACK" check b.qcow2
+'
+done
+
+test_expect_success 'a read error on stdin' '
+	test_fails_with 1 "sqcow2: stdin: Input/output error" \
+		sh -c "cat disk.raw | FAULTS=eio=200000 LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" -s $size >out.qcow2" &&
+	test_fails_with 1 "sqcow2: stdin: Input/output error" \
+		sh -c "FAULTS=eio=200000 LD_PRELOAD=\$FAULT_SO SQCOW2_DISABLE=seek_data \"\$SQCOW2\" <disk.raw >out.qcow2"
+'
+
+test_expect_success 'a disk that fills up mid-way, every way' '
+	test_fails_with 1 "sqcow2: stdout: No space left on device" \
+		sh -c "FAULTS=enospc=400000 LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" <disk.raw >full.qcow2" &&
+	test_fails_with 1 "sqcow2: stdout: No space left on device" \
+		sh -c "cat disk.raw | FAULTS=enospc=400000 LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" -s $size >full2.qcow2" &&
+	test_fails_with 1 "sqcow2: o-full.qcow2: No space left on device" \
+		sh -c "FAULTS=enospc=100000 LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" -o o-full.qcow2 <disk.raw" &&
+	test ! -e o-full.qcow2 && test -z "$(ls | grep sqcow2-)"
+'
+
+test_expect_success 'stopped and continued again and again, it carries on' '
+	make_raw long.raw 64M && put_data long.raw 0 64M &&
+	{ head -c 32M long.raw; sleep 0.5; tail -c +33554433 long.raw; } |
+		"$SQCOW2" -s 64M >stopped.qcow2 &
+	pid=$!
+	i=0
+	while [ $i -lt 20 ] && kill -STOP $pid 2>/dev/null; do
+		kill -CONT $pid; i=$((i + 1)); sleep 0.02
+	done
+	wait $pid && verify stopped.qcow2 long.raw
+'
+
+test_expect_success 'options given bad values' '
+	test_fails_with 2 "sqcow2: option '\''--size'\'' needs a value" "$SQCOW2" --size &&
+	test_fails_with 2 "sqcow2: option '\''-c'\'' needs a value" "$SQCOW2" -c &&
+	test_fails_with 2 "sqcow2: option '\''-o'\'' needs a value" "$SQCOW2" -o &&
+	test_fails_with 2 "sqcow2: option '\''-b'\'' needs a value" "$SQCOW2" -b &&
+	test_fails_with 2 "sqcow2: option '\''-F'\'' needs a value" "$SQCOW2" -F &&
+	test_fails_with 2 "sqcow2: option '\''--compat'\'' needs a value" "$SQCOW2" --compat &&
+	test_fails_with 2 "sqcow2: bad size '\''0x'\''" "$SQCOW2" -s 0x &&
+	test_fails_with 2 "sqcow2: bad cluster size '\''-64k'\''" "$SQCOW2" -s 1M -c -64k &&
+	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''0'\''" \
+		"$SQCOW2" -s 1M -c 0 &&
+	test_fails_with 1 "sqcow2: .: Is a directory" "$SQCOW2" -s 1M -r . &&
+	test_fails_with 1 "sqcow2: nodir/x.qcow2: No such file or directory" \
+		sh -c "\"\$SQCOW2\" -o nodir/x.qcow2 <disk.raw" &&
+	test_fails_with 1 "sqcow2: nope.raw: No such file or directory" "$SQCOW2" --map nope.raw &&
+	test_fails_with 2 "sqcow2: unexpected argument '\''b'\''" "$SQCOW2" --map a b
+'
+
+# The largest virtual size QEMU opens for each cluster size has an L1
+# table of exactly 32 MiB.  A tmpfs holds sparse files of any of them;
+# ext4 stops at 16 TiB, which covers up to 4k clusters.
+bits=9
+mkdir huge && mount -t tmpfs -o size=256m tmpfs huge 2>/dev/null && mounted=1 || mounted=0
+trap 'if [ $mounted = 1 ]; then umount "$TRASH/huge"; fi; rm -rf "$TRASH"' EXIT
+for cs in 512 1k 2k 4k 8k 16k 32k 64k 128k 256k 512k 1M 2M; do
+	largest=$(( (1 << (2 * bits - 3)) * 4194304 ))
+	if [ $mounted = 1 ]; then where=huge; elif [ $bits -le 12 ]; then where=.; else where=; fi
+	if [ -n "$where" ]; then
+	test_expect_success "-c $cs: the largest size, $largest bytes, and one byte more" '
+		make_raw $where/max.raw $largest && put_data $where/max.raw 0 1000 &&
+		put_data $where/max.raw $((largest - 1000)) 1000 &&
+		printf "0 1000\n$((largest - 1000)) 1000\n" >max.ranges &&
+		"$SQCOW2" -c $cs -r max.ranges <$where/max.raw >$where/max.qcow2 &&
+		"$READBACK" compare $where/max.qcow2 $where/max.raw &&
+		test_eq "$(info $where/max.qcow2 l1_size)" 4194304 &&
+		{ [ "$HAVE_QEMU" = 0 ] || qemu-img check -q $where/max.qcow2; } &&
+		rm -f $where/max.qcow2 &&
+		test_fails_with 1 "sqcow2: virtual size too large for this cluster size (L1 table over 32 MiB)" \
+			"$SQCOW2" -s $((largest + 1)) -c $cs -r max.ranges --print-size &&
+		rm -f $where/max.raw
+	'
+	else
+		test_skip "-c $cs: the largest size, $largest bytes" "no tmpfs for a sparse file past 16 TiB"
+	fi
+	bits=$((bits + 1))
+done
+
+test_expect_success 'a million ranges: time and memory' '
+	awk "BEGIN { for (i = 0; i < 1000000; i++) print i * 1024, 100 }" >million.ranges &&
+	make_raw million.raw 1024000000 &&
+	start=$(date +%s%N) &&
+	"$SQCOW2" -v -c 512 -r million.ranges <million.raw >/dev/null 2>stats &&
+	end=$(date +%s%N) &&
+	kib=$(sed -n "s/.*peak memory \\([0-9]*\\) KiB/\\1/p" stats) &&
+	echo "# a million ranges: $(( (end - start) / 1000000 )) ms, peak memory $kib KiB" >note &&
+	grep -q "(1000000 data clusters" stats &&
+	# 16 MiB of ranges, doubled while the array grows.  ASan keeps freed
+	# arrays in quarantine, and memcheck's own memory counts too.
+	limit=65536 &&
+	{ [ "${VARIANT:-}" != asan ] || limit=131072; } &&
+	{ [ "${VARIANT:-}" = valgrind ] || test "$kib" -lt $limit; }
+'
+cat note 2>/dev/null
+
+test_done
