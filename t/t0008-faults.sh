@@ -137,7 +137,7 @@ test_expect_success 'a million ranges: time and memory' '
 	echo "# a million ranges: $(( (end - start) / 1000000 )) ms, peak memory $kib KiB" >note &&
 	grep -q "(1000000 data clusters" stats &&
 	# 16 MiB of ranges, doubled while the array grows.  ASan keeps freed
-	# arrays in quarantine, and memcheck's own memory counts too.
+	# arrays in quarantine, and memcheck counts its own memory too.
 	limit=65536 &&
 	{ [ "${VARIANT:-}" != asan ] || limit=131072; } &&
 	{ [ "${VARIANT:-}" = valgrind ] || test "$kib" -lt $limit; }
