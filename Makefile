@@ -13,11 +13,23 @@ TEST_CFLAGS = $(SQ_CFLAGS) -Werror -O2 -g
 SAN_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 
+# libFuzzer comes with clang; without it, check still replays the corpus.
+CLANG ?= clang
+HAVE_CLANG := $(shell command -v $(CLANG) 2>/dev/null)
+FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+
 SRC = sqcow2.c layout.c ranges.c
 CORE = layout.c ranges.c
 HDR = layout.h ranges.h
+FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
+FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
-	t/bin/asan/sqcow2 t/bin/asan/unit
+	t/bin/replay-ranges t/bin/replay-layout \
+	t/bin/asan/sqcow2 t/bin/asan/unit \
+	t/bin/asan/replay-ranges t/bin/asan/replay-layout \
+	$(if $(HAVE_CLANG),$(FUZZERS))
 
 all: sqcow2
 
@@ -43,12 +55,29 @@ t/bin/asan/unit: t/unit.c $(CORE) $(HDR) | t/bin/asan
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
 
+t/bin/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_$*.c $(CORE)
+
+t/bin/asan/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_$*.c $(CORE)
+
+t/bin/fuzz-%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(CORE) $(HDR) | t/bin
+	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_$*.c $(CORE)
+
 t/bin/fault.so: t/fault.c | t/bin
 	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ t/fault.c -ldl
 
 # The whole suite twice: as built, and under ASan and UBSan.
 check: $(TEST_BIN)
 	t/run plain:t/bin/sqcow2:t/bin/unit asan:t/bin/asan/sqcow2:t/bin/asan/unit
+
+# Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus.
+fuzz: $(FUZZERS)
+	for h in ranges layout; do \
+		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
+		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+			t/bin/corpus-$$h || exit 1; \
+	done
 
 # Timings against cat and qemu-img convert; never part of check.
 bench: sqcow2
@@ -80,4 +109,4 @@ uninstall:
 clean:
 	rm -rf sqcow2 t/bin t/valgrind-logs demo.raw demo.ranges demo.qcow2
 
-.PHONY: all check check-valgrind bench demo install uninstall clean
+.PHONY: all check check-valgrind fuzz bench demo install uninstall clean

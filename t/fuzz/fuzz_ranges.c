@@ -1,0 +1,288 @@
+/*
+ * t/fuzz/fuzz_ranges.c: ranges_read and ranges_merge on any bytes, then
+ * layout_init and the metadata walk on the ranges they give.
+ *
+ * The input is an 8-byte little-endian number, then a range file.  The
+ * file is read at two disk sizes: the number, and its top 16 bits, a disk
+ * small enough that the merge is checked byte by byte.  The last byte of
+ * the input picks the cluster size and the order of the file.  Disks past
+ * what qcow2 can hold are meant: layout_init must refuse them, not wrap.
+ */
+#define _POSIX_C_SOURCE 200809L	/* fmemopen */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "ranges.h"
+#include "fuzz.h"
+
+#define EXACT_DISK	(UINT64_C(64) << 10)	/* disks checked byte by byte */
+#define MAX_META_CLUSTERS 4096			/* walks longer than this are skipped */
+#define MAX_META_BYTES	(UINT64_C(4) << 20)
+
+/* What reading the range file at one disk size gave. */
+struct reading {
+	uint64_t disk;
+	int status;
+	struct range_list list;
+	struct ranges_error error;
+};
+
+static void
+fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("fuzz_ranges: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abort();
+}
+
+#define need(ok, ...)	do { if (!(ok)) fail(__VA_ARGS__); } while (0)
+
+static void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	need(p != NULL, "out of memory");
+	return p;
+}
+
+static int
+by_offset(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+static void
+read_at(struct reading *r, char *text, size_t len, uint64_t disk)
+{
+	FILE *in;
+
+	memset(r, 0, sizeof(*r));
+	r->disk = disk;
+	/* glibc 2.22 and later open an empty buffer as an empty stream. */
+	in = fmemopen(text, len, "r");
+	need(in != NULL, "fmemopen: %s", strerror(errno));
+	r->status = ranges_read(in, disk, &r->list, &r->error);
+	fclose(in);
+}
+
+/* What ranges_read promises, on success and on failure. */
+static void
+check_reading(const struct reading *r, size_t newlines)
+{
+	if (r->status != 0) {
+		need(r->status == -1, "ranges_read returned %d", r->status);
+		need(r->error.why != NULL, "failure without a reason");
+		need(r->error.why[0] != '\0', "failure with an empty reason");
+		need(r->error.line <= newlines + 1, "error on line %lu of %zu",
+		    r->error.line, newlines + 1);
+		return;
+	}
+	for (size_t i = 0; i < r->list.n; i++) {
+		const struct range *v = &r->list.v[i];
+
+		need(v->length > 0, "range %zu is empty", i);
+		need(v->offset < r->disk && v->length <= r->disk - v->offset,
+		    "range %zu (%llu, %llu) is beyond the disk of %llu", i,
+		    (unsigned long long)v->offset, (unsigned long long)v->length,
+		    (unsigned long long)r->disk);
+	}
+}
+
+/*
+ * The smaller disk accepts fewer extents and nothing else differs, so
+ * what reads at it reads the same at the larger one, and what fails at the
+ * larger one fails no later at the smaller.
+ */
+static void
+check_sizes_agree(const struct reading *small, const struct reading *big)
+{
+	if (small->disk > big->disk)
+		return;
+	if (small->status == 0) {
+		need(big->status == 0, "reads at %llu but not at %llu: %s",
+		    (unsigned long long)small->disk,
+		    (unsigned long long)big->disk, big->error.why);
+		need(small->list.n == big->list.n, "%zu ranges at one size, %zu at another",
+		    small->list.n, big->list.n);
+		need(small->list.n == 0 || memcmp(small->list.v, big->list.v,
+		    small->list.n * sizeof(*small->list.v)) == 0,
+		    "other ranges at another size");
+	} else if (big->status != 0) {
+		need(small->error.line <= big->error.line,
+		    "fails on line %lu at the smaller size, %lu at the larger",
+		    small->error.line, big->error.line);
+	}
+}
+
+/*
+ * Byte by byte, for a small disk: a byte is in a merged range exactly
+ * when some input range holds it.
+ */
+static void
+check_union_bytes(const struct range *in, size_t nin, const struct range *out,
+    size_t nout, uint64_t disk)
+{
+	int32_t *edge = calloc(disk + 1, sizeof(*edge));
+	int32_t depth = 0;
+	size_t k = 0;
+
+	need(edge != NULL, "out of memory");
+	for (size_t i = 0; i < nin; i++) {
+		edge[in[i].offset]++;
+		edge[in[i].offset + in[i].length]--;
+	}
+	for (uint64_t x = 0; x < disk; x++) {
+		int held;
+
+		depth += edge[x];
+		while (k < nout && out[k].offset + out[k].length <= x)
+			k++;
+		held = k < nout && out[k].offset <= x;
+		need((depth > 0) == held, "byte %llu is %s the merged ranges",
+		    (unsigned long long)x, held ? "wrongly in" : "missing from");
+	}
+	free(edge);
+}
+
+/* ranges_merge leaves the union of list in order, as few ranges as can hold it. */
+static void
+check_merge(struct range_list *list, uint64_t disk)
+{
+	size_t n = list->n, k = 0, i = 0;
+	struct range *in = xmalloc(n * sizeof(*in));
+	uint64_t in_bytes = 0, out_bytes = 0;
+
+	if (n > 0)
+		memcpy(in, list->v, n * sizeof(*in));
+	ranges_merge(list);
+	need(list->n <= n, "merge made %zu ranges of %zu", list->n, n);
+	need((list->n == 0) == (n == 0), "merge made %zu ranges of %zu", list->n, n);
+	for (size_t j = 0; j < list->n; j++) {
+		const struct range *r = &list->v[j];
+
+		need(r->length > 0, "merged range %zu is empty", j);
+		need(r->offset < disk && r->length <= disk - r->offset,
+		    "merged range %zu is beyond the disk", j);
+		need(j == 0 || r->offset > r[-1].offset + r[-1].length,
+		    "merged ranges %zu and %zu overlap or touch", j - 1, j);
+		out_bytes += r->length;
+	}
+
+	/* The union again, by a sweep over a sorted copy. */
+	if (n > 0)
+		qsort(in, n, sizeof(*in), by_offset);
+	while (i < n) {
+		uint64_t start = in[i].offset, end = start + in[i].length;
+
+		for (i++; i < n && in[i].offset <= end; i++)
+			if (in[i].offset + in[i].length > end)
+				end = in[i].offset + in[i].length;
+		need(k < list->n, "the union has more than %zu ranges", list->n);
+		need(list->v[k].offset == start &&
+		    list->v[k].offset + list->v[k].length == end,
+		    "merged range %zu is [%llu, %llu), the union has [%llu, %llu)", k,
+		    (unsigned long long)list->v[k].offset,
+		    (unsigned long long)(list->v[k].offset + list->v[k].length),
+		    (unsigned long long)start, (unsigned long long)end);
+		k++;
+	}
+	need(k == list->n, "%zu merged ranges, the union has %zu", list->n, k);
+	for (i = 0; i < n; i++)
+		in_bytes += in[i].length;
+	need(out_bytes <= in_bytes, "merge grew the ranges");
+	if (disk <= EXACT_DISK)
+		check_union_bytes(in, n, list->v, list->n, disk);
+	free(in);
+}
+
+/*
+ * Ranges that ranges_merge made are ones layout_init takes; where the
+ * image is small enough, produce every metadata cluster of it.
+ */
+static void
+check_layout(const struct range_list *list, uint64_t disk, unsigned pick)
+{
+	unsigned bits = MIN_CLUSTER_BITS +
+	    (pick & 0x7f) % (MAX_CLUSTER_BITS - MIN_CLUSTER_BITS + 1);
+	struct meta_writer mw;
+	struct layout lo;
+	enum layout_error e;
+	unsigned char *cluster;
+	uint64_t meta, n = 0;
+
+	e = layout_init(&lo, disk, bits, list->v, list->n);
+	need(e != LAYOUT_RANGE_ORDER && e != LAYOUT_RANGE_BEYOND &&
+	    e != LAYOUT_BAD_CLUSTER_BITS, "layout_init refused merged ranges: %s",
+	    layout_strerror(e));
+	if (e != LAYOUT_OK)
+		return;
+	if (pick & 0x80)
+		layout_data_first(&lo);
+	need(layout_image_size(&lo) == lo.total_clusters * lo.cluster_size,
+	    "image size is not whole clusters");
+	meta = layout_meta_clusters(&lo);
+	need(meta >= 3 && meta <= lo.total_clusters, "%llu metadata clusters of %llu",
+	    (unsigned long long)meta, (unsigned long long)lo.total_clusters);
+	if (meta > MAX_META_CLUSTERS || meta * lo.cluster_size > MAX_META_BYTES)
+		return;
+	cluster = xmalloc(lo.cluster_size);
+	meta_writer_init(&mw, &lo);
+	while (n <= meta && layout_meta_next(&mw, cluster))
+		n++;
+	need(n == meta, "%llu metadata clusters made, %llu promised",
+	    (unsigned long long)n, (unsigned long long)meta);
+	need(layout_meta_next(&mw, cluster) == 0, "a cluster after the last");
+	free(cluster);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct reading big, small;
+	uint64_t number = 0;
+	size_t skip = size < 8 ? size : 8, len = size - skip, newlines = 0;
+	unsigned pick = size > 0 ? data[size - 1] : 0;
+	char *text;
+
+	for (size_t i = 0; i < skip; i++)
+		number |= (uint64_t)data[i] << (8 * i);
+	text = xmalloc(len);
+	if (len > 0)
+		memcpy(text, data + skip, len);
+	for (size_t i = 0; i < len; i++)
+		newlines += text[i] == '\n';
+
+	read_at(&big, text, len, number);
+	read_at(&small, text, len, number >> 48);
+	check_reading(&big, newlines);
+	check_reading(&small, newlines);
+	check_sizes_agree(&small, &big);
+	check_sizes_agree(&big, &small);
+
+	if (big.status == 0) {
+		check_merge(&big.list, big.disk);
+		check_layout(&big.list, big.disk, pick);
+	}
+	if (small.status == 0) {
+		check_merge(&small.list, small.disk);
+		check_layout(&small.list, small.disk, pick);
+	}
+	ranges_free(&big.list);
+	ranges_free(&small.list);
+	free(text);
+	return 0;
+}
