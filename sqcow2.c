@@ -4,21 +4,22 @@
  */
 #define _GNU_SOURCE
 
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdint.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,22 +39,22 @@ static const char *input_name = "stdin";
 
 struct options {
 	const char *input_path;		/* NULL: stdin */
+	uint64_t size;
+	int have_size;
+	const char *ranges_path;	/* NULL: found, or all of the disk */
 	int sparsify;
+	unsigned cluster_bits;
 	int version;			/* of the qcow2 image: 2 or 3 */
 	const char *backing_file;
 	const char *backing_format;
-	int progress;
-	int fake_console;		/* tests reach the terminal form of -p */
 	const char *output_path;	/* NULL: stdout */
 	int fsync;
-	uint64_t size;
-	int have_size;
-	unsigned cluster_bits;
-	const char *ranges_path;
 	int print_size;
-	int verbose;
 	int map;
-	const char *map_path;	/* NULL: standard input */
+	const char *map_path;		/* NULL: stdin */
+	int progress;
+	int fake_console;		/* tests reach the console form of -p */
+	int verbose;
 };
 
 /* What the input is: a file or a block device has a size and can seek. */
