@@ -121,6 +121,16 @@ if [ $have_qemu = 1 ]; then
 	sq=$(median "$sqcow2 <zeros.raw >out.qcow2")
 	sqo=$(median "$sqcow2 -o out.qcow2 <zeros.raw")
 	row "zeros: -o FILE (zero test) vs file" "$(seconds "$sqo")" "$(seconds "$sq")" "the cost of zero detection"
+	for input in dense zeros; do
+		sq=$(median "$sqcow2 --sparsify <$input.raw >out.qcow2")
+		sparsify_size=$(stat -c %s out.qcow2)
+		ref=$(median "qemu-img convert -f raw -O qcow2 $input.raw out.qcow2")
+		row "$input: --sparsify, vs qemu-img convert" "$(seconds "$sq")" "$(seconds "$ref")" \
+			"scan + write; $sparsify_size bytes, qemu-img $(stat -c %s out.qcow2)"
+	done
+	sq=$(median "$sqcow2 --sparsify <zeros.raw | cat >/dev/null")
+	ref=$(median "$sqcow2 <zeros.raw | cat >/dev/null")
+	row "zeros: --sparsify to a pipe, vs without" "$(seconds "$sq")" "$(seconds "$ref")" "the scan costs, half is not sent"
 else
 	echo "qemu-img not found: file mode comparisons skipped (apt-get install qemu-utils)"
 fi
