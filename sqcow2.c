@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -136,6 +137,12 @@ diex(int status, const char *fmt, ...)
 	verrx(status, fmt, ap);
 }
 
+static _Noreturn void
+input_ended(uint64_t offset, uint64_t size)
+{
+	diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64, offset, size);
+}
+
 static double
 seconds_since(const struct timespec *then, const struct timespec *now)
 {
@@ -196,7 +203,7 @@ help(void)
 "       sqcow2 [OPTION]... -o IMAGE < RAW\n"
 "       sqcow2 --map [FILE] > RANGES\n"
 "Convert the raw disk image on standard input into a qcow2 image on standard\n"
-"output, reading and writing each strictly forward.\n"
+"output in one forward pass: both may be pipes.\n"
 "\n"
 "  -s, --size SIZE          size of the raw disk in bytes; suffixes k, M, G, T, P\n"
 "                           are powers of 1024 (default: the size of the file\n"
@@ -219,9 +226,9 @@ help(void)
 "  -o, --output FILE        write the image to FILE (default: stdout); data\n"
 "                           clusters that are all zeros are then not stored,\n"
 "                           and FILE appears only once it is complete\n"
-"      --fsync              with -o, make FILE durable before exiting\n"
-"      --print-size         print the exact size of the image in bytes and exit\n"
-"                           without reading standard input\n"
+"      --fsync              make the image durable before exiting\n"
+"      --print-size         print the exact size of the image in bytes and exit;\n"
+"                           only --sparsify and finding ranges read stdin\n"
 "      --map                print the data ranges of FILE (default: standard\n"
 "                           input) as a range file and exit\n"
 "  -p, --progress           show progress on stderr: percent, rate, time\n"
@@ -231,7 +238,6 @@ help(void)
 "\n"
 "Bytes outside the ranges must be zero: sqcow2 checks them and fails if one\n"
 "is not.  Exit status: 0 success, 1 failure, 2 usage error.\n", stdout);
-	exit(0);
 }
 
 /* A size with an optional k, M, G, T or P suffix (powers of 1024). */
@@ -268,6 +274,29 @@ parse_cluster_size(const char *s)
 		if (size == UINT64_C(1) << bits)
 			return bits;
 	diex(2, "cluster size must be a power of two from 512 to 2M, not '%s'", s);
+}
+
+/* What getopt_long refused, in one line of ours. */
+static _Noreturn void
+bad_option(const char *arg)
+{
+	const char *equals = strchr(arg, '=');
+
+	if (strncmp(arg, "--", 2) != 0)
+		diex(2, "unknown option '-%c'; try 'sqcow2 --help'", optopt);
+	/* optopt names a known option given a value it does not take. */
+	if (equals != NULL && optopt != 0)
+		diex(2, "option '%.*s' takes no value", (int)(equals - arg), arg);
+	diex(2, "unknown option '%s'; try 'sqcow2 --help'", arg);
+}
+
+/* Standard output, checked: help and version to a full disk fail too. */
+static _Noreturn void
+exit_flushed(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout))
+		die(1, "stdout");
+	exit(0);
 }
 
 static void
@@ -359,16 +388,14 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'h':
 			help();
-			break;
+			exit_flushed();
 		case 'V':
 			printf("sqcow2 %s\n", VERSION);
-			exit(0);
+			exit_flushed();
 		case ':':
 			diex(2, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			if (optopt != 0)
-				diex(2, "unknown option '-%c'; try 'sqcow2 --help'", optopt);
-			diex(2, "unknown option '%s'; try 'sqcow2 --help'", argv[optind - 1]);
+			bad_option(argv[optind - 1]);
 		}
 	}
 	if (opt->map && optind < argc)
@@ -422,8 +449,7 @@ input_size(const struct options *opt, const struct source *src)
 		return src->size;
 	}
 	if (src->seekable && src->size < opt->size)
-		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
-		    src->size, opt->size);
+		input_ended(src->size, opt->size);
 	if (src->seekable && src->size > opt->size)
 		diex(1, "input longer than --size %" PRIu64, opt->size);
 	return opt->size;
@@ -485,6 +511,25 @@ load_ranges(const struct options *opt, const struct source *src, uint64_t size,
 	ranges_merge(list);
 }
 
+/*
+ * Whether a failed call should be made again: after EINTR, and after
+ * EAGAIN on a descriptor that whoever started us left non-blocking, once
+ * poll says it is ready for events.
+ */
+static int
+again(int fd, short events)
+{
+	struct pollfd ready = { .fd = fd, .events = events };
+
+	if (errno == EINTR)
+		return 1;
+	if (errno != EAGAIN)
+		return 0;
+	while (poll(&ready, 1, -1) == -1 && errno == EINTR)
+		;
+	return 1;
+}
+
 /* Read until len bytes or end of input; returns the bytes read. */
 static size_t
 read_full(struct stream *s, void *buf, size_t len)
@@ -497,7 +542,7 @@ read_full(struct stream *s, void *buf, size_t len)
 		if (n == 0)
 			break;
 		if (n < 0) {
-			if (errno == EINTR)
+			if (again(s->in, POLLIN))
 				continue;
 			die(1, "%s", input_name);
 		}
@@ -518,7 +563,7 @@ write_full(struct stream *s, const void *buf, size_t len)
 	while (done < len) {
 		ssize_t n = write(s->out, (const char *)buf + done, len - done);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && again(s->out, POLLOUT))
 			continue;
 		if (n == 0)
 			errno = ENOSPC;
@@ -533,16 +578,17 @@ write_full(struct stream *s, const void *buf, size_t len)
 /*
  * Reserve the output's blocks up to end before writing them: ext4 then
  * allocates large extents instead of a page at a time, a third less time
- * here.  Only a full disk is an error, and an early one; a file system
- * without fallocate just goes on.
+ * here.  When end is exact, a full disk is an error, and an early one;
+ * a guess ahead that does not fit, or a file system without fallocate,
+ * only stops the reserving.
  */
 static void
-reserve(struct stream *s, uint64_t end)
+reserve(struct stream *s, uint64_t end, int exact)
 {
 	if (!s->use_fallocate || end <= s->reserved)
 		return;
 	if (fallocate(s->out, 0, (off_t)s->reserved, (off_t)(end - s->reserved)) == -1) {
-		if (errno == ENOSPC || errno == EDQUOT)
+		if (exact && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
 			die(1, "%s", s->out_name);
 		s->use_fallocate = 0;
 		return;
@@ -555,8 +601,7 @@ static void
 read_exact(struct stream *s, void *buf, size_t len, uint64_t size)
 {
 	if (read_full(s, buf, len) != len)
-		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
-		    s->in_offset, size);
+		input_ended(s->in_offset, size);
 }
 
 /* Offset of the first non-zero byte of p[0..len), or len if there is none. */
@@ -594,12 +639,20 @@ copy_in_kernel(struct stream *s, size_t len)
 {
 	ssize_t n;
 
-	do {
+	for (;;) {
 		if (s->use_copy_range)
 			n = copy_file_range(s->in, NULL, s->out, NULL, len, 0);
 		else
 			n = splice(s->in, NULL, s->out, NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
-	} while (n < 0 && errno == EINTR);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+			break;
+		/* Either side may be the one not ready. */
+		if (errno == EAGAIN) {
+			again(s->in, POLLIN);
+			errno = EAGAIN;
+			again(s->out, POLLOUT);
+		}
+	}
 	if (n < 0 && refused(errno)) {
 		s->use_copy_range = s->use_splice = 0;
 		return -1;
@@ -620,8 +673,7 @@ copy_bytes(struct stream *s, uint64_t len, uint64_t size)
 		ssize_t n = copy_in_kernel(s, len < KERNEL_CHUNK ? (size_t)len : KERNEL_CHUNK);
 
 		if (n == 0)
-			diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
-			    s->in_offset, size);
+			input_ended(s->in_offset, size);
 		if (n < 0)
 			break;
 		s->in_offset += (uint64_t)n;
@@ -729,7 +781,7 @@ write_zeros(struct stream *s, uint64_t len)
 static void
 flush_buffer(struct stream *s)
 {
-	reserve(s, s->out_offset + s->filled);
+	reserve(s, s->out_offset + s->filled, 1);
 	write_full(s, s->buffer, s->filled);
 	s->filled = 0;
 }
@@ -769,7 +821,7 @@ write_stream(struct stream *s, const struct layout *lo)
 	struct run_walk walk;
 
 	/* The exact size is known: all of it at once. */
-	reserve(s, s->out_offset + layout_image_size(lo));
+	reserve(s, s->out_offset + layout_image_size(lo), 1);
 	meta_writer_init(&mw, lo);
 	write_metadata(s, &mw, lo->cluster_size);
 	run_walk_init(&walk, lo);
@@ -801,6 +853,38 @@ note_stored(struct range_list *stored, uint64_t cluster, const struct layout *lo
 }
 
 /*
+ * If the input's next cluster lies in a hole, skip to the first cluster
+ * that may hold data (holes are zeros, which are dropped) but not past
+ * end, and return 1.
+ */
+static int
+skip_hole(struct stream *s, const struct layout *lo, uint64_t *first, uint64_t end)
+{
+	uint64_t data, hole, next;
+	int found;
+
+	if (!s->seek_data)
+		return 0;
+	if ((found = find_data(s->in, s->in_offset, &data, &hole)) == -1) {
+		if (errno != EINVAL && errno != EOPNOTSUPP)
+			die(1, "%s", input_name);
+		s->seek_data = 0;
+		seek_input(s, s->in_offset);
+		return 0;
+	}
+	next = found == 0 ? end : data >> lo->cluster_bits;
+	/* find_data moved the offset: put it back, or where the data is. */
+	if (next <= *first) {
+		seek_input(s, s->in_offset);
+		return 0;
+	}
+	*first = next < end ? next : end;
+	next = *first << lo->cluster_bits;
+	seek_input(s, next < lo->input_size ? next : lo->input_size);
+	return 1;
+}
+
+/*
  * Guest clusters [first, end) into the output buffer, less those that are
  * all zeros.  They are read straight into the buffer, and a kept cluster
  * moves down only once a dropped one has left a gap before it.
@@ -820,11 +904,15 @@ copy_nonzero(struct stream *s, const struct layout *lo, uint64_t first,
 		size_t from_input = left < bytes ? (size_t)left : bytes;
 
 		if (clusters == 0) {
-			/* Reserving in steps: the image's final size is not known. */
-			reserve(s, s->out_offset + RESERVE_STEP);
+			/* In steps: the final size is known only to be at most the plan's. */
+			uint64_t ahead = s->out_offset + RESERVE_STEP;
+
+			reserve(s, ahead < layout_image_size(lo) ? ahead : layout_image_size(lo), 0);
 			flush_buffer(s);
 			continue;
 		}
+		if (skip_hole(s, lo, &first, end))
+			continue;
 		read_exact(s, chunk, from_input, lo->input_size);
 		memset(chunk + from_input, 0, bytes - from_input);
 		for (uint64_t i = 0; i < clusters; i++) {
@@ -850,7 +938,7 @@ pwrite_full(struct stream *s, const void *buf, size_t len, uint64_t offset)
 		ssize_t n = pwrite(s->out, (const char *)buf + done, len - done,
 		    (off_t)(offset + done));
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && again(s->out, POLLOUT))
 			continue;
 		if (n == 0)
 			errno = ENOSPC;
@@ -933,6 +1021,32 @@ remove_temp_and_die(int sig)
 	raise(sig);
 }
 
+static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+
+/* Hold the fatal signals while temp_path changes, so none sees it half-made. */
+static void
+hold_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
+		sigaddset(&set, fatal_signals[i]);
+	sigprocmask(how, &set, NULL);
+}
+
+/* Remove the temporary file on a fatal signal; one ignored (nohup) stays so. */
+static void
+catch_fatal_signals(void)
+{
+	struct sigaction action = { .sa_handler = remove_temp_and_die }, old;
+
+	sigemptyset(&action.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
+		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(fatal_signals[i], &action, NULL);
+}
+
 /* Where the image goes, and whether it can be written out of order. */
 struct output {
 	int fd;
@@ -948,9 +1062,9 @@ struct output {
 static void
 open_output(const char *path, struct output *out)
 {
-	static const int fatal_signals[] = { SIGHUP, SIGINT, SIGTERM };
 	struct stat st;
 	mode_t mask;
+	char *name;
 
 	out->name = path != NULL ? path : "stdout";
 	out->seekable = 0;
@@ -960,14 +1074,16 @@ open_output(const char *path, struct output *out)
 		if ((out->fd = open(path, O_WRONLY)) == -1)
 			die(1, "%s", path);
 	} else {
-		if ((temp_path = malloc(strlen(path) + sizeof(".sqcow2-XXXXXX"))) == NULL)
+		if ((name = malloc(strlen(path) + sizeof(".sqcow2-XXXXXX"))) == NULL)
 			die(1, "%s", path);
-		sprintf(temp_path, "%s.sqcow2-XXXXXX", path);
+		sprintf(name, "%s.sqcow2-XXXXXX", path);
+		hold_signals(SIG_BLOCK);
+		if ((out->fd = mkstemp(name)) == -1)
+			die(1, "%s", path);
+		temp_path = name;
 		atexit(remove_temp);
-		for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
-			signal(fatal_signals[i], remove_temp_and_die);
-		if ((out->fd = mkstemp(temp_path)) == -1)
-			die(1, "%s", path);
+		catch_fatal_signals();
+		hold_signals(SIG_UNBLOCK);
 		/* mkstemp makes it 0600; the image gets what a new file would. */
 		mask = umask(0);
 		umask(mask);
@@ -998,6 +1114,8 @@ sync_directory_of(const char *path)
 static void
 commit_output(struct output *out, int durable)
 {
+	char *name = temp_path;
+
 	/* A pipe or a socket cannot be synced, and has nothing to make durable. */
 	if (durable && fsync(out->fd) == -1 && errno != EINVAL)
 		die(1, "%s", out->name);
@@ -1005,10 +1123,12 @@ commit_output(struct output *out, int durable)
 		die(1, "%s", out->name);
 	if (temp_path == NULL)
 		return;
+	hold_signals(SIG_BLOCK);
 	if (rename(temp_path, out->name) == -1)
 		die(1, "%s", out->name);
-	free(temp_path);
 	temp_path = NULL;
+	hold_signals(SIG_UNBLOCK);
+	free(name);
 	if (durable)
 		sync_directory_of(out->name);
 }
@@ -1052,16 +1172,23 @@ sparsify(struct stream *s, const struct layout *plan, struct range_list *kept)
 			uint64_t offset = cluster << plan->cluster_bits, data, hole;
 			uint64_t clusters = walk.end - cluster, bytes;
 
-			if (s->seek_data && find_data(s->in, offset, &data, &hole) == 1 &&
-			    data >= offset + cs) {
-				cluster = data >> plan->cluster_bits;
-				continue;
+			if (s->seek_data) {
+				int found = find_data(s->in, offset, &data, &hole);
+
+				/* The rest of the input is a hole: zeros, dropped. */
+				if (found == 0)
+					break;
+				if (found == 1 && data >= offset + cs) {
+					cluster = data >> plan->cluster_bits;
+					continue;
+				}
 			}
 			if (clusters > s->buffer_size / cs)
 				clusters = s->buffer_size / cs;
 			bytes = clusters * cs < size - offset ? clusters * cs : size - offset;
 			if (pread_full(s->in, s->buffer, bytes, offset) != bytes)
 				diex(1, "%s changed size while being read", input_name);
+			s->bytes_read += bytes;
 			memset(s->buffer + bytes, 0, clusters * cs - bytes);
 			for (uint64_t i = 0; i < clusters; i++)
 				if (first_nonzero(s->buffer + i * cs, cs) != cs)
@@ -1139,9 +1266,12 @@ open_input(const char *path)
 		return;
 	if ((fd = open(path, O_RDONLY)) == -1)
 		die(1, "%s", path);
-	if (dup2(fd, STDIN_FILENO) == -1)
-		die(1, "%s", path);
-	close(fd);
+	/* With stdin closed, open gave it descriptor 0 already. */
+	if (fd != STDIN_FILENO) {
+		if (dup2(fd, STDIN_FILENO) == -1)
+			die(1, "%s", path);
+		close(fd);
+	}
 	input_name = path;
 }
 
@@ -1181,6 +1311,9 @@ main(int argc, char **argv)
 		src = (struct source){ 0 };
 	else
 		describe(STDIN_FILENO, input_name, &src);
+	/* The disk is the whole file, wherever whoever opened it left it. */
+	if (src.seekable && lseek(STDIN_FILENO, 0, SEEK_SET) == -1)
+		die(1, "%s", input_name);
 	size = input_size(&opt, &src);
 	load_ranges(&opt, &src, size, &ranges);
 	plan_image(&plan, &opt, size, &ranges);
@@ -1213,8 +1346,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	open_output(opt.output_path, &out);
-	/* A closed reader is an error to report, not a silent death. */
+	/* A closed reader, or a file past ulimit -f, is an error to report. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 
 	s.out = out.fd;
 	s.out_name = out.name;
