@@ -136,4 +136,42 @@ test_expect_success 'a full file system (ENOSPC) leaves nothing behind' '
 	test_eq "$status" 0 && test_eq "$(cat left)" ""
 '
 
+test_expect_success 'a small file system with room for the image, not for the disk' '
+	mkdir small &&
+	if ! mount -t tmpfs -o size=8m tmpfs small 2>/dev/null; then
+		echo "# cannot mount a tmpfs here"; exit 0
+	fi
+	make_raw big.raw 64M && put_data big.raw 1000000 2000000 &&
+	"$SQCOW2" -o small/big.qcow2 <big.raw; status=$?
+	cp small/big.qcow2 . 2>/dev/null; umount small
+	test_eq "$status" 0 && verify big.qcow2 big.raw
+'
+
+test_expect_success 'past ulimit -f: an error, and nothing left behind' '
+	make_raw lim.raw 8M && put_data lim.raw 0 8388608 &&
+	test_fails_with 1 "sqcow2: lim.qcow2: File too large" \
+		sh -c "ulimit -f 4096; \"\$SQCOW2\" -o lim.qcow2 <lim.raw" &&
+	test ! -e lim.qcow2 && no_leftovers &&
+	test_fails_with 1 "sqcow2: stdout: File too large" \
+		sh -c "ulimit -f 4096; \"\$SQCOW2\" <lim.raw >lim2.qcow2" &&
+	sh -c "ulimit -f 40960; \"\$SQCOW2\" -o lim3.qcow2 <lim.raw" && verify lim3.qcow2 lim.raw
+'
+
+test_expect_success 'a signal ignored, as under nohup, stays ignored' '
+	mkfifo hup || exit 1
+	sh -c "trap \"\" HUP; exec \"\$SQCOW2\" -s 41943000 -o hup.qcow2 <hup" &
+	pid=$!
+	{ head -c 5M z.raw; sleep 0.5; kill -HUP $pid; sleep 0.2; tail -c +5242881 z.raw; } >hup
+	wait $pid && verify hup.qcow2 z.raw && no_leftovers
+'
+
+test_expect_success 'holes inside the ranges are skipped, not read' '
+	make_raw holes.raw 4G && put_data holes.raw 3000000000 100000 &&
+	echo "0 4294967296" >holes.ranges &&
+	"$SQCOW2" -v -r holes.ranges -o holes.qcow2 <holes.raw 2>stats &&
+	verify holes.qcow2 holes.raw &&
+	read=$(sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" stats) &&
+	echo "read $read" && test "$read" -le $((4 << 20))
+'
+
 test_done

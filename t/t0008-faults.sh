@@ -144,4 +144,25 @@ test_expect_success 'a million ranges: time and memory' '
 '
 cat note 2>/dev/null
 
+test_expect_success 'stdin not at its start: the disk is still the whole file' '
+	sh -c "dd bs=4096 count=1 of=/dev/null status=none; exec \"\$SQCOW2\" -r disk.ranges >moved.qcow2" <disk.raw &&
+	cmp moved.qcow2 ref.qcow2 &&
+	sh -c "dd bs=4096 count=1 of=/dev/null status=none; exec \"\$SQCOW2\" -r disk.ranges -o moved-o.qcow2" <disk.raw &&
+	verify moved-o.qcow2 disk.raw
+'
+
+test_expect_success '--input with stdin closed' '
+	"$SQCOW2" -i disk.raw -r disk.ranges <&- >closed.qcow2 && cmp closed.qcow2 ref.qcow2
+'
+
+test_expect_success 'a value given to an option that takes none; help to a full disk' '
+	test_fails_with 2 "sqcow2: option '\''--map'\'' takes no value" "$SQCOW2" --map=x &&
+	test_fails_with 2 "sqcow2: option '\''--verbose'\'' takes no value" "$SQCOW2" --verbose=1 &&
+	test_fails_with 2 "sqcow2: unknown option '\''--bogus=1'\''; try '\''sqcow2 --help'\''" "$SQCOW2" --bogus=1 &&
+	if test -w /dev/full; then
+		test_fails_with 1 "sqcow2: stdout: No space left on device" sh -c "\"\$SQCOW2\" --help >/dev/full" &&
+		test_fails_with 1 "sqcow2: stdout: No space left on device" sh -c "\"\$SQCOW2\" -V >/dev/full"
+	fi
+'
+
 test_done

@@ -97,4 +97,13 @@ test_expect_success 'a JSON layout and the plain form give the same image' '
 	cmp fromplain.qcow2 fromjson.qcow2 && verify fromjson.qcow2 z.raw
 '
 
+test_expect_success 'holes inside the ranges are not read by the first pass' '
+	make_raw holes.raw 4G && put_data holes.raw 3000000000 100000 &&
+	echo "0 4294967296" >holes.ranges &&
+	"$SQCOW2" -v --sparsify -r holes.ranges <holes.raw >holes.qcow2 2>stats &&
+	verify holes.qcow2 holes.raw &&
+	read=$(sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" stats) &&
+	echo "read $read" && test "$read" -le $((4 << 20))
+'
+
 test_done
