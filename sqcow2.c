@@ -929,26 +929,6 @@ copy_nonzero(struct stream *s, const struct layout *lo, uint64_t first,
 	}
 }
 
-static void
-pwrite_full(struct stream *s, const void *buf, size_t len, uint64_t offset)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(s->out, (const char *)buf + done, len - done,
-		    (off_t)(offset + done));
-
-		if (n < 0 && again(s->out, POLLOUT))
-			continue;
-		if (n == 0)
-			errno = ENOSPC;
-		if (n <= 0)
-			die(1, "%s", s->out_name);
-		done += (size_t)n;
-	}
-	s->bytes_written += len;
-}
-
 /*
  * The seekable form: the clusters of plan that hold a non-zero byte are
  * appended after a gap left for the header, then the tables that map them,
@@ -965,6 +945,7 @@ write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
 	struct run_walk walk;
 	unsigned char *header;
 	off_t stored_end;
+	uint64_t end;
 
 	if (lseek(s->out, (off_t)plan->cluster_size, SEEK_SET) == -1)
 		die(1, "%s", s->out_name);
@@ -993,10 +974,13 @@ write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
 	meta_writer_init(&mw, lo);
 	layout_meta_next(&mw, header);
 	write_metadata(s, &mw, lo->cluster_size);
-	pwrite_full(s, header, lo->cluster_size, 0);
+	end = s->out_offset;
+	if (lseek(s->out, 0, SEEK_SET) == -1)
+		die(1, "%s", s->out_name);
+	write_full(s, header, lo->cluster_size);
 	free(header);
 	/* Give back what was reserved past the end. */
-	if (s->reserved > s->out_offset && ftruncate(s->out, (off_t)s->out_offset) == -1)
+	if (s->reserved > end && ftruncate(s->out, (off_t)end) == -1)
 		die(1, "%s", s->out_name);
 }
 

@@ -147,22 +147,6 @@ write(int fd, const void *buf, size_t len)
 }
 
 ssize_t
-pwrite64(int fd, const void *buf, size_t len, off_t offset)
-{
-	static ssize_t (*real)(int, const void *, size_t, off_t);
-
-	configure();
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "pwrite64");
-	if (interrupted())
-		return -1;
-	len = shorten(len);
-	if (disk_full(&len))
-		return -1;
-	return real(fd, buf, len, offset);
-}
-
-ssize_t
 splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len,
     unsigned flags)
 {
