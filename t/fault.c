@@ -146,16 +146,16 @@ write(int fd, const void *buf, size_t len)
 	return n;
 }
 
-ssize_t
-splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len,
-    unsigned flags)
+/* splice and copy_file_range take the same arguments, and the same faults. */
+typedef ssize_t move_call(int, loff_t *, int, loff_t *, size_t, unsigned);
+
+static ssize_t
+faulty_move(move_call *real, int in, loff_t *in_offset, int out,
+    loff_t *out_offset, size_t len, unsigned flags)
 {
-	static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
 	ssize_t n;
 
 	configure();
-	if (real == NULL)
-		*(void **)&real = dlsym(RTLD_NEXT, "splice");
 	if (interrupted() || read_fails(in))
 		return -1;
 	len = shorten(len);
@@ -170,24 +170,23 @@ splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len,
 }
 
 ssize_t
+splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len,
+    unsigned flags)
+{
+	static move_call *real;
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "splice");
+	return faulty_move(real, in, in_offset, out, out_offset, len, flags);
+}
+
+ssize_t
 copy_file_range(int in, loff_t *in_offset, int out, loff_t *out_offset,
     size_t len, unsigned flags)
 {
-	static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
-	ssize_t n;
+	static move_call *real;
 
-	configure();
 	if (real == NULL)
 		*(void **)&real = dlsym(RTLD_NEXT, "copy_file_range");
-	if (interrupted() || read_fails(in))
-		return -1;
-	len = shorten(len);
-	if (disk_full(&len))
-		return -1;
-	if ((n = real(in, in_offset, out, out_offset, len, flags)) > 0) {
-		written += n;
-		if (in == STDIN_FILENO)
-			read_so_far += n;
-	}
-	return n;
+	return faulty_move(real, in, in_offset, out, out_offset, len, flags);
 }

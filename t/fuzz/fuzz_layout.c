@@ -60,20 +60,6 @@ struct header {
 	const char *name, *format;
 };
 
-static void
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fuzz_layout: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
-
-#define need(ok, ...)	do { if (!(ok)) fail(__VA_ARGS__); } while (0)
 #define U(x)		((unsigned long long)(x))
 
 static void *

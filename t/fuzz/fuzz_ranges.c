@@ -33,21 +33,6 @@ struct reading {
 	struct ranges_error error;
 };
 
-static void
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("fuzz_ranges: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abort();
-}
-
-#define need(ok, ...)	do { if (!(ok)) fail(__VA_ARGS__); } while (0)
-
 static void *
 xmalloc(size_t n)
 {
