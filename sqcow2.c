@@ -610,7 +610,7 @@ first_nonzero(const unsigned char *p, size_t len)
 {
 	size_t i;
 
-	/* memcmp against itself shifted is vectorised; the loop runs once. */
+	/* memcmp against itself shifted is vectorised; the loops see 16 bytes. */
 	if (len >= 16 && memcmp(p, p + 16, len - 16) == 0) {
 		for (i = 0; i < 16 && p[i] == 0; i++)
 			;
@@ -717,6 +717,26 @@ seek_input(struct stream *s, uint64_t offset)
 	progress_update(s->in_offset, 0);
 }
 
+/*
+ * The next data at or after the input's offset, by SEEK_DATA: 1 with
+ * *data and *hole set, 0 if only holes follow.  A file system that cannot
+ * tell gives -1 and turns SEEK_DATA off, the offset put back, so that the
+ * caller reads instead.
+ */
+static int
+next_data(struct stream *s, uint64_t *data, uint64_t *hole)
+{
+	int found = find_data(s->in, s->in_offset, data, hole);
+
+	if (found == -1) {
+		if (errno != EINVAL && errno != EOPNOTSUPP)
+			die(1, "%s", input_name);
+		s->seek_data = 0;
+		seek_input(s, s->in_offset);
+	}
+	return found;
+}
+
 /* Get past len bytes of input that nobody needs: seek, or read them. */
 static void
 discard(struct stream *s, uint64_t len, uint64_t size)
@@ -751,16 +771,10 @@ skip_unstored(struct stream *s, uint64_t len, uint64_t size)
 	}
 	while (s->seek_data && s->in_offset < end) {
 		uint64_t data, hole;
-		int found = find_data(s->in, s->in_offset, &data, &hole);
+		int found = next_data(s, &data, &hole);
 
-		if (found == -1 && (errno == EINVAL || errno == EOPNOTSUPP)) {
-			/* Read it all, from where find_data may have left us. */
-			s->seek_data = 0;
-			seek_input(s, s->in_offset);
-			break;
-		}
 		if (found == -1)
-			die(1, "%s", input_name);
+			break;
 		if (found == 0 || data >= end) {
 			seek_input(s, end);
 			return;
@@ -863,15 +877,8 @@ skip_hole(struct stream *s, const struct layout *lo, uint64_t *first, uint64_t e
 	uint64_t data, hole, next;
 	int found;
 
-	if (!s->seek_data)
+	if (!s->seek_data || (found = next_data(s, &data, &hole)) == -1)
 		return 0;
-	if ((found = find_data(s->in, s->in_offset, &data, &hole)) == -1) {
-		if (errno != EINVAL && errno != EOPNOTSUPP)
-			die(1, "%s", input_name);
-		s->seek_data = 0;
-		seek_input(s, s->in_offset);
-		return 0;
-	}
 	next = found == 0 ? end : data >> lo->cluster_bits;
 	/* find_data moved the offset: put it back, or where the data is. */
 	if (next <= *first) {
