@@ -38,6 +38,9 @@
 /* What the input is called in messages: stdin, or the FILE of --input. */
 static const char *input_name = "stdin";
 
+/* Which of descriptors 0, 1 and 2 were closed when we started. */
+static int closed_at_start[3];
+
 struct options {
 	const char *input_path;		/* NULL: stdin */
 	uint64_t size;
@@ -135,6 +138,34 @@ diex(int status, const char *fmt, ...)
 	end_progress_line();
 	va_start(ap, fmt);
 	verrx(status, fmt, ap);
+}
+
+/*
+ * Make sure descriptors 0, 1 and 2 are open before anything else is, so
+ * that no file opened later becomes "stderr" and takes its messages.  One
+ * found closed gets /dev/null and is remembered: used as the input or the
+ * output it is an error, never a silent /dev/null.
+ */
+static void
+open_standard_descriptors(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		closed_at_start[fd] = 1;
+		if (open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY) != fd)
+			_exit(1);
+	}
+}
+
+/* Standard input or output as the data's side: closed at the start is EBADF. */
+static void
+need_standard(int fd, const char *name)
+{
+	if (closed_at_start[fd]) {
+		errno = EBADF;
+		die(1, "%s", name);
+	}
 }
 
 static _Noreturn void
@@ -290,12 +321,22 @@ bad_option(const char *arg)
 	diex(2, "unknown option '%s'; try 'sqcow2 --help'", arg);
 }
 
-/* Standard output, checked: help and version to a full disk fail too. */
+/*
+ * Standard output, flushed and checked: text for a closed, full or broken
+ * output fails like any other write.
+ */
+static void
+flush_stdout(void)
+{
+	need_standard(STDOUT_FILENO, "stdout");
+	if (fflush(stdout) == EOF || ferror(stdout))
+		die(1, "stdout");
+}
+
 static _Noreturn void
 exit_flushed(void)
 {
-	if (fflush(stdout) == EOF || ferror(stdout))
-		die(1, "stdout");
+	flush_stdout();
 	exit(0);
 }
 
@@ -402,6 +443,11 @@ parse_options(int argc, char **argv, struct options *opt)
 		opt->map_path = argv[optind++];
 	if (optind != argc)
 		diex(2, "unexpected argument '%s'", argv[optind]);
+	/* An unset shell variable is no name: QEMU would read it as no backing file. */
+	if (opt->backing_file != NULL && *opt->backing_file == '\0')
+		diex(2, "--backing needs a file name, not ''");
+	if (opt->backing_format != NULL && *opt->backing_format == '\0')
+		diex(2, "--backing-format needs a format name, not ''");
 	if (opt->backing_format != NULL && opt->backing_file == NULL)
 		diex(2, "--backing-format needs --backing");
 	/* Holes of the new disk would read from the backing file, not as zeros. */
@@ -455,6 +501,21 @@ input_size(const struct options *opt, const struct source *src)
 	return opt->size;
 }
 
+/*
+ * A file name in a comment line: bytes that would end the line or hide in
+ * a terminal are written as \ooo, so that the range file reads back.
+ */
+static void
+print_escaped(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			printf("\\%03o", *p);
+		else
+			putchar(*p);
+	}
+}
+
 /* --map: the data ranges of a file, as a range file. */
 static int
 print_map(const char *path)
@@ -464,18 +525,21 @@ print_map(const char *path)
 	struct source src;
 	int fd = STDIN_FILENO;
 
-	if (path != NULL && (fd = open(path, O_RDONLY)) == -1)
+	if (path == NULL)
+		need_standard(STDIN_FILENO, name);
+	else if ((fd = open(path, O_RDONLY)) == -1)
 		die(1, "%s", path);
 	describe(fd, name, &src);
 	if (!src.seekable)
 		diex(2, "--map needs a file or a block device, and %s is neither", name);
 	if (ranges_from_holes(fd, src.size, &ranges) == -1)
 		die(1, "%s", name);
-	printf("# data ranges of %s, %" PRIu64 " bytes: OFFSET LENGTH\n", name, src.size);
+	fputs("# data ranges of ", stdout);
+	print_escaped(name);
+	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", src.size);
 	for (size_t i = 0; i < ranges.n; i++)
 		printf("%" PRIu64 " %" PRIu64 "\n", ranges.v[i].offset, ranges.v[i].length);
-	if (fflush(stdout) == EOF || ferror(stdout))
-		die(1, "stdout");
+	flush_stdout();
 	ranges_free(&ranges);
 	return 0;
 }
@@ -1045,41 +1109,107 @@ struct output {
 	int seekable;		/* a new regular file: the seekable form */
 };
 
+/* Whether path names standard output's file: -o /dev/stdout to a file. */
+static int
+is_stdout(const char *path)
+{
+	struct stat named, standard;
+
+	return !closed_at_start[STDOUT_FILENO] && stat(path, &named) == 0 &&
+	    fstat(STDOUT_FILENO, &standard) == 0 && named.st_dev == standard.st_dev &&
+	    named.st_ino == standard.st_ino;
+}
+
 /*
- * Standard output, or a device or FIFO named by -o, is written in the
- * stream form, in place.  Any other FILE is made anew as a temporary file
- * beside it.
+ * Whether path is, or links straight to, a name under /dev or /proc: a
+ * descriptor's file or a device's name, which a rename would replace
+ * (as root, /dev/stdout itself).
+ */
+static int
+names_a_descriptor(const char *path)
+{
+	char target[64];
+	ssize_t length;
+
+	if (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0)
+		return 1;
+	if ((length = readlink(path, target, sizeof(target) - 1)) == -1)
+		return 0;
+	target[length] = '\0';
+	return strncmp(target, "/dev/", 5) == 0 || strncmp(target, "/proc/", 6) == 0;
+}
+
+/*
+ * The temporary file of -o, in FILE's directory under a short name, so
+ * that a FILE of NAME_MAX bytes still leaves room for it.
+ */
+static int
+open_temp(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dir_length = slash == NULL ? 0 : (size_t)(slash - path) + 1;
+	char *name;
+	int fd;
+
+	if ((name = malloc(dir_length + sizeof(".sqcow2-XXXXXX"))) == NULL)
+		die(1, "%s", path);
+	memcpy(name, path, dir_length);
+	strcpy(name + dir_length, ".sqcow2-XXXXXX");
+	hold_signals(SIG_BLOCK);
+	if ((fd = mkstemp(name)) == -1)
+		die(1, "%s", path);
+	temp_path = name;
+	atexit(remove_temp);
+	catch_fatal_signals();
+	hold_signals(SIG_UNBLOCK);
+	return fd;
+}
+
+/*
+ * The image replaces FILE keeping its mode, and its owner where we may;
+ * a new FILE gets the mode that > would give it.
+ */
+static void
+inherit_mode(int fd, const char *path)
+{
+	struct stat st;
+	mode_t mask;
+
+	if (stat(path, &st) == 0) {
+		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
+			die(1, "%s", temp_path);
+		if (fchmod(fd, st.st_mode & 07777) == -1)
+			die(1, "%s", temp_path);
+		return;
+	}
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) == -1)
+		die(1, "%s", temp_path);
+}
+
+/*
+ * Standard output, or a device, FIFO or descriptor named by -o, is
+ * written in the stream form, in place.  Any other FILE is made anew as
+ * a temporary file beside it.
  */
 static void
 open_output(const char *path, struct output *out)
 {
 	struct stat st;
-	mode_t mask;
-	char *name;
 
 	out->name = path != NULL ? path : "stdout";
 	out->seekable = 0;
-	if (path == NULL) {
+	if (path == NULL || is_stdout(path)) {
+		need_standard(STDOUT_FILENO, "stdout");
 		out->fd = STDOUT_FILENO;
-	} else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		if ((out->fd = open(path, O_WRONLY)) == -1)
+	} else if ((stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ||
+	    names_a_descriptor(path)) {
+		if ((out->fd = open(path, O_WRONLY | O_TRUNC)) == -1)
 			die(1, "%s", path);
 	} else {
-		if ((name = malloc(strlen(path) + sizeof(".sqcow2-XXXXXX"))) == NULL)
-			die(1, "%s", path);
-		sprintf(name, "%s.sqcow2-XXXXXX", path);
-		hold_signals(SIG_BLOCK);
-		if ((out->fd = mkstemp(name)) == -1)
-			die(1, "%s", path);
-		temp_path = name;
-		atexit(remove_temp);
-		catch_fatal_signals();
-		hold_signals(SIG_UNBLOCK);
-		/* mkstemp makes it 0600; the image gets what a new file would. */
-		mask = umask(0);
-		umask(mask);
-		if (fchmod(out->fd, 0666 & ~mask) == -1)
-			die(1, "%s", temp_path);
+		out->fd = open_temp(path);
+		inherit_mode(out->fd, path);
 		out->seekable = 1;
 	}
 	if (isatty(out->fd))
@@ -1293,15 +1423,22 @@ main(int argc, char **argv)
 	struct stream s = { .in = STDIN_FILENO };
 	uint64_t size;
 
+	open_standard_descriptors();
+	/* A closed reader, or a file past ulimit -f, is an error to report. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	parse_options(argc, argv, &opt);
 	if (opt.map)
 		return print_map(opt.map_path);
 	open_input(opt.input_path);
 	/* With all it needs given, --print-size does not look at stdin at all. */
-	if (opt.print_size && opt.have_size && opt.ranges_path != NULL && !opt.sparsify)
+	if (opt.print_size && opt.have_size && opt.ranges_path != NULL && !opt.sparsify) {
 		src = (struct source){ 0 };
-	else
+	} else {
+		if (opt.input_path == NULL)
+			need_standard(STDIN_FILENO, input_name);
 		describe(STDIN_FILENO, input_name, &src);
+	}
 	/* The disk is the whole file, wherever whoever opened it left it. */
 	if (src.seekable && lseek(STDIN_FILENO, 0, SEEK_SET) == -1)
 		die(1, "%s", input_name);
@@ -1329,17 +1466,13 @@ main(int argc, char **argv)
 	}
 	if (opt.print_size) {
 		printf("%" PRIu64 "\n", layout_image_size(&plan));
-		if (fflush(stdout) == EOF)
-			die(1, "stdout");
+		flush_stdout();
 		free(s.buffer);
 		free(s.scratch);
 		ranges_free(&ranges);
 		return 0;
 	}
 	open_output(opt.output_path, &out);
-	/* A closed reader, or a file past ulimit -f, is an error to report. */
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGXFSZ, SIG_IGN);
 
 	s.out = out.fd;
 	s.out_name = out.name;

@@ -104,6 +104,16 @@ verify() {
 		{ echo "qemu-img compare: $1 differs from $2"; return 1; }
 }
 
+# An overlay is valid and, over its backing file, reads back as RAW: own
+# reader's checks always, qemu-img's compare when present.
+verify_overlay() {
+	"$READBACK" check "$1" || return 1
+	[ "$HAVE_QEMU" = 1 ] || return 0
+	qemu-img check -q -f qcow2 "$1" || { echo "qemu-img check failed: $1"; return 1; }
+	qemu-img compare -q -f qcow2 -F raw "$1" "$2" ||
+		{ echo "qemu-img compare: $1 differs from $2"; return 1; }
+}
+
 # The file's size in bytes.
 file_size() {
 	stat -c %s "$1"

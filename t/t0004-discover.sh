@@ -89,6 +89,27 @@ test_expect_success '--map reads stdin too' '
 	sed 1d map.ranges >a && sed 1d stdin.ranges >b && test_cmp a b
 '
 
+test_expect_success '--map escapes a name that would break its comment line' '
+	name=$(printf "new\nline\\\\.raw") &&
+	cp sparse.raw "$name" &&
+	"$SQCOW2" --map "$name" >escaped.ranges &&
+	head -n 1 escaped.ranges >first &&
+	cat >want <<-\EOF &&
+	# data ranges of new\012line\134.raw, 1073741824 bytes: OFFSET LENGTH
+	EOF
+	test_cmp want first &&
+	cat sparse.raw | "$SQCOW2" -s 1G -r escaped.ranges >escaped.qcow2 &&
+	cmp escaped.qcow2 map.qcow2
+'
+
+test_expect_success '--map and --print-size into a closed pipe: exit 1, not SIGPIPE' '
+	{ sleep 0.2; "$SQCOW2" --map sparse.raw 2>err; echo $? >status; } | true &&
+	test_eq "$(cat status)" 1 &&
+	echo "sqcow2: stdout: Broken pipe" >want && test_cmp want err &&
+	{ sleep 0.2; "$SQCOW2" --print-size <sparse.raw 2>err; echo $? >status; } | true &&
+	test_eq "$(cat status)" 1 && test_cmp want err
+'
+
 test_expect_success '--map refuses a pipe and a missing file' '
 	test_fails_with 2 "sqcow2: --map needs a file or a block device, and stdin is neither" \
 		sh -c "cat sparse.raw | \"\$SQCOW2\" --map" &&

@@ -12,6 +12,12 @@ printf "0 41943000\n" >all.ranges &&
 # The clusters of z.raw that hold a non-zero byte.
 printf "0 3000000\n20000000 1\n41942000 1000\n" >nonzero.ranges
 
+# no_leftovers: nothing but the files named is in the directory.
+no_leftovers() {
+	leftovers=$(ls -A | grep "sqcow2-" || true)
+	[ -z "$leftovers" ] || { echo "left behind: $leftovers"; return 1; }
+}
+
 test_expect_success 'clusters of zeros inside the ranges are not stored' '
 	cat z.raw | "$SQCOW2" -s 41943000 -r all.ranges -o z.qcow2 &&
 	verify z.qcow2 z.raw &&
@@ -68,6 +74,56 @@ test_expect_success '-o - is standard output, in the stream form' '
 	cmp dash.qcow2 stream.qcow2
 '
 
+# A regression here would, as root, rename an image over /dev/stdout:
+# put the link back if so, so that the machine outlives the failure.
+test_expect_success '-o /dev/stdout onto a redirected file writes the file, in place' '
+	test -L /dev/stdout || { echo "/dev/stdout is not a symlink here"; exit 1; }
+	"$SQCOW2" -o /dev/stdout <z.raw >devout.qcow2
+	status=$?
+	if ! test -L /dev/stdout; then
+		rm -f /dev/stdout && ln -s /proc/self/fd/1 /dev/stdout
+		echo "/dev/stdout was replaced"; exit 1
+	fi
+	test_eq $status 0 && verify devout.qcow2 z.raw &&
+	"$SQCOW2" <z.raw >plain-out.qcow2 && cmp devout.qcow2 plain-out.qcow2
+'
+
+test_expect_success '-o through a symlink to standard output: no rename over the link' '
+	ln -s /proc/self/fd/1 to-stdout &&
+	"$SQCOW2" -o to-stdout <z.raw >linked.qcow2 &&
+	test -L to-stdout && verify linked.qcow2 z.raw && no_leftovers
+'
+
+test_expect_success '-o /dev/fd/N of another descriptor writes there in place' '
+	"$SQCOW2" -o /dev/fd/3 <z.raw 3>fd3.qcow2 &&
+	test -L /dev/fd && verify fd3.qcow2 z.raw
+'
+
+test_expect_success '-o over an existing file keeps its mode' '
+	cp z.qcow2 private.qcow2 && chmod 600 private.qcow2 &&
+	(umask 022 && "$SQCOW2" -o private.qcow2 <z.raw) &&
+	test_eq "$(stat -c %a private.qcow2)" 600 &&
+	cp z.qcow2 shared.qcow2 && chmod 664 shared.qcow2 &&
+	(umask 077 && "$SQCOW2" -o shared.qcow2 <z.raw) &&
+	test_eq "$(stat -c %a shared.qcow2)" 664 && verify shared.qcow2 z.raw
+'
+
+if [ "$(id -u)" = 0 ]; then
+test_expect_success '-o over an existing file keeps its owner' '
+	cp z.qcow2 owned.qcow2 && chown 1234:5678 owned.qcow2 &&
+	"$SQCOW2" -o owned.qcow2 <z.raw &&
+	test_eq "$(stat -c %u:%g owned.qcow2)" 1234:5678
+'
+else
+	test_skip '-o over an existing file keeps its owner' 'not root'
+fi
+
+test_expect_success '-o FILE with a name of 255 bytes' '
+	name=$(printf "%0251d.img" 0) &&
+	"$SQCOW2" -o "$name" <z.raw && verify "$name" z.raw && no_leftovers &&
+	mkdir -p sub && "$SQCOW2" -o "sub/$name" <z.raw && cmp "sub/$name" "$name"
+'
+
 test_expect_success '-o of a device writes the stream form in place' '
 	"$SQCOW2" -o /dev/null <z.raw && test -c /dev/null
 '
@@ -86,12 +142,6 @@ test_expect_success '--fsync syncs the file before the rename and the directory 
 else
 	test_skip '--fsync syncs the file before the rename and the directory after' 'strace not found'
 fi
-
-# no_leftovers: nothing but the files named is in the directory.
-no_leftovers() {
-	leftovers=$(ls -A | grep "sqcow2-" || true)
-	[ -z "$leftovers" ] || { echo "left behind: $leftovers"; return 1; }
-}
 
 test_expect_success 'truncated input leaves no file and no temporary file' '
 	head -c 1000000 z.raw >short.raw &&

@@ -1,0 +1,104 @@
+#!/bin/sh
+# Standard descriptors closed at the start: a file opened later must never
+# take the place of stderr, and a closed stdin or stdout that is needed is
+# an error, never a silent /dev/null.
+. "$(dirname "$0")/lib.sh"
+
+make_raw disk.raw 8M && put_data disk.raw 0 8388608 &&
+echo "0 8388608" >all.ranges &&
+"$SQCOW2" <disk.raw >base.qcow2 || exit 1
+
+# A pipe that gives half the disk, pauses while -p prints, then the rest.
+slow_input() {
+	rm -f slow && mkfifo slow || return 1
+	{ head -c 4M disk.raw; sleep 0.6; tail -c +4194305 disk.raw; } >slow &
+	writer=$!
+}
+
+# run_closed CLOSED IN OUT ARGS...: sqcow2 with the descriptors in CLOSED
+# (some of 0, 1, 2) closed; the others read IN, write OUT and stderr to err.
+run_closed() {
+	closed=$1 in=$2 out=$3
+	shift 3
+	r0="<$in" r1=">$out" r2="2>err"
+	case $closed in *0*) r0="<&-" ;; esac
+	case $closed in *1*) r1=">&-" ;; esac
+	case $closed in *2*) r2="2>&-" ;; esac
+	eval "\"\$SQCOW2\" \"\$@\" $r0 $r1 $r2"
+}
+
+# check_case CLOSED FORM: run one form with CLOSED and check its outcome.
+# A form that needs a closed stdin or stdout must fail; any other must
+# write the disk exactly, whatever stderr is.
+check_case() {
+	closed=$1 form=$2
+	rm -f img.qcow2 out err
+	writer=""
+	case $form in
+	plain)	run_closed "$closed" disk.raw img.qcow2 ;;
+	i)	run_closed "$closed" /dev/null img.qcow2 -i disk.raw ;;
+	o)	run_closed "$closed" disk.raw out -o img.qcow2 ;;
+	io)	run_closed "$closed" /dev/null out -i disk.raw -o img.qcow2 ;;
+	b)	run_closed "$closed" /dev/null out -r all.ranges -b base.qcow2 \
+			-F qcow2 -i disk.raw -o img.qcow2 ;;
+	p)	slow_input && run_closed "$closed" /dev/null out -p -s 8M \
+			--fake-stderr-is-console -r all.ranges -b base.qcow2 \
+			-F qcow2 -i slow -o img.qcow2 ;;
+	v)	run_closed "$closed" /dev/null out -v -i disk.raw -o img.qcow2 ;;
+	esac
+	status=$?
+	[ -z "$writer" ] || { kill $writer 2>/dev/null; wait $writer; }
+	# Which closed descriptor this form needs: stdin, stdout or both.
+	case $form in plain) needs="0 1" ;; i) needs=1 ;; o) needs=0 ;; *) needs="" ;; esac
+	for fd in $needs; do
+		case $closed in *$fd*)
+			test_eq "$status" 1 || return 1
+			[ ! -s img.qcow2 ] || { echo "an image with $fd closed"; return 1; }
+			return 0
+		esac
+	done
+	test_eq "$status" 0 || return 1
+	case $form in
+	b|p)	verify_overlay img.qcow2 disk.raw ;;
+	*)	verify img.qcow2 disk.raw ;;
+	esac || return 1
+	case $closed in *2*) ;; *)
+		case $form in
+		p) grep -q "100.0%" err || { echo "no progress shown"; return 1; } ;;
+		v) grep -q "^sqcow2: read " err || { echo "no statistics"; return 1; } ;;
+		esac
+	esac
+}
+
+for closed in none 0 1 2 01 02 12 012; do
+	test_expect_success "descriptors closed: $closed" '
+		for form in plain i o io b p v; do
+			check_case "$closed" $form ||
+				{ echo "form $form, closed $closed"; exit 1; }
+		done
+	'
+done
+
+test_expect_success 'the adversarial run: -p, -b and -o with stderr closed' '
+	(head -c 4M disk.raw; sleep 1.2; tail -c +4194305 disk.raw) |
+		"$SQCOW2" -p -s 8M -r all.ranges -b base.qcow2 -F qcow2 -o ov.qcow2 2>&- &&
+	verify_overlay ov.qcow2 disk.raw
+'
+
+test_expect_success 'a closed stdout fails for --print-size, --map and --help' '
+	test_fails_with 1 "sqcow2: stdout: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" --print-size <disk.raw >&-" &&
+	test_fails_with 1 "sqcow2: stdout: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" --map disk.raw >&-" &&
+	test_fails_with 1 "sqcow2: stdout: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" --help >&-"
+'
+
+test_expect_success 'a closed stdin fails for --map, but not for a --print-size that needs none' '
+	test_fails_with 1 "sqcow2: stdin: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" --map <&-" &&
+	"$SQCOW2" -s 8M -r all.ranges --print-size <&- >size &&
+	test_eq "$(cat size)" "$(file_size base.qcow2)"
+'
+
+test_done
