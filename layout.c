@@ -244,12 +244,12 @@ layout_data_first(struct layout *lo)
 {
 	uint64_t cs = lo->cluster_size;
 
-	lo->data_offset = cs;
+	lo->l1_offset = cs;
+	lo->data_offset = lo->l1_offset + lo->l1_clusters * cs;
 	lo->l2_offset = lo->data_offset + lo->data_clusters * cs;
-	lo->l1_offset = lo->l2_offset + lo->l2_tables * cs;
-	lo->refcount_table_offset = lo->l1_offset + lo->l1_clusters * cs;
-	lo->refcount_blocks_offset = lo->refcount_table_offset +
-	    lo->refcount_table_clusters * cs;
+	lo->refcount_blocks_offset = lo->l2_offset + lo->l2_tables * cs;
+	lo->refcount_table_offset = lo->refcount_blocks_offset +
+	    lo->refcount_blocks * cs;
 }
 
 void

@@ -10,9 +10,12 @@
  * that the whole image can be written in one forward pass.  A writer that
  * can seek back to the header may instead put the data first,
  *
- *	header | data | L2 tables | L1 table | refcount table | refcount blocks
+ *	header | L1 table | data | L2 tables | refcount blocks | refcount table
  *
- * and so learn which clusters to store while it copies them.
+ * and so learn which clusters to store while it copies them.  The L1
+ * table's size depends on the virtual size alone, so it can still follow
+ * the header: no guest data lands where a file system probe of the image
+ * file would look for a superblock.
  */
 #ifndef LAYOUT_H
 #define LAYOUT_H
@@ -132,9 +135,10 @@ uint64_t layout_image_size(const struct layout *lo);
 uint64_t layout_meta_clusters(const struct layout *lo);
 
 /*
- * Move the data to just after the header and the other metadata after the
- * data.  Call it after layout_init and before meta_writer_init; sizes and
- * counts stay as they were.
+ * Move the data to just after the header and the L1 table, and the other
+ * metadata after the data, the refcount table last.  Call it after
+ * layout_init and before meta_writer_init; sizes and counts stay as they
+ * were.
  */
 void layout_data_first(struct layout *lo);
 

@@ -864,11 +864,13 @@ flush_buffer(struct stream *s)
 	s->filled = 0;
 }
 
-/* The rest of the metadata clusters, gathered into large writes. */
+
+/* The next count metadata clusters, gathered into large writes. */
 static void
-write_metadata(struct stream *s, struct meta_writer *mw, size_t cluster_size)
+write_meta_clusters(struct stream *s, struct meta_writer *mw, uint64_t count,
+    size_t cluster_size)
 {
-	while (layout_meta_next(mw, s->buffer + s->filled)) {
+	for (uint64_t i = 0; i < count && layout_meta_next(mw, s->buffer + s->filled); i++) {
 		s->filled += cluster_size;
 		if (s->filled + cluster_size > s->buffer_size)
 			flush_buffer(s);
@@ -901,7 +903,7 @@ write_stream(struct stream *s, const struct layout *lo)
 	/* The exact size is known: all of it at once. */
 	reserve(s, s->out_offset + layout_image_size(lo), 1);
 	meta_writer_init(&mw, lo);
-	write_metadata(s, &mw, lo->cluster_size);
+	write_meta_clusters(s, &mw, UINT64_MAX, lo->cluster_size);
 	run_walk_init(&walk, lo);
 	while (run_next(&walk)) {
 		uint64_t start = walk.first << lo->cluster_bits;
@@ -1002,25 +1004,26 @@ copy_nonzero(struct stream *s, const struct layout *lo, uint64_t first,
 
 /*
  * The seekable form: the clusters of plan that hold a non-zero byte are
- * appended after a gap left for the header, then the tables that map them,
- * and last the header.  Every write but that one goes forward.  Fills
- * *lo with the layout written.
+ * appended after room for the header and the L1 table, whose size the
+ * virtual size alone sets; then the L2 tables and the refcounts, and last
+ * the header and the L1 table.  So the clusters after the header are
+ * never guest data, which a file system probe could take for the guest's
+ * superblock.  Fills *lo with the layout written.
  */
 static void
 write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
     struct range_list *stored)
 {
 	uint64_t size = plan->input_size;
+	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
 	enum layout_error error;
 	struct meta_writer mw;
 	struct run_walk walk;
-	unsigned char *header;
 	off_t stored_end;
-	uint64_t end;
 
-	if (lseek(s->out, (off_t)plan->cluster_size, SEEK_SET) == -1)
+	if (lseek(s->out, (off_t)head, SEEK_SET) == -1)
 		die(1, "%s", s->out_name);
-	s->out_offset = s->reserved = plan->cluster_size;
+	s->out_offset = s->reserved = head;
 	run_walk_init(&walk, plan);
 	while (run_next(&walk)) {
 		skip_unstored(s, (walk.first << plan->cluster_bits) - s->in_offset, size);
@@ -1037,21 +1040,21 @@ write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
 	    plan->backing_format)) != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));
 	layout_data_first(lo);
-	if (stored_end != (off_t)lo->l2_offset)
+	if (stored_end != (off_t)lo->l2_offset || lo->data_offset != head)
 		diex(1, "internal error: %jd bytes of data, layout says %" PRIu64,
 		    (intmax_t)stored_end, lo->l2_offset);
-	if ((header = malloc(lo->cluster_size)) == NULL)
-		die(1, "header");
 	meta_writer_init(&mw, lo);
-	layout_meta_next(&mw, header);
-	write_metadata(s, &mw, lo->cluster_size);
-	end = s->out_offset;
+	/* The header and the L1 table, then the rest after the data. */
 	if (lseek(s->out, 0, SEEK_SET) == -1)
 		die(1, "%s", s->out_name);
-	write_full(s, header, lo->cluster_size);
-	free(header);
+	s->out_offset = 0;
+	write_meta_clusters(s, &mw, 1 + lo->l1_clusters, lo->cluster_size);
+	if (lseek(s->out, (off_t)lo->l2_offset, SEEK_SET) == -1)
+		die(1, "%s", s->out_name);
+	s->out_offset = lo->l2_offset;
+	write_meta_clusters(s, &mw, UINT64_MAX, lo->cluster_size);
 	/* Give back what was reserved past the end. */
-	if (s->reserved > end && ftruncate(s->out, (off_t)end) == -1)
+	if (s->reserved > s->out_offset && ftruncate(s->out, (off_t)s->out_offset) == -1)
 		die(1, "%s", s->out_name);
 }
 

@@ -107,6 +107,22 @@ test_expect_success 'backing options that cannot work' '
 		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F 0123456789abcdef --print-size
 '
 
+test_expect_success 'an empty backing name or format is a usage error' '
+	cat >want <<-\EOF &&
+	sqcow2: --backing needs a file name, not '\'''\''
+	EOF
+	test_fails_with 2 "$(cat want)" "$SQCOW2" -s 100M -r changed.ranges -b "" &&
+	# The unset variable of a script: nothing written, not an overlay of nothing.
+	test_fails_with 2 "$(cat want)" \
+		sh -c "\"\$SQCOW2\" -r changed.ranges -b \"\$PREV\" <v2.raw >unset.qcow2" &&
+	test ! -s unset.qcow2 &&
+	cat >want <<-\EOF &&
+	sqcow2: --backing-format needs a format name, not '\'''\''
+	EOF
+	test_fails_with 2 "$(cat want)" \
+		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F ""
+'
+
 test_expect_success 'the longest name that fits, at 512-byte clusters' '
 	# 104 header + 8 + 8 format extension + 8 end marker: 384 bytes left.
 	name=$(printf "%0384d" 0) &&
@@ -148,5 +164,59 @@ test_expect_success 'an error after a progress line starts a line of its own' '
 	test_cmp want last &&
 	grep -q "$(printf "\\r")sqcow2: " err
 '
+
+# Guest file systems must not show through the image file: a probe reads
+# the image's first clusters, and those hold the header and the tables.
+have_all() {
+	for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || return 1; done
+}
+
+if have_all blkid mkfs.ext4 mkfs.xfs mkfs.btrfs genisoimage; then
+test_expect_success 'setup: ext4, xfs, btrfs and ISO 9660 disks' '
+	make_raw ext4.raw 64M && mkfs.ext4 -q -F ext4.raw &&
+	make_raw xfs.raw 300M && mkfs.xfs -q -f xfs.raw &&
+	make_raw btrfs.raw 256M && mkfs.btrfs -q -f btrfs.raw >/dev/null &&
+	mkdir -p iso.d && echo hello >iso.d/a.txt &&
+	genisoimage -quiet -o iso.raw iso.d &&
+	for fs in ext4 xfs btrfs iso; do
+		test -n "$(blkid -p -o value -s TYPE $fs.raw)" || exit 1
+	done
+'
+
+test_expect_success 'blkid -p finds no file system in any image of them' '
+	for fs in ext4 xfs btrfs iso; do
+		for cs in 512 4k 32k 64k 2M; do
+			"$SQCOW2" -c $cs <$fs.raw >s.qcow2 &&
+			"$SQCOW2" -c $cs -o o.qcow2 <$fs.raw &&
+			"$SQCOW2" -c $cs --sparsify <$fs.raw >z.qcow2 || exit 1
+			for form in s o z; do
+				if blkid -p $form.qcow2 >found; then
+					echo "$fs, -c $cs, form $form:"; cat found; exit 1
+				fi
+				verify $form.qcow2 $fs.raw || exit 1
+			done
+		done
+	done
+'
+elif [ "${CI:-}" = true ]; then
+	echo "Bail out! blkid, mkfs.ext4, mkfs.xfs, mkfs.btrfs or genisoimage missing and CI=true"
+	exit 1
+else
+	test_skip 'blkid -p finds no file system in any image of them' \
+		'blkid, mkfs.ext4, mkfs.xfs, mkfs.btrfs or genisoimage not found (Debian: e2fsprogs xfsprogs btrfs-progs genisoimage)'
+fi
+
+if have_all 7z && [ -e btrfs.raw ]; then
+test_expect_success '7-Zip reads the -o form to its end, without a warning' '
+	"$SQCOW2" -o 7z.qcow2 <btrfs.raw &&
+	7z t 7z.qcow2 >7z.log 2>&1 &&
+	grep -q "^Everything is Ok" 7z.log && ! grep -qi "warning" 7z.log
+'
+elif [ "${CI:-}" = true ]; then
+	echo "Bail out! 7z missing and CI=true (Debian: p7zip-full)"
+	exit 1
+else
+	test_skip '7-Zip reads the -o form to its end, without a warning' '7z not found (Debian: p7zip-full)'
+fi
 
 test_done

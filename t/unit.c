@@ -305,7 +305,7 @@ struct expect {
  * The parts in the order of the file, each right after the one before:
  *
  *	header | L1 | refcount table | refcount blocks | L2 tables | data
- *	header | data | L2 tables | L1 | refcount table | refcount blocks
+ *	header | L1 | data | L2 tables | refcount blocks | refcount table
  */
 static void
 expect_order(struct expect *e, int data_first)
@@ -318,11 +318,11 @@ expect_order(struct expect *e, int data_first)
 		e->l2_at = e->blocks_at + e->refcount_blocks;
 		e->data_at = e->l2_at + e->l2_tables;
 	} else {
-		e->data_at = 1;
+		e->l1_at = 1;
+		e->data_at = e->l1_at + e->l1_clusters;
 		e->l2_at = e->data_at + e->data_clusters;
-		e->l1_at = e->l2_at + e->l2_tables;
-		e->table_at = e->l1_at + e->l1_clusters;
-		e->blocks_at = e->table_at + e->refcount_table_clusters;
+		e->blocks_at = e->l2_at + e->l2_tables;
+		e->table_at = e->blocks_at + e->refcount_blocks;
 	}
 }
 
@@ -420,7 +420,7 @@ check_fields(const struct layout *lo, const struct model *m, const struct expect
 	ok &= check_u64(layout_image_size(lo), e->total_clusters * cs);
 	ok &= check_u64(layout_meta_clusters(lo), meta);
 	/* The last part ends the file. */
-	ok &= check_u64(e->data_first ? e->blocks_at + e->refcount_blocks :
+	ok &= check_u64(e->data_first ? e->table_at + e->refcount_table_clusters :
 	    e->data_at + e->data_clusters, e->total_clusters);
 	if (!e->data_first) {
 		/* header | L1 | refcount table | refcount blocks | L2 tables | data */
@@ -431,15 +431,15 @@ check_fields(const struct layout *lo, const struct model *m, const struct expect
 		ok &= check_u64(lo->l2_offset, (meta - e->l2_tables) * cs);
 		ok &= check_u64(lo->data_offset, meta * cs);
 	} else {
-		/* header | data | L2 tables | L1 | refcount table | refcount blocks */
-		ok &= check_u64(lo->data_offset, cs);
-		ok &= check_u64(lo->l2_offset, (1 + e->data_clusters) * cs);
-		ok &= check_u64(lo->l1_offset,
-		    (1 + e->data_clusters + e->l2_tables) * cs);
-		ok &= check_u64(lo->refcount_table_offset,
-		    (1 + e->data_clusters + e->l2_tables + e->l1_clusters) * cs);
+		/* header | L1 | data | L2 tables | refcount blocks | refcount table */
+		ok &= check_u64(lo->l1_offset, cs);
+		ok &= check_u64(lo->data_offset, (1 + e->l1_clusters) * cs);
+		ok &= check_u64(lo->l2_offset,
+		    (1 + e->l1_clusters + e->data_clusters) * cs);
 		ok &= check_u64(lo->refcount_blocks_offset,
-		    (meta - e->refcount_blocks + e->data_clusters) * cs);
+		    (1 + e->l1_clusters + e->data_clusters + e->l2_tables) * cs);
+		ok &= check_u64(lo->refcount_table_offset,
+		    (meta - e->refcount_table_clusters + e->data_clusters) * cs);
 	}
 	ok &= check_u64(lo->l1_offset, e->l1_at * cs);
 	ok &= check_u64(lo->refcount_table_offset, e->table_at * cs);
@@ -543,23 +543,21 @@ meta_index(const struct expect *e, uint64_t c)
 {
 	if (c >= e->total_clusters)
 		return NOT_META;
-	if (!e->data_first)
-		return c < e->data_at ? c : NOT_META;
-	if (c == 0)
-		return 0;
+	if (c < e->data_at)
+		return c;
 	return c >= e->data_at + e->data_clusters ? c - e->data_clusters : NOT_META;
 }
 
 /*
- * Metadata at host offset off lies on its side of the data: before all of
- * it, or with the data first, after all of it (the header only before).
+ * Metadata at host offset off lies outside the data: before all of it,
+ * or with the data first, also after it.
  */
 static int
 check_side(const struct expect *e, uint64_t off, const char *what)
 {
 	uint64_t c = off / e->cluster_size;
-	int ok = e->data_first ? c == 0 || c >= e->data_at + e->data_clusters :
-	    c < e->data_at;
+	int ok = c < e->data_at ||
+	    (e->data_first && c >= e->data_at + e->data_clusters);
 
 	if (!ok) {
 		note("%s at host cluster %" PRIu64 ", data at [%" PRIu64 ", %"
@@ -871,7 +869,7 @@ t_known(const struct known_case *k, int data_first)
 	check_u64(layout_image_size(&lo), k->total << k->bits);
 	check_u64(layout_meta_clusters(&lo), k->total - k->data);
 	if (data_first)
-		check_u64(lo.data_offset, UINT64_C(1) << k->bits);
+		check_u64(lo.data_offset, (1 + lo.l1_clusters) << k->bits);
 	stored = stored_of_sorted(k->r, k->nranges, k->bits, &m.nstored);
 	m.stored = stored;
 	check_layout(&lo, &m);
@@ -948,18 +946,18 @@ t_known_data_first(void)
 }
 
 /*
- * The 6-cluster image of t_known_bytes with the data first.  The same six
- * clusters, moved:
+ * The same image with the data first, as -o writes it:
  *
+ *	cluster	offset	holds
  *	0	0	header
- *	1	65536	data: guest cluster 76
- *	2	131072	L2 table
- *	3	196608	L1 table
- *	4	262144	refcount table
- *	5	327680	refcount block
+ *	1	65536	L1 table
+ *	2	131072	data: guest cluster 76
+ *	3	196608	L2 table
+ *	4	262144	refcount block
+ *	5	327680	refcount table
  *
  * 393216 bytes as before.  The metadata comes out in the order of the file,
- * the data stepped over: header, L2, L1, refcount table, refcount block.
+ * the data stepped over: header, L1, L2, refcount block, refcount table.
  */
 static void
 t_known_bytes_data_first(void)
@@ -973,46 +971,46 @@ t_known_bytes_data_first(void)
 	set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000, data first");
 	if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, 1))
 		goto out;
-	check_u64(lo.data_offset, 65536);
-	check_u64(lo.l2_offset, 131072);
-	check_u64(lo.l1_offset, 196608);
-	check_u64(lo.refcount_table_offset, 262144);
-	check_u64(lo.refcount_blocks_offset, 327680);
+	check_u64(lo.l1_offset, 65536);
+	check_u64(lo.data_offset, 131072);
+	check_u64(lo.l2_offset, 196608);
+	check_u64(lo.refcount_blocks_offset, 262144);
+	check_u64(lo.refcount_table_offset, 327680);
 	check_u64(layout_image_size(&lo), 393216);
 	check_u64(layout_meta_clusters(&lo), 5);
 	meta_writer_init(&mw, &lo);
 
-	/* The header of t_known_bytes but for the L1 and refcount table offsets. */
+	/* The header of t_known_bytes but for the refcount table offset. */
 	check(layout_meta_next(&mw, c));
 	for (i = 0; i < sizeof(known_header); i++) {
-		if (i >= 40 && i < 56)
+		if (i >= 48 && i < 56)
 			continue;
 		note("header byte %zu", i);
 		if (!check_u64(c[i], known_header[i]))
 			break;
 	}
 	note_text[0] = '\0';
-	check_u64(be(c + 40, 8), 0x30000);	/* L1 at 192 KiB */
-	check_u64(be(c + 48, 8), 0x40000);	/* refcount table at 256 KiB */
+	check_u64(be(c + 40, 8), 0x10000);	/* L1 at 64 KiB */
+	check_u64(be(c + 48, 8), 0x50000);	/* refcount table at 320 KiB */
 	check(all_bytes(c + 104, 64 * KiB - 104, 0));
 
-	check(layout_meta_next(&mw, c));	/* L2 entry 76: data at 64 KiB */
-	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000010000));
+	check(layout_meta_next(&mw, c));	/* L1: the L2 table at 192 KiB */
+	check_u64(be(c, 8), UINT64_C(0x8000000000030000));
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
+
+	check(layout_meta_next(&mw, c));	/* L2 entry 76: data at 128 KiB */
+	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000020000));
 	check(all_bytes(c, 76 * 8, 0));
 	check(all_bytes(c + 77 * 8, 64 * KiB - 77 * 8, 0));
-
-	check(layout_meta_next(&mw, c));	/* L1: the L2 table at 128 KiB */
-	check_u64(be(c, 8), UINT64_C(0x8000000000020000));
-	check(all_bytes(c + 8, 64 * KiB - 8, 0));
-
-	check(layout_meta_next(&mw, c));	/* the block at 320 KiB */
-	check_u64(be(c, 8), 0x50000);
-	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
 	check(layout_meta_next(&mw, c));	/* 6 clusters in use */
 	for (i = 0; i < 6; i++)
 		check_u64(be(c + 2 * i, 2), 1);
 	check(all_bytes(c + 12, 64 * KiB - 12, 0));
+
+	check(layout_meta_next(&mw, c));	/* the block at 256 KiB */
+	check_u64(be(c, 8), 0x40000);
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
 	memset(c, 0xa5, 64 * KiB);
 	check(!layout_meta_next(&mw, c));
@@ -1022,22 +1020,22 @@ out:
 }
 
 /*
- * No data, so nothing to step over: the data, the L2 tables and (for an
- * empty disk) the L1 table are empty sections at 64 KiB, and what follows
- * the header is the L1 table, if any, and the refcounts.
+ * No data, so nothing to step over: the data and the L2 tables (and for
+ * an empty disk the L1 table) are empty sections after the header or the
+ * L1 table, and the refcounts follow.
  *
- *	size 0:      header | refcount table | block	3 clusters
- *	size 10 MiB: header | L1 | refcount table | block	4 clusters
+ *	size 0:      header | block | refcount table	3 clusters
+ *	size 10 MiB: header | L1 | block | refcount table	4 clusters
  */
 static void
 t_data_first_no_data(void)
 {
 	static const struct {
 		uint64_t size;
-		uint64_t l1, table, blocks, total;
+		uint64_t data, table, blocks, total;
 	} cases[] = {
-		{ 0, 65536, 65536, 131072, 3 },
-		{ 10 * MiB, 65536, 131072, 196608, 4 },
+		{ 0, 65536, 131072, 65536, 3 },
+		{ 10 * MiB, 131072, 196608, 131072, 4 },
 	};
 	unsigned char *c = xcalloc(64 * KiB, 1);
 
@@ -1053,9 +1051,9 @@ t_data_first_no_data(void)
 		check_u64(lo.data_clusters, 0);
 		check_u64(lo.l2_tables, 0);
 		check_u64(lo.l1_clusters, cases[k].size > 0);
-		check_u64(lo.data_offset, 65536);
-		check_u64(lo.l2_offset, 65536);
-		check_u64(lo.l1_offset, cases[k].l1);
+		check_u64(lo.l1_offset, 65536);
+		check_u64(lo.data_offset, cases[k].data);
+		check_u64(lo.l2_offset, cases[k].data);
 		check_u64(lo.refcount_table_offset, cases[k].table);
 		check_u64(lo.refcount_blocks_offset, cases[k].blocks);
 		check_u64(lo.total_clusters, cases[k].total);
@@ -1065,20 +1063,20 @@ t_data_first_no_data(void)
 		check(layout_meta_next(&mw, c));	/* header */
 		check_u64(be(c + 24, 8), cases[k].size);
 		check_u64(be(c + 36, 4), cases[k].size > 0);
-		check_u64(be(c + 40, 8), cases[k].l1);
+		check_u64(be(c + 40, 8), 65536);
 		check_u64(be(c + 48, 8), cases[k].table);
 		if (cases[k].size > 0) {
 			check(layout_meta_next(&mw, c));	/* L1: nothing mapped */
 			check(all_bytes(c, 64 * KiB, 0));
 		}
-		check(layout_meta_next(&mw, c));	/* refcount table */
-		check_u64(be(c, 8), cases[k].blocks);
-		check(all_bytes(c + 8, 64 * KiB - 8, 0));
 		check(layout_meta_next(&mw, c));	/* refcount block */
 		for (uint64_t i = 0; i < cases[k].total; i++)
 			check_u64(be(c + 2 * i, 2), 1);
 		check(all_bytes(c + 2 * cases[k].total,
 		    64 * KiB - 2 * cases[k].total, 0));
+		check(layout_meta_next(&mw, c));	/* refcount table */
+		check_u64(be(c, 8), cases[k].blocks);
+		check(all_bytes(c + 8, 64 * KiB - 8, 0));
 		check(!layout_meta_next(&mw, c));
 		check_layout(&lo, &m);
 	}

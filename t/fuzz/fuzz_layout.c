@@ -376,11 +376,11 @@ model_place(struct model *m, int data_first)
 		m->l2_at = m->blocks_at + m->blocks;
 		m->data_at = m->l2_at + m->l2_tables;
 	} else {
-		m->data_at = 1;
+		m->l1_at = 1;
+		m->data_at = m->l1_at + m->l1_clusters;
 		m->l2_at = m->data_at + m->data_clusters;
-		m->l1_at = m->l2_at + m->l2_tables;
-		m->table_at = m->l1_at + m->l1_clusters;
-		m->blocks_at = m->table_at + m->table_clusters;
+		m->blocks_at = m->l2_at + m->l2_tables;
+		m->table_at = m->blocks_at + m->blocks;
 	}
 }
 
@@ -486,10 +486,8 @@ meta_index(const struct model *m, uint64_t c)
 {
 	if (c >= m->total)
 		return NOT_META;
-	if (!m->data_first)
-		return c < m->data_at ? c : NOT_META;
-	if (c == 0)
-		return 0;
+	if (c < m->data_at)
+		return c;
 	return c >= m->data_at + m->data_clusters ? c - m->data_clusters : NOT_META;
 }
 
