@@ -20,9 +20,9 @@ FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 
-SRC = sqcow2.c layout.c ranges.c
+SRC = sqcow2.c io.c output.c encode.c layout.c ranges.c
 CORE = layout.c ranges.c
-HDR = layout.h ranges.h
+HDR = layout.h ranges.h io.h encode.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
 FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
@@ -80,8 +80,8 @@ fuzz: $(FUZZERS)
 	done
 
 # Timings against cat and qemu-img convert; never part of check.
-bench: sqcow2
-	sh t/bench.sh ./sqcow2
+bench: sqcow2 t/bin/fault.so
+	sh t/bench.sh ./sqcow2 t/bin/fault.so
 
 # The end-to-end suite with sqcow2 under valgrind's memcheck: slow, so
 # not part of check.  Any finding fails a test and stays in t/valgrind-logs.

@@ -435,7 +435,7 @@ in_section(const struct layout *lo, uint64_t cluster, uint64_t offset, uint64_t 
 }
 
 int
-layout_meta_next(struct meta_writer *mw, unsigned char *cluster)
+meta_writer_next(struct meta_writer *mw, unsigned char *cluster)
 {
 	const struct layout *lo = mw->lo;
 	uint64_t c = mw->cluster;

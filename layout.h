@@ -91,7 +91,7 @@ struct run_walk {
 
 /*
  * The state of writing the metadata clusters in order.  Between calls to
- * layout_meta_next it holds where the L1 and the L2 walks have got to.
+ * meta_writer_next it holds where the L1 and the L2 walks have got to.
  */
 struct meta_writer {
 	const struct layout *lo;
@@ -155,6 +155,6 @@ int run_next(struct run_walk *walk);
  * untouched once all layout_meta_clusters(lo) clusters have been produced.
  */
 void meta_writer_init(struct meta_writer *mw, const struct layout *lo);
-int layout_meta_next(struct meta_writer *mw, unsigned char *cluster);
+int meta_writer_next(struct meta_writer *mw, unsigned char *cluster);
 
 #endif

@@ -1,13 +1,12 @@
 /*
  * ranges.c: read the list of data ranges.
  */
-#define _GNU_SOURCE	/* SEEK_DATA, SEEK_HOLE */
+#define _POSIX_C_SOURCE 200809L	/* getline */
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ranges.h"
 
@@ -473,43 +472,4 @@ ranges_merge(struct range_list *list)
 		}
 	}
 	list->n = kept + 1;
-}
-
-int
-find_data(int fd, uint64_t offset, uint64_t *data, uint64_t *hole)
-{
-	off_t found;
-
-	if ((found = lseek(fd, (off_t)offset, SEEK_DATA)) == -1)
-		return errno == ENXIO ? 0 : -1;
-	*data = (uint64_t)found;
-	if ((found = lseek(fd, found, SEEK_HOLE)) == -1)
-		return -1;
-	*hole = (uint64_t)found;
-	return 1;
-}
-
-int
-ranges_from_holes(int fd, uint64_t size, struct range_list *list)
-{
-	uint64_t offset = 0, data, hole;
-	int found = 0;
-
-	while (offset < size && (found = find_data(fd, offset, &data, &hole)) == 1 &&
-	    data < size) {
-		if (hole > size)
-			hole = size;
-		if (ranges_add(list, data, hole - data) == -1)
-			return -1;
-		offset = hole;
-	}
-	if (offset < size && found == -1) {
-		if (errno != EINVAL && errno != EOPNOTSUPP)
-			return -1;
-		/* The file system cannot tell holes: all of it may be data. */
-		list->n = 0;
-		if (size > 0 && ranges_add(list, 0, size) == -1)
-			return -1;
-	}
-	return lseek(fd, 0, SEEK_SET) == -1 ? -1 : 0;
 }

@@ -41,22 +41,6 @@ int parse_number(const char *s, char **end, uint64_t *value);
 int ranges_read(FILE *in, uint64_t size, struct range_list *list,
     struct ranges_error *error);
 
-/*
- * Find the first data at or after offset in fd with SEEK_DATA: returns 1
- * and sets *data and *hole (where that data ends), 0 if no data follows,
- * or -1 with errno set; EINVAL or EOPNOTSUPP mean the file system cannot
- * tell data from holes.  Moves fd's offset.
- */
-int find_data(int fd, uint64_t offset, uint64_t *data, uint64_t *hole);
-
-/*
- * Append the data ranges of the first size bytes of fd, found with
- * SEEK_DATA and SEEK_HOLE; where the file system cannot tell, the whole
- * of it is one range.  Leaves fd's offset at 0.  Returns 0, or -1 with
- * errno set.
- */
-int ranges_from_holes(int fd, uint64_t size, struct range_list *list);
-
 /* Sort by offset and merge ranges that overlap or touch. */
 void ranges_merge(struct range_list *list);
 

@@ -1,45 +1,30 @@
 /*
  * sqcow2: turn a raw disk image on standard input into a qcow2 image on
- * standard output, in one forward pass.
+ * standard output, in one forward pass.  This file holds the options and
+ * main; io.c and output.c move the bytes, encode.c writes the image forms,
+ * and layout.c computes where everything goes.
  */
 #define _GNU_SOURCE
 
-#include <sys/ioctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include <ctype.h>
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <linux/fs.h>		/* BLKGETSIZE64 */
-
+#include "encode.h"
+#include "io.h"
 #include "layout.h"
 #include "ranges.h"
 
 #define VERSION		"0.1"
-#define IO_SIZE		(1u << 20)	/* large enough to amortise a syscall */
-#define KERNEL_CHUNK	(1u << 30)	/* most one copy_file_range or splice asks */
-#define PIPE_SIZE	(1 << 20)	/* the default pipe-max-size */
-#define RESERVE_STEP	(UINT64_C(64) << 20)	/* -o: fallocate this far ahead */
-
-/* What the input is called in messages: stdin, or the FILE of --input. */
-static const char *input_name = "stdin";
-
-/* Which of descriptors 0, 1 and 2 were closed when we started. */
-static int closed_at_start[3];
 
 struct options {
 	const char *input_path;		/* NULL: stdin */
@@ -60,171 +45,6 @@ struct options {
 	int fake_console;		/* tests reach the console form of -p */
 	int verbose;
 };
-
-/* What the input is: a file or a block device has a size and can seek. */
-struct source {
-	int seekable;
-	int regular;
-	uint64_t size;
-};
-
-/* Bytes moved between a read descriptor and a write descriptor. */
-struct stream {
-	int in, out;
-	const char *out_name;
-	int seekable;		/* the input can skip by seeking */
-	int seek_data;		/* and find its holes with SEEK_DATA */
-	int check_zeros;	/* dropped bytes must be zero: no backing file */
-	uint64_t in_offset;	/* bytes of input consumed or skipped */
-	unsigned char *buffer;	/* what is on its way out */
-	size_t buffer_size;
-	size_t filled;		/* bytes of buffer not yet written */
-	unsigned char *scratch;	/* bytes read only to be checked for zeros */
-	int use_copy_range;	/* copy_file_range(2) between two regular files */
-	int use_splice;		/* splice(2) where one side is a pipe */
-	int use_fallocate;	/* a regular file: reserve blocks ahead */
-	uint64_t out_offset;	/* where the next write lands */
-	uint64_t reserved;	/* blocks of output reserved up to here */
-	uint64_t bytes_read, bytes_skipped, bytes_written;
-};
-
-/*
- * -p: progress on stderr.  On a console one line is rewritten in place;
- * elsewhere, as in a log, each update is a line of its own.
- */
-static struct {
-	int on;
-	int console;
-	int showing;		/* a console line waits for its newline */
-	int width;		/* of the line showing, to blank what it leaves */
-	uint64_t total;		/* bytes of input */
-	struct timespec start, last;
-} progress;
-
-#define PROGRESS_CONSOLE_INTERVAL	0.2	/* seconds */
-#define PROGRESS_LINE_INTERVAL		1.0
-
-static void
-end_progress_line(void)
-{
-	if (progress.showing)
-		fputc('\n', stderr);
-	progress.showing = 0;
-}
-
-/* err(3) and errx(3), once a progress line showing has been ended. */
-static _Noreturn void die(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static _Noreturn void diex(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-die(int status, const char *fmt, ...)
-{
-	int saved_errno = errno;
-	va_list ap;
-
-	end_progress_line();
-	errno = saved_errno;
-	va_start(ap, fmt);
-	verr(status, fmt, ap);
-}
-
-static void
-diex(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	end_progress_line();
-	va_start(ap, fmt);
-	verrx(status, fmt, ap);
-}
-
-/*
- * Make sure descriptors 0, 1 and 2 are open before anything else is, so
- * that no file opened later becomes "stderr" and takes its messages.  One
- * found closed gets /dev/null and is remembered: used as the input or the
- * output it is an error, never a silent /dev/null.
- */
-static void
-open_standard_descriptors(void)
-{
-	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-			continue;
-		closed_at_start[fd] = 1;
-		if (open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY) != fd)
-			_exit(1);
-	}
-}
-
-/* Standard input or output as the data's side: closed at the start is EBADF. */
-static void
-need_standard(int fd, const char *name)
-{
-	if (closed_at_start[fd]) {
-		errno = EBADF;
-		die(1, "%s", name);
-	}
-}
-
-static _Noreturn void
-input_ended(uint64_t offset, uint64_t size)
-{
-	diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64, offset, size);
-}
-
-static double
-seconds_since(const struct timespec *then, const struct timespec *now)
-{
-	return (double)(now->tv_sec - then->tv_sec) +
-	    (double)(now->tv_nsec - then->tv_nsec) / 1e9;
-}
-
-static void
-progress_start(uint64_t total, int console)
-{
-	progress.on = 1;
-	progress.console = console;
-	progress.total = total;
-	clock_gettime(CLOCK_MONOTONIC, &progress.start);
-	progress.last = progress.start;
-}
-
-/* Report done bytes of input, if it is time to, or if final. */
-static void
-progress_update(uint64_t done, int final)
-{
-	struct timespec now;
-	double elapsed, percent, rate;
-	unsigned long whole;
-	char line[128];
-	int width;
-
-	if (!progress.on)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!final && seconds_since(&progress.last, &now) <
-	    (progress.console ? PROGRESS_CONSOLE_INTERVAL : PROGRESS_LINE_INTERVAL))
-		return;
-	progress.last = now;
-	elapsed = seconds_since(&progress.start, &now);
-	percent = progress.total > 0 ? 100.0 * (double)done / (double)progress.total : 100.0;
-	rate = elapsed > 0 ? (double)done / elapsed / 1048576.0 : 0.0;
-	whole = (unsigned long)elapsed;
-	width = snprintf(line, sizeof(line), "sqcow2: %5.1f%% of %.1f MiB, %.1f MiB/s, %lu:%02lu",
-	    percent, (double)progress.total / 1048576.0, rate, whole / 60, whole % 60);
-	if (progress.console) {
-		fprintf(stderr, "\r%-*s", progress.width, line);
-		progress.width = width;
-		progress.showing = 1;
-		if (final)
-			end_progress_line();
-	} else {
-		fprintf(stderr, "%s\n", line);
-	}
-	fflush(stderr);
-}
 
 static void
 help(void)
@@ -321,18 +141,6 @@ bad_option(const char *arg)
 	diex(2, "unknown option '%s'; try 'sqcow2 --help'", arg);
 }
 
-/*
- * Standard output, flushed and checked: text for a closed, full or broken
- * output fails like any other write.
- */
-static void
-flush_stdout(void)
-{
-	need_standard(STDOUT_FILENO, "stdout");
-	if (fflush(stdout) == EOF || ferror(stdout))
-		die(1, "stdout");
-}
-
 static _Noreturn void
 exit_flushed(void)
 {
@@ -393,6 +201,8 @@ parse_options(int argc, char **argv, struct options *opt)
 			opt->map = 1;
 			break;
 		case 'o':
+			if (*optarg == '\0')
+				diex(2, "--output needs a file name, not ''");
 			opt->output_path = strcmp(optarg, "-") == 0 ? NULL : optarg;
 			break;
 		case OPT_FSYNC:
@@ -458,45 +268,41 @@ parse_options(int argc, char **argv, struct options *opt)
 }
 
 /*
- * SQCOW2_DISABLE lists fast paths to leave unused ("splice copy_file_range
- * seek_data pipe_size fallocate"), so that the tests can reach every
- * fallback.
+ * The raw disk: stdin or --input, read from its start wherever whoever
+ * opened it left it.
  */
-static int
-disabled(const char *fast_path)
-{
-	const char *list = getenv("SQCOW2_DISABLE");
-
-	return list != NULL && strstr(list, fast_path) != NULL;
-}
-
-/* A regular file or a block device knows its size and can skip holes. */
 static void
-describe(int fd, const char *name, struct source *src)
+open_input(const char *path, struct io *in)
 {
-	struct stat st;
-
-	if (fstat(fd, &st) == -1)
-		die(1, "%s", name);
-	src->seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
-	src->regular = S_ISREG(st.st_mode);
-	src->size = (uint64_t)st.st_size;
-	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &src->size) == -1)
-		die(1, "%s", name);
+	in->name = path != NULL ? path : "stdin";
+	in->offset = 0;
+	if (path == NULL) {
+		need_standard(STDIN_FILENO, in->name);
+		in->fd = STDIN_FILENO;
+	} else if ((in->fd = open(path, O_RDONLY)) == -1) {
+		die(1, "%s", path);
+	}
+	io_probe(in);
+	if (io_seekable(in) && lseek(in->fd, 0, SEEK_SET) == -1)
+		die(1, "%s", in->name);
 }
 
 /* --size, or the size of the input; the two must agree. */
 static uint64_t
-input_size(const struct options *opt, const struct source *src)
+disk_size(const struct options *opt, const struct io *in)
 {
+	int seekable = io_seekable(in);
+
 	if (!opt->have_size) {
-		if (!src->seekable)
-			diex(2, "--size is needed when stdin is not a file or a block device");
-		return src->size;
+		if (!seekable)
+			diex(2, "--size is needed when %s is not a file or a block device",
+			    in->name);
+		return in->size;
 	}
-	if (src->seekable && src->size < opt->size)
-		input_ended(src->size, opt->size);
-	if (src->seekable && src->size > opt->size)
+	if (seekable && in->size < opt->size)
+		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
+		    in->size, opt->size);
+	if (seekable && in->size > opt->size)
 		diex(1, "input longer than --size %" PRIu64, opt->size);
 	return opt->size;
 }
@@ -517,51 +323,41 @@ print_escaped(const char *name)
 }
 
 /* --map: the data ranges of a file, as a range file. */
-static int
+static void
 print_map(const char *path)
 {
 	struct range_list ranges = { 0 };
-	const char *name = path != NULL ? path : "stdin";
-	struct source src;
-	int fd = STDIN_FILENO;
+	struct io in;
 
-	if (path == NULL)
-		need_standard(STDIN_FILENO, name);
-	else if ((fd = open(path, O_RDONLY)) == -1)
-		die(1, "%s", path);
-	describe(fd, name, &src);
-	if (!src.seekable)
-		diex(2, "--map needs a file or a block device, and %s is neither", name);
-	if (ranges_from_holes(fd, src.size, &ranges) == -1)
-		die(1, "%s", name);
+	open_input(path, &in);
+	if (!io_seekable(&in))
+		diex(2, "--map needs a file or a block device, and %s is neither", in.name);
+	data_ranges(&in, in.size, &ranges);
 	fputs("# data ranges of ", stdout);
-	print_escaped(name);
-	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", src.size);
+	print_escaped(in.name);
+	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", in.size);
 	for (size_t i = 0; i < ranges.n; i++)
 		printf("%" PRIu64 " %" PRIu64 "\n", ranges.v[i].offset, ranges.v[i].length);
 	flush_stdout();
 	ranges_free(&ranges);
-	return 0;
 }
 
 /*
- * The ranges of the range file; without one, the data that a file on stdin
- * holds, or else the whole disk.
+ * The ranges of the range file; without one, the data that a file on the
+ * input holds, or else the whole disk.
  */
 static void
-load_ranges(const struct options *opt, const struct source *src, uint64_t size,
+load_ranges(const struct options *opt, struct io *in, uint64_t size,
     struct range_list *list)
 {
 	struct ranges_error error;
 	FILE *f;
 
 	if (opt->ranges_path == NULL) {
-		if (src->seekable && !disabled("seek_data")) {
-			if (ranges_from_holes(STDIN_FILENO, size, list) == -1)
-				die(1, "%s", input_name);
-		} else if (size > 0 && ranges_add(list, 0, size) == -1) {
+		if (io_seekable(in))
+			data_ranges(in, size, list);
+		else if (size > 0 && ranges_add(list, 0, size) == -1)
 			die(1, "ranges");
-		}
 		return;
 	}
 	if ((f = fopen(opt->ranges_path, "r")) == NULL)
@@ -573,830 +369,6 @@ load_ranges(const struct options *opt, const struct source *src, uint64_t size,
 	}
 	fclose(f);
 	ranges_merge(list);
-}
-
-/*
- * Whether a failed call should be made again: after EINTR, and after
- * EAGAIN on a descriptor that whoever started us left non-blocking, once
- * poll says it is ready for events.
- */
-static int
-again(int fd, short events)
-{
-	struct pollfd ready = { .fd = fd, .events = events };
-
-	if (errno == EINTR)
-		return 1;
-	if (errno != EAGAIN)
-		return 0;
-	while (poll(&ready, 1, -1) == -1 && errno == EINTR)
-		;
-	return 1;
-}
-
-/* Read until len bytes or end of input; returns the bytes read. */
-static size_t
-read_full(struct stream *s, void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = read(s->in, (char *)buf + done, len - done);
-
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (again(s->in, POLLIN))
-				continue;
-			die(1, "%s", input_name);
-		}
-		done += (size_t)n;
-	}
-	s->in_offset += done;
-	s->bytes_read += done;
-	progress_update(s->in_offset, 0);
-	return done;
-}
-
-/* Write all len bytes, or exit: a zero-byte write means the disk is full. */
-static void
-write_full(struct stream *s, const void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write(s->out, (const char *)buf + done, len - done);
-
-		if (n < 0 && again(s->out, POLLOUT))
-			continue;
-		if (n == 0)
-			errno = ENOSPC;
-		if (n <= 0)
-			die(1, "%s", s->out_name);
-		done += (size_t)n;
-	}
-	s->bytes_written += len;
-	s->out_offset += len;
-}
-
-/*
- * Reserve the output's blocks up to end before writing them: ext4 then
- * allocates large extents instead of a page at a time, a third less time
- * here.  When end is exact, a full disk is an error, and an early one;
- * a guess ahead that does not fit, or a file system without fallocate,
- * only stops the reserving.
- */
-static void
-reserve(struct stream *s, uint64_t end, int exact)
-{
-	if (!s->use_fallocate || end <= s->reserved)
-		return;
-	if (fallocate(s->out, 0, (off_t)s->reserved, (off_t)(end - s->reserved)) == -1) {
-		if (exact && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
-			die(1, "%s", s->out_name);
-		s->use_fallocate = 0;
-		return;
-	}
-	s->reserved = end;
-}
-
-/* Read exactly len bytes: input that ends sooner is shorter than --size. */
-static void
-read_exact(struct stream *s, void *buf, size_t len, uint64_t size)
-{
-	if (read_full(s, buf, len) != len)
-		input_ended(s->in_offset, size);
-}
-
-/* Offset of the first non-zero byte of p[0..len), or len if there is none. */
-static size_t
-first_nonzero(const unsigned char *p, size_t len)
-{
-	size_t i;
-
-	/* memcmp against itself shifted is vectorised; the loops see 16 bytes. */
-	if (len >= 16 && memcmp(p, p + 16, len - 16) == 0) {
-		for (i = 0; i < 16 && p[i] == 0; i++)
-			;
-		return i == 16 ? len : i;
-	}
-	for (i = 0; i < len && p[i] == 0; i++)
-		;
-	return i;
-}
-
-/* Whether a failed copy_file_range or splice only means "not here". */
-static int
-refused(int error)
-{
-	return error == EINVAL || error == ENOSYS || error == EXDEV ||
-	    error == EOPNOTSUPP || error == EBADF;
-}
-
-/*
- * Move up to len bytes from input to output in the kernel.  Returns the
- * bytes moved, 0 at the end of input, or -1 when the kernel refuses (and
- * the slow path should take over).  EINTR is retried.
- */
-static ssize_t
-copy_in_kernel(struct stream *s, size_t len)
-{
-	ssize_t n;
-
-	for (;;) {
-		if (s->use_copy_range)
-			n = copy_file_range(s->in, NULL, s->out, NULL, len, 0);
-		else
-			n = splice(s->in, NULL, s->out, NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
-		if (n >= 0 || (errno != EINTR && errno != EAGAIN))
-			break;
-		/* Either side may be the one not ready. */
-		if (errno == EAGAIN) {
-			again(s->in, POLLIN);
-			errno = EAGAIN;
-			again(s->out, POLLOUT);
-		}
-	}
-	if (n < 0 && refused(errno)) {
-		s->use_copy_range = s->use_splice = 0;
-		return -1;
-	}
-	if (n < 0) {
-		/* Which side failed shows only in errno. */
-		if (errno == EPIPE || errno == ENOSPC || errno == EDQUOT || errno == EFBIG)
-			die(1, "%s", s->out_name);
-		die(1, "%s", input_name);
-	}
-	return n;
-}
-
-static void
-copy_bytes(struct stream *s, uint64_t len, uint64_t size)
-{
-	while (len > 0 && (s->use_copy_range || s->use_splice)) {
-		ssize_t n = copy_in_kernel(s, len < KERNEL_CHUNK ? (size_t)len : KERNEL_CHUNK);
-
-		if (n == 0)
-			input_ended(s->in_offset, size);
-		if (n < 0)
-			break;
-		s->in_offset += (uint64_t)n;
-		s->bytes_read += (uint64_t)n;
-		s->bytes_written += (uint64_t)n;
-		s->out_offset += (uint64_t)n;
-		len -= (uint64_t)n;
-		progress_update(s->in_offset, 0);
-	}
-	while (len > 0) {
-		size_t chunk = len < s->buffer_size ? (size_t)len : s->buffer_size;
-
-		read_exact(s, s->buffer, chunk, size);
-		write_full(s, s->buffer, chunk);
-		len -= chunk;
-	}
-}
-
-static void
-read_zeros(struct stream *s, uint64_t len, uint64_t size)
-{
-	while (len > 0) {
-		size_t chunk = len < IO_SIZE ? (size_t)len : IO_SIZE;
-		size_t nonzero;
-
-		read_exact(s, s->scratch, chunk, size);
-		if ((nonzero = first_nonzero(s->scratch, chunk)) != chunk)
-			diex(1, "non-zero byte at input offset %" PRIu64
-			    ", outside the ranges", s->in_offset - chunk + nonzero);
-		len -= chunk;
-	}
-}
-
-static void
-seek_input(struct stream *s, uint64_t offset)
-{
-	if (lseek(s->in, (off_t)offset, SEEK_SET) == -1)
-		die(1, "%s", input_name);
-	s->bytes_skipped += offset - s->in_offset;
-	s->in_offset = offset;
-	progress_update(s->in_offset, 0);
-}
-
-/*
- * The next data at or after the input's offset, by SEEK_DATA: 1 with
- * *data and *hole set, 0 if only holes follow.  A file system that cannot
- * tell gives -1 and turns SEEK_DATA off, the offset put back, so that the
- * caller reads instead.
- */
-static int
-next_data(struct stream *s, uint64_t *data, uint64_t *hole)
-{
-	int found = find_data(s->in, s->in_offset, data, hole);
-
-	if (found == -1) {
-		if (errno != EINVAL && errno != EOPNOTSUPP)
-			die(1, "%s", input_name);
-		s->seek_data = 0;
-		seek_input(s, s->in_offset);
-	}
-	return found;
-}
-
-/* Get past len bytes of input that nobody needs: seek, or read them. */
-static void
-discard(struct stream *s, uint64_t len, uint64_t size)
-{
-	if (s->seekable) {
-		seek_input(s, s->in_offset + len);
-		return;
-	}
-	while (len > 0) {
-		size_t chunk = len < IO_SIZE ? (size_t)len : IO_SIZE;
-
-		read_exact(s, s->scratch, chunk, size);
-		len -= chunk;
-	}
-}
-
-/*
- * Bytes of no stored cluster.  Over a backing file they are unchanged
- * data that the backing file holds, and are only got past.  Otherwise
- * they are dropped, so they had better be zero: holes of a seekable input
- * are zero by definition and are skipped, and only what the file system
- * calls data is read and checked.
- */
-static void
-skip_unstored(struct stream *s, uint64_t len, uint64_t size)
-{
-	uint64_t end = s->in_offset + len;
-
-	if (!s->check_zeros) {
-		discard(s, len, size);
-		return;
-	}
-	while (s->seek_data && s->in_offset < end) {
-		uint64_t data, hole;
-		int found = next_data(s, &data, &hole);
-
-		if (found == -1)
-			break;
-		if (found == 0 || data >= end) {
-			seek_input(s, end);
-			return;
-		}
-		seek_input(s, data);
-		read_zeros(s, (hole < end ? hole : end) - data, size);
-	}
-	read_zeros(s, end - s->in_offset, size);
-}
-
-static void
-write_zeros(struct stream *s, uint64_t len)
-{
-	memset(s->buffer, 0, len);
-	write_full(s, s->buffer, len);
-}
-
-static void
-flush_buffer(struct stream *s)
-{
-	reserve(s, s->out_offset + s->filled, 1);
-	write_full(s, s->buffer, s->filled);
-	s->filled = 0;
-}
-
-
-/* The next count metadata clusters, gathered into large writes. */
-static void
-write_meta_clusters(struct stream *s, struct meta_writer *mw, uint64_t count,
-    size_t cluster_size)
-{
-	for (uint64_t i = 0; i < count && layout_meta_next(mw, s->buffer + s->filled); i++) {
-		s->filled += cluster_size;
-		if (s->filled + cluster_size > s->buffer_size)
-			flush_buffer(s);
-	}
-	flush_buffer(s);
-}
-
-/* The input ends with zeros, or holes, up to size, and there. */
-static void
-finish_input(struct stream *s, uint64_t size)
-{
-	unsigned char extra;
-
-	skip_unstored(s, size - s->in_offset, size);
-	if (read_full(s, &extra, 1) != 0)
-		diex(1, "input longer than --size %" PRIu64, size);
-}
-
-/*
- * The stream form: metadata first, then the stored clusters in guest
- * order; a partial last cluster is padded.
- */
-static void
-write_stream(struct stream *s, const struct layout *lo)
-{
-	uint64_t size = lo->input_size;
-	struct meta_writer mw;
-	struct run_walk walk;
-
-	/* The exact size is known: all of it at once. */
-	reserve(s, s->out_offset + layout_image_size(lo), 1);
-	meta_writer_init(&mw, lo);
-	write_meta_clusters(s, &mw, UINT64_MAX, lo->cluster_size);
-	run_walk_init(&walk, lo);
-	while (run_next(&walk)) {
-		uint64_t start = walk.first << lo->cluster_bits;
-		uint64_t end = walk.end << lo->cluster_bits;
-		uint64_t input_end = end < size ? end : size;
-
-		skip_unstored(s, start - s->in_offset, size);
-		copy_bytes(s, input_end - start, size);
-		write_zeros(s, end - input_end);
-	}
-	finish_input(s, size);
-}
-
-/* Add guest cluster `cluster` to the ranges stored, clipped to the input. */
-static void
-note_stored(struct range_list *stored, uint64_t cluster, const struct layout *lo)
-{
-	uint64_t offset = cluster << lo->cluster_bits;
-	uint64_t left = lo->input_size - offset;
-	uint64_t length = left < lo->cluster_size ? left : lo->cluster_size;
-	struct range *last = stored->n > 0 ? &stored->v[stored->n - 1] : NULL;
-
-	if (last != NULL && last->offset + last->length == offset)
-		last->length += length;
-	else if (ranges_add(stored, offset, length) == -1)
-		die(1, "stored clusters");
-}
-
-/*
- * If the input's next cluster lies in a hole, skip to the first cluster
- * that may hold data (holes are zeros, which are dropped) but not past
- * end, and return 1.
- */
-static int
-skip_hole(struct stream *s, const struct layout *lo, uint64_t *first, uint64_t end)
-{
-	uint64_t data, hole, next;
-	int found;
-
-	if (!s->seek_data || (found = next_data(s, &data, &hole)) == -1)
-		return 0;
-	next = found == 0 ? end : data >> lo->cluster_bits;
-	/* find_data moved the offset: put it back, or where the data is. */
-	if (next <= *first) {
-		seek_input(s, s->in_offset);
-		return 0;
-	}
-	*first = next < end ? next : end;
-	next = *first << lo->cluster_bits;
-	seek_input(s, next < lo->input_size ? next : lo->input_size);
-	return 1;
-}
-
-/*
- * Guest clusters [first, end) into the output buffer, less those that are
- * all zeros.  They are read straight into the buffer, and a kept cluster
- * moves down only once a dropped one has left a gap before it.
- */
-static void
-copy_nonzero(struct stream *s, const struct layout *lo, uint64_t first,
-    uint64_t end, struct range_list *stored)
-{
-	size_t cs = lo->cluster_size;
-
-	while (first < end) {
-		uint64_t room = (s->buffer_size - s->filled) / cs;
-		uint64_t clusters = end - first < room ? end - first : room;
-		unsigned char *chunk = s->buffer + s->filled;
-		size_t bytes = clusters * cs;
-		uint64_t left = lo->input_size - s->in_offset;
-		size_t from_input = left < bytes ? (size_t)left : bytes;
-
-		if (clusters == 0) {
-			/* In steps: the final size is known only to be at most the plan's. */
-			uint64_t ahead = s->out_offset + RESERVE_STEP;
-
-			reserve(s, ahead < layout_image_size(lo) ? ahead : layout_image_size(lo), 0);
-			flush_buffer(s);
-			continue;
-		}
-		if (skip_hole(s, lo, &first, end))
-			continue;
-		read_exact(s, chunk, from_input, lo->input_size);
-		memset(chunk + from_input, 0, bytes - from_input);
-		for (uint64_t i = 0; i < clusters; i++) {
-			unsigned char *cluster = chunk + i * cs;
-
-			if (first_nonzero(cluster, cs) == cs)
-				continue;
-			if (cluster != s->buffer + s->filled)
-				memmove(s->buffer + s->filled, cluster, cs);
-			s->filled += cs;
-			note_stored(stored, first + i, lo);
-		}
-		first += clusters;
-	}
-}
-
-/*
- * The seekable form: the clusters of plan that hold a non-zero byte are
- * appended after room for the header and the L1 table, whose size the
- * virtual size alone sets; then the L2 tables and the refcounts, and last
- * the header and the L1 table.  So the clusters after the header are
- * never guest data, which a file system probe could take for the guest's
- * superblock.  Fills *lo with the layout written.
- */
-static void
-write_sparse(struct stream *s, const struct layout *plan, struct layout *lo,
-    struct range_list *stored)
-{
-	uint64_t size = plan->input_size;
-	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
-	enum layout_error error;
-	struct meta_writer mw;
-	struct run_walk walk;
-	off_t stored_end;
-
-	if (lseek(s->out, (off_t)head, SEEK_SET) == -1)
-		die(1, "%s", s->out_name);
-	s->out_offset = s->reserved = head;
-	run_walk_init(&walk, plan);
-	while (run_next(&walk)) {
-		skip_unstored(s, (walk.first << plan->cluster_bits) - s->in_offset, size);
-		copy_nonzero(s, plan, walk.first, walk.end, stored);
-	}
-	finish_input(s, size);
-	flush_buffer(s);
-	stored_end = lseek(s->out, 0, SEEK_CUR);
-
-	/* A subset of the plan's clusters: it fits wherever the plan did. */
-	if ((error = layout_init(lo, size, plan->cluster_bits, stored->v,
-	    stored->n)) != LAYOUT_OK ||
-	    (error = layout_set_header(lo, plan->version, plan->backing_file,
-	    plan->backing_format)) != LAYOUT_OK)
-		diex(1, "%s", layout_strerror(error));
-	layout_data_first(lo);
-	if (stored_end != (off_t)lo->l2_offset || lo->data_offset != head)
-		diex(1, "internal error: %jd bytes of data, layout says %" PRIu64,
-		    (intmax_t)stored_end, lo->l2_offset);
-	meta_writer_init(&mw, lo);
-	/* The header and the L1 table, then the rest after the data. */
-	if (lseek(s->out, 0, SEEK_SET) == -1)
-		die(1, "%s", s->out_name);
-	s->out_offset = 0;
-	write_meta_clusters(s, &mw, 1 + lo->l1_clusters, lo->cluster_size);
-	if (lseek(s->out, (off_t)lo->l2_offset, SEEK_SET) == -1)
-		die(1, "%s", s->out_name);
-	s->out_offset = lo->l2_offset;
-	write_meta_clusters(s, &mw, UINT64_MAX, lo->cluster_size);
-	/* Give back what was reserved past the end. */
-	if (s->reserved > s->out_offset && ftruncate(s->out, (off_t)s->out_offset) == -1)
-		die(1, "%s", s->out_name);
-}
-
-/*
- * The temporary file that -o writes until it is complete: removed on any
- * exit or fatal signal before it is renamed into place.
- */
-static char *temp_path;
-
-static void
-remove_temp(void)
-{
-	if (temp_path != NULL)
-		unlink(temp_path);
-}
-
-static void
-remove_temp_and_die(int sig)
-{
-	remove_temp();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
-
-/* Hold the fatal signals while temp_path changes, so none sees it half-made. */
-static void
-hold_signals(int how)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
-		sigaddset(&set, fatal_signals[i]);
-	sigprocmask(how, &set, NULL);
-}
-
-/* Remove the temporary file on a fatal signal; one ignored (nohup) stays so. */
-static void
-catch_fatal_signals(void)
-{
-	struct sigaction action = { .sa_handler = remove_temp_and_die }, old;
-
-	sigemptyset(&action.sa_mask);
-	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
-		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-			sigaction(fatal_signals[i], &action, NULL);
-}
-
-/* Where the image goes, and whether it can be written out of order. */
-struct output {
-	int fd;
-	const char *name;
-	int seekable;		/* a new regular file: the seekable form */
-};
-
-/* Whether path names standard output's file: -o /dev/stdout to a file. */
-static int
-is_stdout(const char *path)
-{
-	struct stat named, standard;
-
-	return !closed_at_start[STDOUT_FILENO] && stat(path, &named) == 0 &&
-	    fstat(STDOUT_FILENO, &standard) == 0 && named.st_dev == standard.st_dev &&
-	    named.st_ino == standard.st_ino;
-}
-
-/*
- * Whether path is, or links straight to, a name under /dev or /proc: a
- * descriptor's file or a device's name, which a rename would replace
- * (as root, /dev/stdout itself).
- */
-static int
-names_a_descriptor(const char *path)
-{
-	char target[64];
-	ssize_t length;
-
-	if (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0)
-		return 1;
-	if ((length = readlink(path, target, sizeof(target) - 1)) == -1)
-		return 0;
-	target[length] = '\0';
-	return strncmp(target, "/dev/", 5) == 0 || strncmp(target, "/proc/", 6) == 0;
-}
-
-/*
- * The temporary file of -o, in FILE's directory under a short name, so
- * that a FILE of NAME_MAX bytes still leaves room for it.
- */
-static int
-open_temp(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dir_length = slash == NULL ? 0 : (size_t)(slash - path) + 1;
-	char *name;
-	int fd;
-
-	if ((name = malloc(dir_length + sizeof(".sqcow2-XXXXXX"))) == NULL)
-		die(1, "%s", path);
-	memcpy(name, path, dir_length);
-	strcpy(name + dir_length, ".sqcow2-XXXXXX");
-	hold_signals(SIG_BLOCK);
-	if ((fd = mkstemp(name)) == -1)
-		die(1, "%s", path);
-	temp_path = name;
-	atexit(remove_temp);
-	catch_fatal_signals();
-	hold_signals(SIG_UNBLOCK);
-	return fd;
-}
-
-/*
- * The image replaces FILE keeping its mode, and its owner where we may;
- * a new FILE gets the mode that > would give it.
- */
-static void
-inherit_mode(int fd, const char *path)
-{
-	struct stat st;
-	mode_t mask;
-
-	if (stat(path, &st) == 0) {
-		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
-			die(1, "%s", temp_path);
-		if (fchmod(fd, st.st_mode & 07777) == -1)
-			die(1, "%s", temp_path);
-		return;
-	}
-	mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask) == -1)
-		die(1, "%s", temp_path);
-}
-
-/*
- * Standard output, or a device, FIFO or descriptor named by -o, is
- * written in the stream form, in place.  Any other FILE is made anew as
- * a temporary file beside it.
- */
-static void
-open_output(const char *path, struct output *out)
-{
-	struct stat st;
-
-	out->name = path != NULL ? path : "stdout";
-	out->seekable = 0;
-	if (path == NULL || is_stdout(path)) {
-		need_standard(STDOUT_FILENO, "stdout");
-		out->fd = STDOUT_FILENO;
-	} else if ((stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ||
-	    names_a_descriptor(path)) {
-		if ((out->fd = open(path, O_WRONLY | O_TRUNC)) == -1)
-			die(1, "%s", path);
-	} else {
-		out->fd = open_temp(path);
-		inherit_mode(out->fd, path);
-		out->seekable = 1;
-	}
-	if (isatty(out->fd))
-		diex(2, "refusing to write an image to a terminal");
-}
-
-static void
-sync_directory_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if ((dir = slash == NULL ? strdup(".") : strndup(path, (size_t)(slash - path) + 1)) == NULL)
-		die(1, "%s", path);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(fd) == -1)
-		die(1, "%s", dir);
-	close(fd);
-	free(dir);
-}
-
-/* Close, and for a temporary file rename it over FILE; durable: fsync both. */
-static void
-commit_output(struct output *out, int durable)
-{
-	char *name = temp_path;
-
-	/* A pipe or a socket cannot be synced, and has nothing to make durable. */
-	if (durable && fsync(out->fd) == -1 && errno != EINVAL)
-		die(1, "%s", out->name);
-	if (close(out->fd) == -1)
-		die(1, "%s", out->name);
-	if (temp_path == NULL)
-		return;
-	hold_signals(SIG_BLOCK);
-	if (rename(temp_path, out->name) == -1)
-		die(1, "%s", out->name);
-	temp_path = NULL;
-	hold_signals(SIG_UNBLOCK);
-	free(name);
-	if (durable)
-		sync_directory_of(out->name);
-}
-
-/* Read len bytes at offset, or fewer only where the input ends. */
-static size_t
-pread_full(int fd, void *buf, size_t len, uint64_t offset)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
-
-		if (n == 0)
-			break;
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			die(1, "%s", input_name);
-		done += (size_t)n;
-	}
-	return done;
-}
-
-/*
- * --sparsify: a first pass over the clusters that plan stores.  Holes are
- * skipped; of the rest only clusters with a non-zero byte go into kept.
- * The input is left at offset 0 for the pass that writes.
- */
-static void
-sparsify(struct stream *s, const struct layout *plan, struct range_list *kept)
-{
-	uint64_t cs = plan->cluster_size, size = plan->input_size;
-	struct run_walk walk;
-
-	run_walk_init(&walk, plan);
-	while (run_next(&walk)) {
-		uint64_t cluster = walk.first;
-
-		while (cluster < walk.end) {
-			uint64_t offset = cluster << plan->cluster_bits, data, hole;
-			uint64_t clusters = walk.end - cluster, bytes;
-
-			if (s->seek_data) {
-				int found = find_data(s->in, offset, &data, &hole);
-
-				/* The rest of the input is a hole: zeros, dropped. */
-				if (found == 0)
-					break;
-				if (found == 1 && data >= offset + cs) {
-					cluster = data >> plan->cluster_bits;
-					continue;
-				}
-			}
-			if (clusters > s->buffer_size / cs)
-				clusters = s->buffer_size / cs;
-			bytes = clusters * cs < size - offset ? clusters * cs : size - offset;
-			if (pread_full(s->in, s->buffer, bytes, offset) != bytes)
-				diex(1, "%s changed size while being read", input_name);
-			s->bytes_read += bytes;
-			memset(s->buffer + bytes, 0, clusters * cs - bytes);
-			for (uint64_t i = 0; i < clusters; i++)
-				if (first_nonzero(s->buffer + i * cs, cs) != cs)
-					note_stored(kept, cluster + i, plan);
-			cluster += clusters;
-		}
-	}
-	if (lseek(s->in, 0, SEEK_SET) == -1)
-		die(1, "%s", input_name);
-}
-
-static int
-is_kind(int fd, mode_t kind)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == kind;
-}
-
-/*
- * Data moves in the kernel where it can: copy_file_range between regular
- * files, splice where a pipe is on either side.  A refusal at the first
- * call falls back to read and write.
- */
-static void
-choose_copy(struct stream *s, const struct source *src)
-{
-	int in_pipe = is_kind(s->in, S_IFIFO), out_pipe = is_kind(s->out, S_IFIFO);
-
-	s->use_copy_range = src->regular && is_kind(s->out, S_IFREG) &&
-	    !disabled("copy_file_range");
-	s->use_splice = (in_pipe || out_pipe) && !disabled("splice");
-	/*
-	 * fallocate moves the end of the file, and appending (>>) writes
-	 * there, so an appended image reserves nothing.  Otherwise the writes
-	 * start where the file's offset stands.
-	 */
-	s->use_fallocate = is_kind(s->out, S_IFREG) && !disabled("fallocate") &&
-	    !(fcntl(s->out, F_GETFL) & O_APPEND);
-	if (s->use_fallocate) {
-		off_t start = lseek(s->out, 0, SEEK_CUR);
-
-		s->out_offset = s->reserved = start > 0 ? (uint64_t)start : 0;
-	}
-	/* Larger pipes, fewer and larger moves; failure costs only speed. */
-	if (disabled("pipe_size"))
-		return;
-	if (in_pipe)
-		(void)fcntl(s->in, F_SETPIPE_SZ, PIPE_SIZE);
-	if (out_pipe)
-		(void)fcntl(s->out, F_SETPIPE_SZ, PIPE_SIZE);
-}
-
-static void
-print_statistics(const struct stream *s, const struct layout *lo)
-{
-	struct rusage usage;
-
-	if (getrusage(RUSAGE_SELF, &usage) == -1)
-		die(1, "getrusage");
-	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
-	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " data clusters, %" PRIu64
-	    " metadata clusters), peak memory %ld KiB\n", s->bytes_read,
-	    s->bytes_skipped, s->bytes_written, lo->data_clusters,
-	    layout_meta_clusters(lo), usage.ru_maxrss);
-}
-
-/* --input FILE takes the place of stdin. */
-static void
-open_input(const char *path)
-{
-	int fd;
-
-	if (path == NULL)
-		return;
-	if ((fd = open(path, O_RDONLY)) == -1)
-		die(1, "%s", path);
-	/* With stdin closed, open gave it descriptor 0 already. */
-	if (fd != STDIN_FILENO) {
-		if (dup2(fd, STDIN_FILENO) == -1)
-			die(1, "%s", path);
-		close(fd);
-	}
-	input_name = path;
 }
 
 /* The layout of ranges, with the header the options ask for. */
@@ -1415,86 +387,98 @@ plan_image(struct layout *plan, const struct options *opt, uint64_t size,
 		diex(2, "%s", layout_strerror(error));
 }
 
+static void
+print_statistics(const struct copier *c, const struct layout *lo)
+{
+	struct rusage usage;
+
+	if (getrusage(RUSAGE_SELF, &usage) == -1)
+		die(1, "getrusage");
+	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
+	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " data clusters, %" PRIu64
+	    " metadata clusters), peak memory %ld KiB\n", c->bytes_read,
+	    c->bytes_skipped, c->bytes_written, lo->data_clusters,
+	    layout_meta_clusters(lo), usage.ru_maxrss);
+}
+
+/*
+ * With all it needs given, --print-size does not look at the input: the
+ * size and the ranges are known, and nothing is to be sparsified.
+ */
+static int
+needs_input(const struct options *opt)
+{
+	return !opt->print_size || !opt->have_size || opt->ranges_path == NULL ||
+	    opt->sparsify;
+}
+
+/* --sparsify: the plan again, of the clusters that hold a non-zero byte. */
+static void
+sparsify_plan(struct copier *c, struct layout *plan, const struct options *opt,
+    struct range_list *ranges)
+{
+	struct range_list kept = { 0 };
+
+	if (!io_seekable(c->in))
+		diex(2, "--sparsify reads the input twice, and %s is not a file or "
+		    "a block device (-o FILE drops zeros from a stream)", c->in->name);
+	sparsify(c, plan, &kept);
+	ranges_free(ranges);
+	*ranges = kept;
+	plan_image(plan, opt, plan->input_size, ranges);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct options opt = { 0 };
 	struct range_list ranges = { 0 }, stored = { 0 };
-	struct source src;
-	struct output out;
+	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
 	struct layout plan, written;
-	struct stream s = { .in = STDIN_FILENO };
-	uint64_t size;
+	struct copier c;
+	int new_file = 0;
 
-	open_standard_descriptors();
-	/* A closed reader, or a file past ulimit -f, is an error to report. */
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGXFSZ, SIG_IGN);
+	io_start();
 	parse_options(argc, argv, &opt);
-	if (opt.map)
-		return print_map(opt.map_path);
-	open_input(opt.input_path);
-	/* With all it needs given, --print-size does not look at stdin at all. */
-	if (opt.print_size && opt.have_size && opt.ranges_path != NULL && !opt.sparsify) {
-		src = (struct source){ 0 };
-	} else {
-		if (opt.input_path == NULL)
-			need_standard(STDIN_FILENO, input_name);
-		describe(STDIN_FILENO, input_name, &src);
+	if (opt.map) {
+		print_map(opt.map_path);
+		return 0;
 	}
-	/* The disk is the whole file, wherever whoever opened it left it. */
-	if (src.seekable && lseek(STDIN_FILENO, 0, SEEK_SET) == -1)
-		die(1, "%s", input_name);
-	size = input_size(&opt, &src);
-	load_ranges(&opt, &src, size, &ranges);
-	plan_image(&plan, &opt, size, &ranges);
+	/* A terminal is refused before any work is done. */
+	if (!opt.print_size)
+		new_file = open_output(opt.output_path, &out);
+	if (needs_input(&opt))
+		open_input(opt.input_path, &in);
+	in.size = disk_size(&opt, &in);
+	load_ranges(&opt, &in, in.size, &ranges);
+	plan_image(&plan, &opt, in.size, &ranges);
 
-	s.seekable = src.seekable;
-	s.seek_data = src.seekable && !disabled("seek_data");
-	s.check_zeros = opt.backing_file == NULL;
-	s.buffer_size = IO_SIZE > plan.cluster_size ? IO_SIZE : plan.cluster_size;
-	if ((s.buffer = malloc(s.buffer_size)) == NULL ||
-	    (s.scratch = malloc(IO_SIZE)) == NULL)
-		die(1, "buffer");
+	copier_init(&c, &in, &out, plan.cluster_size);
+	/* Over a backing file a cluster of zeros is data: it hides the backing one. */
+	c.check_zeros = opt.backing_file == NULL;
+	if (opt.progress)
+		progress_start(in.size * (opt.sparsify ? 2 : 1),
+		    opt.fake_console || isatty(STDERR_FILENO));
 	if (opt.sparsify) {
-		struct range_list kept = { 0 };
-
-		if (!src.seekable)
-			diex(2, "--sparsify reads the input twice, and %s is not a file or "
-			    "a block device (-o FILE drops zeros from a stream)", input_name);
-		sparsify(&s, &plan, &kept);
-		ranges_free(&ranges);
-		ranges = kept;
-		plan_image(&plan, &opt, size, &ranges);
+		sparsify_plan(&c, &plan, &opt, &ranges);
+		progress_pass_done(in.size);
 	}
 	if (opt.print_size) {
 		printf("%" PRIu64 "\n", layout_image_size(&plan));
 		flush_stdout();
-		free(s.buffer);
-		free(s.scratch);
-		ranges_free(&ranges);
-		return 0;
-	}
-	open_output(opt.output_path, &out);
-
-	s.out = out.fd;
-	s.out_name = out.name;
-	choose_copy(&s, &src);
-	if (opt.progress)
-		progress_start(size, opt.fake_console || isatty(STDERR_FILENO));
-	/* Over a backing file a cluster of zeros is data: it hides the backing one. */
-	if (out.seekable && opt.backing_file == NULL) {
-		write_sparse(&s, &plan, &written, &stored);
 	} else {
-		write_stream(&s, &plan);
-		written = plan;
+		if (new_file && opt.backing_file == NULL) {
+			write_sparse(&c, &plan, &written, &stored);
+		} else {
+			write_stream(&c, &plan);
+			written = plan;
+		}
+		commit_output(&out, opt.fsync);
+		count_progress(in.offset, 1);
+		if (opt.verbose)
+			print_statistics(&c, &written);
 	}
-	commit_output(&out, opt.fsync);
-	progress_update(s.in_offset, 1);
-	if (opt.verbose)
-		print_statistics(&s, &written);
-	free(s.buffer);
-	free(s.scratch);
+	copier_free(&c);
 	ranges_free(&stored);
 	ranges_free(&ranges);
 	return 0;

@@ -1,10 +1,12 @@
 #!/bin/sh
-# t/bench.sh SQCOW2: time sqcow2 against cat and qemu-img convert on the
-# same inputs in the same run, and print medians and their ratios.  It
-# never fails on a timing.  BENCH_DIR (default /tmp/sqcow2-bench) needs
+# t/bench.sh SQCOW2 FAULT_SO: time sqcow2 against cat and qemu-img convert
+# on the same inputs in the same run, and print medians and their ratios;
+# FAULT_SO (t/bin/fault.so) makes the kernel refuse a fast path, to time
+# the fallback.  It never fails on a timing.  BENCH_DIR (default /tmp/sqcow2-bench) needs
 # about 5 GiB free; REPEAT (default 5) runs of each measurement.
 set -u
 sqcow2=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+fault_so=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 dir=${BENCH_DIR:-/tmp/sqcow2-bench}
 repeat=${REPEAT:-5}
 mkdir -p "$dir" && cd "$dir" || exit 1
@@ -94,7 +96,7 @@ for input in dense half; do
 	row "$input: stream, vs cat|cat|cat" "$(seconds "$sq")" "$(seconds "$ref")" "<= 0.6"
 	eval "stream_${input}_rss=\$(rss \"\$sq\")"
 done
-sq=$(median "cat dense.raw | SQCOW2_DISABLE=splice $sqcow2 -s 1G | cat >/dev/null")
+sq=$(median "cat dense.raw | FAULTS=refuse=splice LD_PRELOAD=$fault_so $sqcow2 -s 1G | cat >/dev/null")
 ref=$(median "cat dense.raw | cat | cat >/dev/null")
 row "dense: stream, read/write fallback" "$(seconds "$sq")" "$(seconds "$ref")" "(no splice)"
 
@@ -115,7 +117,7 @@ if [ $have_qemu = 1 ]; then
 		eval "qemu_${input}_rss=\$(rss \"\$ref\")"
 		eval "size_${input}=\"$sq_size $sqo_size $ref_size\""
 	done
-	sq=$(median "SQCOW2_DISABLE=copy_file_range $sqcow2 <dense.raw >out.qcow2")
+	sq=$(median "FAULTS=refuse=copy_file_range LD_PRELOAD=$fault_so $sqcow2 <dense.raw >out.qcow2")
 	ref=$(median "qemu-img convert -f raw -O qcow2 dense.raw out.qcow2")
 	row "dense: file, read/write fallback" "$(seconds "$sq")" "$(seconds "$ref")" "(no copy_file_range)"
 	sq=$(median "$sqcow2 <zeros.raw >out.qcow2")

@@ -1,19 +1,34 @@
 /*
  * fault.c: an LD_PRELOAD library for the tests that makes the kernel
- * difficult: short reads and writes, EINTR, and a disk that fills up.
- * Only standard input, standard output and files written are touched:
- * stdio's reading of the range file and the messages on stderr are not.
+ * difficult: short reads and writes, EINTR, EAGAIN, a disk that fills up,
+ * and fast paths that the kernel refuses.  Short counts, EINTR, EAGAIN
+ * and EIO touch only standard input and standard output and files
+ * written: stdio's reading of the range file and the messages on stderr
+ * are not.
  *
  *	FAULTS="short eintr"	 every call moves a few bytes, or is interrupted
+ *	FAULTS="eagain"		 one call in three fails with EAGAIN, as on a
+ *				 non-blocking descriptor that is not ready
  *	FAULTS="enospc=N"	 writes fail with ENOSPC once N bytes are written
  *	FAULTS="eio=N"		 reading stdin fails with EIO after N bytes,
  *				 by read, splice or copy_file_range
+ *	FAULTS="refuse=LIST"	 the kernel refuses each fast path in LIST,
+ *				 comma-separated, as a real one does:
+ *				 splice (EINVAL), copy_file_range (EXDEV),
+ *				 seek_data (SEEK_DATA and SEEK_HOLE: EINVAL),
+ *				 pipe_size (F_SETPIPE_SZ: EPERM), fallocate
+ *				 (EOPNOTSUPP); NAME:ERRNO gives another errno,
+ *				 one of EINVAL EXDEV EOPNOTSUPP ENOSYS EPERM
  */
 #define _GNU_SOURCE
+/* Both the plain and the 64-bit names are defined here, so neither may
+ * be redirected to the other. */
+#undef _FILE_OFFSET_BITS
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +39,8 @@
  * void * into a function pointer is to store through a void ** alias.
  */
 
-static int short_counts, interrupts;
+static int short_counts, interrupts, eagain;
+static const char *refusals;
 static long long enospc_after = -1, eio_after = -1;
 static long long written, read_so_far;
 static uint32_t state = 2463534242u;
@@ -42,6 +58,9 @@ configure(void)
 		return;
 	short_counts = strstr(faults, "short") != NULL;
 	interrupts = strstr(faults, "eintr") != NULL;
+	eagain = strstr(faults, "eagain") != NULL;
+	if ((n = strstr(faults, "refuse=")) != NULL)
+		refusals = n + 7;
 	if ((n = strstr(faults, "enospc=")) != NULL)
 		enospc_after = atoll(n + 7);
 	if ((n = strstr(faults, "eio=")) != NULL)
@@ -57,12 +76,50 @@ next_random(void)
 	return state;
 }
 
-/* One call in three is interrupted before it does anything. */
+/* One call in three is interrupted, or not ready, before it does anything. */
 static int
 interrupted(void)
 {
 	if (interrupts && next_random() % 3 == 0) {
 		errno = EINTR;
+		return 1;
+	}
+	if (eagain && next_random() % 3 == 0) {
+		errno = EAGAIN;
+		return 1;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int value;
+} errnos[] = {
+	{ "EINVAL", EINVAL }, { "EXDEV", EXDEV }, { "EOPNOTSUPP", EOPNOTSUPP },
+	{ "ENOSYS", ENOSYS }, { "EPERM", EPERM },
+};
+
+/*
+ * Whether the fast path named is refused; if so errno is what the kernel
+ * says, the default or the one given after a colon.
+ */
+static int
+refuse(const char *path, int default_errno)
+{
+	size_t len = strlen(path);
+	const char *p;
+
+	configure();
+	for (p = refusals; p != NULL && (p = strstr(p, path)) != NULL; p += len) {
+		if ((p != refusals && p[-1] != ',') ||
+		    (p[len] != '\0' && p[len] != ',' && p[len] != ':' && p[len] != ' '))
+			continue;
+		errno = default_errno;
+		if (p[len] == ':')
+			for (size_t i = 0; i < sizeof(errnos) / sizeof(*errnos); i++)
+				if (strncmp(p + len + 1, errnos[i].name,
+				    strlen(errnos[i].name)) == 0)
+					errno = errnos[i].value;
 		return 1;
 	}
 	return 0;
@@ -177,6 +234,8 @@ splice(int in, loff_t *in_offset, int out, loff_t *out_offset, size_t len,
 
 	if (real == NULL)
 		*(void **)&real = dlsym(RTLD_NEXT, "splice");
+	if (refuse("splice", EINVAL))
+		return -1;
 	return faulty_move(real, in, in_offset, out, out_offset, len, flags);
 }
 
@@ -188,5 +247,93 @@ copy_file_range(int in, loff_t *in_offset, int out, loff_t *out_offset,
 
 	if (real == NULL)
 		*(void **)&real = dlsym(RTLD_NEXT, "copy_file_range");
+	if (refuse("copy_file_range", EXDEV))
+		return -1;
 	return faulty_move(real, in, in_offset, out, out_offset, len, flags);
+}
+
+/*
+ * With _FILE_OFFSET_BITS=64 the program calls the 64-bit names; both are
+ * caught, in case a libc or a build calls the other.
+ */
+static off_t
+faulty_lseek(const char *name, int fd, off_t offset, int whence)
+{
+	off_t (*real)(int, off_t, int);
+
+	*(void **)&real = dlsym(RTLD_NEXT, name);
+	if ((whence == SEEK_DATA || whence == SEEK_HOLE) && refuse("seek_data", EINVAL))
+		return -1;
+	return real(fd, offset, whence);
+}
+
+off_t
+lseek(int fd, off_t offset, int whence)
+{
+	return faulty_lseek("lseek", fd, offset, whence);
+}
+
+off64_t
+lseek64(int fd, off64_t offset, int whence)
+{
+	return faulty_lseek("lseek64", fd, offset, whence);
+}
+
+static int
+faulty_fallocate(const char *name, int fd, int mode, off_t offset, off_t len)
+{
+	int (*real)(int, int, off_t, off_t);
+
+	*(void **)&real = dlsym(RTLD_NEXT, name);
+	if (refuse("fallocate", EOPNOTSUPP))
+		return -1;
+	return real(fd, mode, offset, len);
+}
+
+int
+fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	return faulty_fallocate("fallocate", fd, mode, offset, len);
+}
+
+int
+fallocate64(int fd, int mode, off64_t offset, off64_t len)
+{
+	return faulty_fallocate("fallocate64", fd, mode, offset, len);
+}
+
+/* fcntl's third argument is an int or a pointer: passed on as a pointer. */
+static int
+faulty_fcntl(const char *name, int fd, int cmd, void *arg)
+{
+	int (*real)(int, int, ...);
+
+	*(void **)&real = dlsym(RTLD_NEXT, name);
+	if (cmd == F_SETPIPE_SZ && refuse("pipe_size", EPERM))
+		return -1;
+	return real(fd, cmd, arg);
+}
+
+int
+fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return faulty_fcntl("fcntl", fd, cmd, arg);
+}
+
+int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return faulty_fcntl("fcntl64", fd, cmd, arg);
 }

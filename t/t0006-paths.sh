@@ -1,27 +1,39 @@
 #!/bin/sh
 # Every way data can move: splice, copy_file_range, SEEK_DATA and large
-# pipes, and each of their read/write fallbacks (forced through the test
-# hook SQCOW2_DISABLE), must write the same, valid image.
+# pipes, and each of their read/write fallbacks, reached by making the
+# kernel refuse the fast path (t/fault.c, as a file system or a kernel
+# without it would), must write the same, valid image.
 . "$(dirname "$0")/lib.sh"
 
+FAULT_SO=${FAULT_SO:-$(dirname "$READBACK")/fault.so}
+export FAULT_SO
+# The sanitizers' runtime must come first, unless told not to mind.
+ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+export ASAN_OPTIONS
+
+all_paths=splice,copy_file_range,seek_data,pipe_size,fallocate
+
+test_expect_success 'setup' '
+	size=5243393 &&
+	make_raw disk.raw $size && put_data disk.raw 1000 200000 &&
+	put_data disk.raw 2097000 3000 && put_data disk.raw 5243000 393 &&
+	printf "1000 200000\n2097000 3000\n5243000 393\n" >disk.ranges
+'
 size=5243393
-make_raw disk.raw $size && put_data disk.raw 1000 200000 &&
-put_data disk.raw 2097000 3000 && put_data disk.raw 5243000 393 &&
-printf "1000 200000\n2097000 3000\n5243000 393\n" >disk.ranges
 
 # each_way NAME COMMAND: run COMMAND (which writes $out) with every fast
-# path on, then with each one disabled; all images must be the same and valid.
+# path on, then with each one refused, alone, with another errno, and all
+# at once; all images must be the same and valid.
 each_way() {
-	for off in "" splice copy_file_range seek_data pipe_size fallocate \
-	    "splice copy_file_range seek_data pipe_size fallocate"; do
-		out=$1.$(echo "$off" | tr " " +).qcow2
-		SQCOW2_DISABLE=$off
-		export SQCOW2_DISABLE
-		eval "$2" || { echo "failed with SQCOW2_DISABLE='$off'"; return 1; }
-		verify "$out" disk.raw || { echo "with SQCOW2_DISABLE='$off'"; return 1; }
+	for refused in "" splice copy_file_range seek_data pipe_size fallocate \
+	    copy_file_range:EOPNOTSUPP copy_file_range:EINVAL copy_file_range:ENOSYS \
+	    seek_data:EOPNOTSUPP fallocate:EINVAL $all_paths; do
+		out=$1.$(echo "$refused" | tr ,: +-).qcow2
+		FAULTS=refuse=$refused LD_PRELOAD=$FAULT_SO eval "$2" ||
+			{ echo "failed with $refused refused"; return 1; }
+		verify "$out" disk.raw || { echo "with $refused refused"; return 1; }
 		cmp "$1..qcow2" "$out" || return 1
 	done
-	unset SQCOW2_DISABLE
 }
 
 for cs in 512 64k 2M; do
@@ -45,10 +57,22 @@ done
 test_expect_success 'a dense disk, every way' '
 	make_raw dense.raw 3000000 && put_data dense.raw 0 3000000 &&
 	cat dense.raw | "$SQCOW2" -s 3000000 >ref.qcow2 &&
-	for off in "" "splice copy_file_range seek_data pipe_size fallocate"; do
-		SQCOW2_DISABLE=$off "$SQCOW2" <dense.raw >f.qcow2 && cmp ref.qcow2 f.qcow2 &&
-		cat dense.raw | SQCOW2_DISABLE=$off "$SQCOW2" -s 3000000 | cat >p.qcow2 &&
+	for refused in "" $all_paths; do
+		FAULTS=refuse=$refused LD_PRELOAD=$FAULT_SO "$SQCOW2" <dense.raw >f.qcow2 &&
+		cmp ref.qcow2 f.qcow2 &&
+		cat dense.raw | FAULTS=refuse=$refused LD_PRELOAD=$FAULT_SO "$SQCOW2" -s 3000000 |
+			cat >p.qcow2 &&
 		cmp ref.qcow2 p.qcow2 || exit 1
+	done
+'
+
+test_expect_success 'EAGAIN on every path, as from non-blocking descriptors' '
+	for refused in "" $all_paths; do
+		sh -c "cat disk.raw | FAULTS=\"eagain refuse=$refused\" LD_PRELOAD=\$FAULT_SO \
+			\"\$SQCOW2\" -s $size -r disk.ranges | cat >e1.qcow2" &&
+		FAULTS="eagain short refuse=$refused" LD_PRELOAD=$FAULT_SO \
+			"$SQCOW2" -r disk.ranges <disk.raw >e2.qcow2 &&
+		cmp e1.qcow2 p2p64k..qcow2 && cmp e2.qcow2 p2p64k..qcow2 || exit 1
 	done
 '
 
@@ -63,7 +87,7 @@ test_expect_success 'appending with >> or writing from an offset' '
 '
 
 test_expect_success 'without SEEK_DATA a file on stdin is all data, and still right' '
-	SQCOW2_DISABLE=seek_data "$SQCOW2" -v <disk.raw >all.qcow2 2>stats &&
+	FAULTS=refuse=seek_data LD_PRELOAD=$FAULT_SO "$SQCOW2" -v <disk.raw >all.qcow2 2>stats &&
 	verify all.qcow2 disk.raw &&
 	test_eq "$(info all.qcow2 data_clusters)" 81 &&
 	grep -q "skipped 0 by seeking" stats
@@ -72,7 +96,7 @@ test_expect_success 'without SEEK_DATA a file on stdin is all data, and still ri
 test_expect_success 'without SEEK_DATA, bytes outside the ranges are still checked' '
 	cp disk.raw stale.raw && put_data stale.raw 3000000 1 &&
 	test_fails_with 1 "sqcow2: non-zero byte at input offset 3000000, outside the ranges" \
-		sh -c "SQCOW2_DISABLE=seek_data \"\$SQCOW2\" -r disk.ranges <stale.raw >out.qcow2"
+		sh -c "FAULTS=refuse=seek_data LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" -r disk.ranges <stale.raw >out.qcow2"
 '
 
 if command -v strace >/dev/null 2>&1; then
@@ -86,9 +110,9 @@ calls() {
 
 test_expect_success 'the fast paths are taken, and the fallbacks avoid them' '
 	test "$(calls splice sh -c "cat disk.raw | \"\$SQCOW2\" -s $size -r disk.ranges | cat")" -gt 0 &&
-	test_eq "$(calls splice sh -c "cat disk.raw | SQCOW2_DISABLE=splice \"\$SQCOW2\" -s $size -r disk.ranges | cat")" 0 &&
+	test_eq "$(calls splice sh -c "cat disk.raw | FAULTS=refuse=splice LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" -s $size -r disk.ranges | cat")" 0 &&
 	test "$(calls copy_file_range sh -c "\"\$SQCOW2\" <disk.raw >cfr.qcow2")" -gt 0 &&
-	test_eq "$(calls copy_file_range sh -c "SQCOW2_DISABLE=copy_file_range \"\$SQCOW2\" <disk.raw >cfr.qcow2")" 0
+	test_eq "$(calls copy_file_range sh -c "FAULTS=refuse=copy_file_range LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" <disk.raw >cfr.qcow2")" 0
 '
 else
 	test_skip 'the fast paths are taken, and the fallbacks avoid them' 'strace not found'

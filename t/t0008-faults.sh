@@ -42,8 +42,8 @@ test_expect_success "$faults: every way data moves still writes the same image" 
 	faulty "$faults" "$SQCOW2" -r disk.ranges <disk.raw >f2f.qcow2 && cmp f2f.qcow2 ref.qcow2 &&
 	faulty "$faults" sh -c "\"\$SQCOW2\" -r disk.ranges <disk.raw | cat >f2p.qcow2" &&
 	cmp f2p.qcow2 ref.qcow2 &&
-	SQCOW2_DISABLE="splice copy_file_range seek_data pipe_size fallocate" \
-		faulty "$faults" "$SQCOW2" -r disk.ranges <disk.raw >rw.qcow2 &&
+	faulty "$faults refuse=splice,copy_file_range,seek_data,pipe_size,fallocate" \
+		"$SQCOW2" -r disk.ranges <disk.raw >rw.qcow2 &&
 	cmp rw.qcow2 ref.qcow2 &&
 	faulty "$faults" "$SQCOW2" -o o.qcow2 <disk.raw && verify o.qcow2 disk.raw &&
 	faulty "$faults" "$SQCOW2" -r disk.ranges -b base.qcow2 <disk.raw >b.qcow2 &&
@@ -55,7 +55,7 @@ test_expect_success 'a read error on stdin' '
 	test_fails_with 1 "sqcow2: stdin: Input/output error" \
 		sh -c "cat disk.raw | FAULTS=eio=200000 LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" -s $size >out.qcow2" &&
 	test_fails_with 1 "sqcow2: stdin: Input/output error" \
-		sh -c "FAULTS=eio=200000 LD_PRELOAD=\$FAULT_SO SQCOW2_DISABLE=seek_data \"\$SQCOW2\" <disk.raw >out.qcow2"
+		sh -c "FAULTS=\"eio=200000 refuse=seek_data\" LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" <disk.raw >out.qcow2"
 '
 
 test_expect_success 'a disk that fills up mid-way, every way' '

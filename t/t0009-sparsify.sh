@@ -3,6 +3,10 @@
 # hold only zeros, and the stream form is still written strictly forward.
 . "$(dirname "$0")/lib.sh"
 
+FAULT_SO=${FAULT_SO:-$(dirname "$READBACK")/fault.so}
+ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+export FAULT_SO ASAN_OPTIONS
+
 # 24 MiB: data, 8 MiB of written zeros (allocated, so SEEK_DATA calls them
 # data), a hole, data with zeros inside, and a partial last cluster.
 size=25165000
@@ -66,7 +70,7 @@ test_expect_success 'every cluster size, and without SEEK_DATA' '
 		"$SQCOW2" --sparsify -c $cs <z.raw >s$cs.qcow2 && verify s$cs.qcow2 z.raw &&
 		"$SQCOW2" -c $cs -o o$cs.qcow2 <z.raw &&
 		test_eq "$(info s$cs.qcow2 data_clusters)" "$(info o$cs.qcow2 data_clusters)" &&
-		SQCOW2_DISABLE=seek_data "$SQCOW2" --sparsify -c $cs <z.raw >n$cs.qcow2 &&
+		FAULTS=refuse=seek_data LD_PRELOAD=$FAULT_SO "$SQCOW2" --sparsify -c $cs <z.raw >n$cs.qcow2 &&
 		cmp n$cs.qcow2 s$cs.qcow2 || exit 1
 	done
 '

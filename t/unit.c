@@ -594,11 +594,11 @@ check_metadata(const struct layout *lo, const struct model *m,
 
 	meta_writer_init(&mw, lo);
 	for (n = 0; n < meta; n++)
-		if (!layout_meta_next(&mw, img + n * cs))
+		if (!meta_writer_next(&mw, img + n * cs))
 			break;
 	ok &= check_u64(n, layout_meta_clusters(lo));
 	memset(spare, 0xa5, cs);
-	ok &= check_u64(layout_meta_next(&mw, spare), 0);
+	ok &= check_u64(meta_writer_next(&mw, spare), 0);
 	ok &= check(all_bytes(spare, cs, 0xa5));
 	if (!ok)
 		goto out;
@@ -906,31 +906,31 @@ t_known_bytes(void)
 		goto out;
 	meta_writer_init(&mw, &lo);
 
-	check(layout_meta_next(&mw, c));
+	check(meta_writer_next(&mw, c));
 	for (i = 0; i < sizeof(known_header); i++)
 		if (!check_u64(c[i], known_header[i]))
 			break;
 	check(all_bytes(c + 104, 64 * KiB - 104, 0));
 
-	check(layout_meta_next(&mw, c));	/* L1: the L2 table at 256 KiB */
+	check(meta_writer_next(&mw, c));	/* L1: the L2 table at 256 KiB */
 	check_u64(be(c, 8), UINT64_C(0x8000000000040000));
 	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
-	check(layout_meta_next(&mw, c));	/* the block at 192 KiB */
+	check(meta_writer_next(&mw, c));	/* the block at 192 KiB */
 	check_u64(be(c, 8), 0x30000);
 	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
-	check(layout_meta_next(&mw, c));	/* 6 clusters in use */
+	check(meta_writer_next(&mw, c));	/* 6 clusters in use */
 	for (i = 0; i < 6; i++)
 		check_u64(be(c + 2 * i, 2), 1);
 	check(all_bytes(c + 12, 64 * KiB - 12, 0));
 
-	check(layout_meta_next(&mw, c));	/* L2 entry 76: data at 320 KiB */
+	check(meta_writer_next(&mw, c));	/* L2 entry 76: data at 320 KiB */
 	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000050000));
 	check(all_bytes(c, 76 * 8, 0));
 	check(all_bytes(c + 77 * 8, 64 * KiB - 77 * 8, 0));
 
-	check(!layout_meta_next(&mw, c));
+	check(!meta_writer_next(&mw, c));
 out:
 	free(c);
 }
@@ -981,7 +981,7 @@ t_known_bytes_data_first(void)
 	meta_writer_init(&mw, &lo);
 
 	/* The header of t_known_bytes but for the refcount table offset. */
-	check(layout_meta_next(&mw, c));
+	check(meta_writer_next(&mw, c));
 	for (i = 0; i < sizeof(known_header); i++) {
 		if (i >= 48 && i < 56)
 			continue;
@@ -994,26 +994,26 @@ t_known_bytes_data_first(void)
 	check_u64(be(c + 48, 8), 0x50000);	/* refcount table at 320 KiB */
 	check(all_bytes(c + 104, 64 * KiB - 104, 0));
 
-	check(layout_meta_next(&mw, c));	/* L1: the L2 table at 192 KiB */
+	check(meta_writer_next(&mw, c));	/* L1: the L2 table at 192 KiB */
 	check_u64(be(c, 8), UINT64_C(0x8000000000030000));
 	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
-	check(layout_meta_next(&mw, c));	/* L2 entry 76: data at 128 KiB */
+	check(meta_writer_next(&mw, c));	/* L2 entry 76: data at 128 KiB */
 	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000020000));
 	check(all_bytes(c, 76 * 8, 0));
 	check(all_bytes(c + 77 * 8, 64 * KiB - 77 * 8, 0));
 
-	check(layout_meta_next(&mw, c));	/* 6 clusters in use */
+	check(meta_writer_next(&mw, c));	/* 6 clusters in use */
 	for (i = 0; i < 6; i++)
 		check_u64(be(c + 2 * i, 2), 1);
 	check(all_bytes(c + 12, 64 * KiB - 12, 0));
 
-	check(layout_meta_next(&mw, c));	/* the block at 256 KiB */
+	check(meta_writer_next(&mw, c));	/* the block at 256 KiB */
 	check_u64(be(c, 8), 0x40000);
 	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
 	memset(c, 0xa5, 64 * KiB);
-	check(!layout_meta_next(&mw, c));
+	check(!meta_writer_next(&mw, c));
 	check(all_bytes(c, 64 * KiB, 0xa5));
 out:
 	free(c);
@@ -1060,24 +1060,24 @@ t_data_first_no_data(void)
 		check_u64(layout_meta_clusters(&lo), cases[k].total);
 		meta_writer_init(&mw, &lo);
 
-		check(layout_meta_next(&mw, c));	/* header */
+		check(meta_writer_next(&mw, c));	/* header */
 		check_u64(be(c + 24, 8), cases[k].size);
 		check_u64(be(c + 36, 4), cases[k].size > 0);
 		check_u64(be(c + 40, 8), 65536);
 		check_u64(be(c + 48, 8), cases[k].table);
 		if (cases[k].size > 0) {
-			check(layout_meta_next(&mw, c));	/* L1: nothing mapped */
+			check(meta_writer_next(&mw, c));	/* L1: nothing mapped */
 			check(all_bytes(c, 64 * KiB, 0));
 		}
-		check(layout_meta_next(&mw, c));	/* refcount block */
+		check(meta_writer_next(&mw, c));	/* refcount block */
 		for (uint64_t i = 0; i < cases[k].total; i++)
 			check_u64(be(c + 2 * i, 2), 1);
 		check(all_bytes(c + 2 * cases[k].total,
 		    64 * KiB - 2 * cases[k].total, 0));
-		check(layout_meta_next(&mw, c));	/* refcount table */
+		check(meta_writer_next(&mw, c));	/* refcount table */
 		check_u64(be(c, 8), cases[k].blocks);
 		check(all_bytes(c + 8, 64 * KiB - 8, 0));
-		check(!layout_meta_next(&mw, c));
+		check(!meta_writer_next(&mw, c));
 		check_layout(&lo, &m);
 	}
 
@@ -1629,7 +1629,7 @@ t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters,
 		goto out;
 	check_u64(layout_meta_clusters(&lo), meta_clusters);
 	meta_writer_init(&mw, &lo);
-	while (n <= meta_clusters && layout_meta_next(&mw, c))
+	while (n <= meta_clusters && meta_writer_next(&mw, c))
 		n++;
 	check_u64(n, meta_clusters);
 	stored = stored_of_sorted(r, 3, bits, &m.nstored);

@@ -596,14 +596,14 @@ check_metadata(const struct layout *lo, const struct model *m, const struct head
 	struct meta_writer mw;
 
 	meta_writer_init(&mw, lo);
-	while (n < meta && layout_meta_next(&mw, img + n * cs))
+	while (n < meta && meta_writer_next(&mw, img + n * cs))
 		n++;
 	need(n == meta, "%llu metadata clusters made, %llu promised", U(n), U(meta));
 	memset(spare, 0xa5, cs);
-	need(layout_meta_next(&mw, spare) == 0, "a metadata cluster after the last");
+	need(meta_writer_next(&mw, spare) == 0, "a metadata cluster after the last");
 	for (uint64_t i = 0; i < cs; i++)
 		need(spare[i] == 0xa5, "the call after the last wrote byte %llu", U(i));
-	need(layout_meta_next(&mw, spare) == 0, "a metadata cluster after the end");
+	need(meta_writer_next(&mw, spare) == 0, "a metadata cluster after the end");
 
 	check_header(img, m, h);
 	claim(used, m, 0, 0, "header");

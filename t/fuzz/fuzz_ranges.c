@@ -226,11 +226,11 @@ check_layout(const struct range_list *list, uint64_t disk, unsigned pick)
 		return;
 	cluster = xmalloc(lo.cluster_size);
 	meta_writer_init(&mw, &lo);
-	while (n <= meta && layout_meta_next(&mw, cluster))
+	while (n <= meta && meta_writer_next(&mw, cluster))
 		n++;
 	need(n == meta, "%llu metadata clusters made, %llu promised",
 	    (unsigned long long)n, (unsigned long long)meta);
-	need(layout_meta_next(&mw, cluster) == 0, "a cluster after the last");
+	need(meta_writer_next(&mw, cluster) == 0, "a cluster after the last");
 	free(cluster);
 }
 

@@ -1,0 +1,229 @@
+/*
+ * encode.c: the image forms; see encode.h and, for where each cluster
+ * goes, layout.h.
+ */
+#define _GNU_SOURCE
+
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "encode.h"
+
+#define RESERVE_STEP	(UINT64_C(64) << 20)	/* -o: fallocate this far ahead */
+
+/* The next count metadata clusters, gathered into large writes. */
+static void
+write_meta_clusters(struct copier *c, struct meta_writer *mw, uint64_t count,
+    size_t cluster_size)
+{
+	for (uint64_t i = 0; i < count && meta_writer_next(mw, c->buffer + c->filled); i++) {
+		c->filled += cluster_size;
+		if (c->filled + cluster_size > c->buffer_size)
+			flush_buffer(c);
+	}
+	flush_buffer(c);
+}
+
+/* A partial last cluster is padded with zeros. */
+void
+write_stream(struct copier *c, const struct layout *lo)
+{
+	struct meta_writer mw;
+	struct run_walk walk;
+
+	/* The exact size is known: all of it at once. */
+	reserve_output(c, c->out->offset + layout_image_size(lo), 1);
+	meta_writer_init(&mw, lo);
+	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size);
+	run_walk_init(&walk, lo);
+	while (run_next(&walk)) {
+		uint64_t start = walk.first << lo->cluster_bits;
+		uint64_t end = walk.end << lo->cluster_bits;
+		uint64_t input_end = end < lo->input_size ? end : lo->input_size;
+
+		skip_unstored(c, start - c->in->offset);
+		copy_bytes(c, input_end - start);
+		write_zeros(c, end - input_end);
+	}
+	finish_input(c);
+	flush_buffer(c);
+}
+
+/* Add guest cluster `cluster` to the ranges stored, clipped to the input. */
+static void
+note_stored(struct range_list *stored, uint64_t cluster, const struct layout *lo)
+{
+	uint64_t offset = cluster << lo->cluster_bits;
+	uint64_t left = lo->input_size - offset;
+	uint64_t length = left < lo->cluster_size ? left : lo->cluster_size;
+	struct range *last = stored->n > 0 ? &stored->v[stored->n - 1] : NULL;
+
+	if (last != NULL && last->offset + last->length == offset)
+		last->length += length;
+	else if (ranges_add(stored, offset, length) == -1)
+		die(1, "stored clusters");
+}
+
+/*
+ * If the input's next cluster lies in a hole, skip to the first cluster
+ * that may hold data (holes are zeros, which are dropped) but not past
+ * end, and return 1.
+ */
+static int
+skip_hole(struct copier *c, const struct layout *lo, uint64_t *first, uint64_t end)
+{
+	uint64_t data, hole, next;
+	int found;
+
+	if (!c->seek_data || (found = next_data(c, &data, &hole)) == -1)
+		return 0;
+	next = found == 0 ? end : data >> lo->cluster_bits;
+	if (next <= *first)
+		return 0;
+	*first = next < end ? next : end;
+	next = *first << lo->cluster_bits;
+	seek_input(c, next < lo->input_size ? next : lo->input_size);
+	return 1;
+}
+
+/*
+ * Read up to the buffer's room of guest clusters [first, end) into the
+ * buffer after what it holds, zero-padded past the input's end; returns
+ * how many.  Holes are skipped first.
+ */
+static uint64_t
+read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
+    uint64_t end)
+{
+	size_t cs = lo->cluster_size;
+	uint64_t room = (c->buffer_size - c->filled) / cs;
+	uint64_t clusters;
+	size_t bytes, from_input;
+	uint64_t left;
+
+	while (skip_hole(c, lo, first, end))
+		;
+	clusters = end - *first < room ? end - *first : room;
+	bytes = clusters * cs;
+	left = lo->input_size - c->in->offset;
+	from_input = left < bytes ? (size_t)left : bytes;
+	read_exact(c, c->buffer + c->filled, from_input);
+	memset(c->buffer + c->filled + from_input, 0, bytes - from_input);
+	return clusters;
+}
+
+/*
+ * Guest clusters [first, end) into the output buffer, less those that are
+ * all zeros.  They are read straight into the buffer, and a kept cluster
+ * moves down only once a dropped one has left a gap before it.
+ */
+static void
+copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
+    uint64_t end, struct range_list *stored)
+{
+	size_t cs = lo->cluster_size;
+
+	while (first < end) {
+		unsigned char *chunk = c->buffer + c->filled;
+		uint64_t clusters;
+
+		if (c->filled + cs > c->buffer_size) {
+			/* In steps: the final size is known only to be at most the plan's. */
+			uint64_t ahead = c->out->offset + RESERVE_STEP;
+
+			reserve_output(c, ahead < layout_image_size(lo) ? ahead :
+			    layout_image_size(lo), 0);
+			flush_buffer(c);
+			continue;
+		}
+		if ((clusters = read_clusters(c, lo, &first, end)) == 0)
+			break;
+		for (uint64_t i = 0; i < clusters; i++) {
+			unsigned char *cluster = chunk + i * cs;
+
+			if (first_nonzero(cluster, cs) == cs)
+				continue;
+			if (cluster != c->buffer + c->filled)
+				memmove(c->buffer + c->filled, cluster, cs);
+			c->filled += cs;
+			note_stored(stored, first + i, lo);
+		}
+		first += clusters;
+	}
+}
+
+/*
+ * The clusters after the header hold the L1 table, whose size the virtual
+ * size alone sets, never guest data, which a file system probe could take
+ * for the guest's superblock.  Every write but those of the header and
+ * the L1 table goes forward.
+ */
+void
+write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
+    struct range_list *stored)
+{
+	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
+	enum layout_error error;
+	struct meta_writer mw;
+	struct run_walk walk;
+
+	if (lseek(c->out->fd, (off_t)head, SEEK_SET) == -1)
+		die(1, "%s", c->out->name);
+	c->out->offset = c->reserved = head;
+	run_walk_init(&walk, plan);
+	while (run_next(&walk)) {
+		skip_unstored(c, (walk.first << plan->cluster_bits) - c->in->offset);
+		copy_nonzero(c, plan, walk.first, walk.end, stored);
+	}
+	finish_input(c);
+	flush_buffer(c);
+
+	/* A subset of the plan's clusters: it fits wherever the plan did. */
+	if ((error = layout_init(lo, plan->input_size, plan->cluster_bits, stored->v,
+	    stored->n)) != LAYOUT_OK ||
+	    (error = layout_set_header(lo, plan->version, plan->backing_file,
+	    plan->backing_format)) != LAYOUT_OK)
+		diex(1, "%s", layout_strerror(error));
+	layout_data_first(lo);
+	if (c->out->offset != lo->l2_offset || lo->data_offset != head)
+		diex(1, "internal error: %" PRIu64 " bytes of data, layout says %" PRIu64,
+		    c->out->offset, lo->l2_offset);
+	meta_writer_init(&mw, lo);
+	if (lseek(c->out->fd, 0, SEEK_SET) == -1)
+		die(1, "%s", c->out->name);
+	c->out->offset = 0;
+	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, lo->cluster_size);
+	if (lseek(c->out->fd, (off_t)lo->l2_offset, SEEK_SET) == -1)
+		die(1, "%s", c->out->name);
+	c->out->offset = lo->l2_offset;
+	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size);
+	/* Give back what was reserved past the end. */
+	if (c->reserved > c->out->offset && ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
+		die(1, "%s", c->out->name);
+}
+
+void
+sparsify(struct copier *c, const struct layout *plan, struct range_list *kept)
+{
+	size_t cs = plan->cluster_size;
+	struct run_walk walk;
+
+	run_walk_init(&walk, plan);
+	while (run_next(&walk)) {
+		uint64_t cluster = walk.first;
+
+		seek_input(c, cluster << plan->cluster_bits);
+		while (cluster < walk.end) {
+			uint64_t clusters = read_clusters(c, plan, &cluster, walk.end);
+
+			for (uint64_t i = 0; i < clusters; i++)
+				if (first_nonzero(c->buffer + i * cs, cs) != cs)
+					note_stored(kept, cluster + i, plan);
+			cluster += clusters;
+		}
+	}
+	if (lseek(c->in->fd, 0, SEEK_SET) == -1)
+		die(1, "%s", c->in->name);
+	c->in->offset = 0;
+}

@@ -1,0 +1,153 @@
+/*
+ * io.h: the byte mover.  It knows nothing of qcow2: it reads the input,
+ * writes the output, skips what nobody needs by seeking or reading, moves
+ * data in the kernel where it can, checks bytes for zeros, finds holes
+ * with SEEK_DATA, keeps the count of all of it for -p and -v, and makes
+ * the temporary file of -o.  Every failure is reported here, in one line
+ * naming the input or the output, and exits: callers only move bytes.
+ */
+#ifndef IO_H
+#define IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ranges.h"
+
+#define IO_SIZE		(1u << 20)	/* large enough to amortise a syscall */
+
+/* What a descriptor is, as io_probe finds it. */
+enum io_kind { IO_OTHER, IO_PIPE, IO_FILE, IO_BLOCK };
+
+/* The input or the output: a descriptor, its name in messages, its kind. */
+struct io {
+	int fd;
+	const char *name;	/* "stdin", "stdout", or the path given */
+	enum io_kind kind;
+	uint64_t size;		/* input: the disk's size; a file's or device's else */
+	uint64_t offset;	/* bytes consumed or skipped; the next write's place */
+};
+
+/*
+ * Bytes on their way from in to out.  buffer gathers what is to be
+ * written; scratch holds bytes read only to be checked for zeros.
+ */
+struct copier {
+	struct io *in, *out;
+	int check_zeros;	/* bytes dropped must be zero: no backing file */
+	int seek_data;		/* the input finds its holes with SEEK_DATA */
+	int use_copy_range;	/* copy_file_range(2) between two regular files */
+	int use_splice;		/* splice(2) where one side is a pipe */
+	int use_fallocate;	/* a regular output: reserve blocks ahead */
+	unsigned char *buffer;
+	size_t buffer_size;
+	size_t filled;		/* bytes of buffer not yet written */
+	unsigned char *scratch;
+	uint64_t reserved;	/* blocks of output reserved up to here */
+	uint64_t bytes_read, bytes_skipped, bytes_written;
+};
+
+/* err(3) and errx(3), once a progress line showing has been ended. */
+_Noreturn void die(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+_Noreturn void diex(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Open /dev/null on whichever of descriptors 0, 1 and 2 is closed, before
+ * anything else is opened, and ignore SIGPIPE and SIGXFSZ so that a closed
+ * reader or ulimit -f is an error to report.  need_standard exits with
+ * EBADF if fd (0 or 1) was closed, for when it carries the data.
+ */
+void io_start(void);
+void need_standard(int fd, const char *name);
+
+/* Fill io's kind, and its size if it is a file or a block device. */
+void io_probe(struct io *io);
+int io_seekable(const struct io *io);
+
+/*
+ * Read until len bytes or the end of the input; returns the bytes read.
+ * Write all len bytes.  Both retry short counts, EINTR and EAGAIN, and
+ * exit on an error; neither counts what it moved.
+ */
+size_t read_full(struct io *in, void *buf, size_t len);
+void write_full(struct io *out, const void *buf, size_t len);
+
+/* Flush standard output and exit on a write error, or if it was closed. */
+void flush_stdout(void);
+
+/*
+ * Ready c to move from in to out, with buffers for clusters of up to
+ * cluster_size bytes, and choose how data will move: in the kernel where
+ * in and out allow it.  c_free gives the buffers back.
+ */
+void copier_init(struct copier *c, struct io *in, struct io *out,
+    size_t cluster_size);
+void copier_free(struct copier *c);
+
+/*
+ * The input, as the disk: read exactly len bytes (fewer means it ended
+ * before its size), copy len bytes to the output, check len bytes are
+ * zero, or get past len bytes that nobody needs.  skip_unstored gets past
+ * len bytes of no stored cluster: skipped if they are holes, else read
+ * and, unless over a backing file, checked for zeros.  finish_input does
+ * so up to the input's size and checks that it ends there.
+ */
+void read_exact(struct copier *c, void *buf, size_t len);
+void copy_bytes(struct copier *c, uint64_t len);
+void skip_unstored(struct copier *c, uint64_t len);
+void finish_input(struct copier *c);
+
+/* Move the input to offset by seeking, counted as skipped. */
+void seek_input(struct copier *c, uint64_t offset);
+
+/*
+ * The first data at or after the input's offset, by SEEK_DATA: 1 with
+ * *data and *hole (where it ends) set, 0 if only holes follow.  A file
+ * system that cannot tell gives -1, and SEEK_DATA is not asked again.
+ * The input's offset is left where it was.
+ */
+int next_data(struct copier *c, uint64_t *data, uint64_t *hole);
+
+/*
+ * The buffer: write_zeros and the output's bytes go through it.
+ * flush_buffer writes what it holds; reserve_output reserves the output's
+ * blocks up to end first (exact: end is the image's end, so a full disk is
+ * an error now rather than later).
+ */
+void write_zeros(struct copier *c, uint64_t len);
+void flush_buffer(struct copier *c);
+void reserve_output(struct copier *c, uint64_t end, int exact);
+
+/* Offset of the first non-zero byte of p[0..len), or len if there is none. */
+size_t first_nonzero(const unsigned char *p, size_t len);
+
+/*
+ * The data ranges of the first size bytes of in, by SEEK_DATA and
+ * SEEK_HOLE; where the file system cannot tell, all of it.  Leaves the
+ * offset at 0.
+ */
+void data_ranges(struct io *in, uint64_t size, struct range_list *list);
+
+/*
+ * -o FILE, or standard output (path NULL).  Standard output, a device, a
+ * FIFO, or a name under /dev or /proc is written in place, in the stream
+ * form; any other FILE is built in a temporary file beside it, renamed
+ * over it by commit_output, and removed on any failure or fatal signal
+ * before that.  Returns whether the output is such a new file, which can
+ * be written out of order.  A terminal is refused.
+ */
+int open_output(const char *path, struct io *out);
+void commit_output(struct io *out, int durable);
+
+/*
+ * -p: progress on stderr, of total bytes of input over all passes.
+ * count_progress reports done bytes of the current pass if it is time to,
+ * or always when final; progress_pass_done adds a finished pass's bytes.
+ */
+void progress_start(uint64_t total, int console);
+void count_progress(uint64_t done, int final);
+void progress_pass_done(uint64_t bytes);
+
+#endif

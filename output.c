@@ -1,0 +1,235 @@
+/*
+ * output.c: the standard descriptors, and the file the image goes to:
+ * standard output, a device written in place, or the temporary file of
+ * -o renamed into place once complete.  See io.h.
+ */
+#define _GNU_SOURCE
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io.h"
+
+/* Which of descriptors 0, 1 and 2 were closed when we started. */
+static int closed_at_start[3];
+
+void
+io_start(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		closed_at_start[fd] = 1;
+		if (open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY) != fd)
+			_exit(1);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+}
+
+void
+need_standard(int fd, const char *name)
+{
+	if (closed_at_start[fd]) {
+		errno = EBADF;
+		die(1, "%s", name);
+	}
+}
+
+/*
+ * The temporary file that -o writes until it is complete: removed on any
+ * exit or fatal signal before it is renamed into place.
+ */
+static char *temp_path;
+
+static void
+remove_temp(void)
+{
+	if (temp_path != NULL)
+		unlink(temp_path);
+}
+
+static void
+remove_temp_and_die(int sig)
+{
+	remove_temp();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+
+/* Hold the fatal signals while temp_path changes, so none sees it half-made. */
+static void
+hold_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
+		sigaddset(&set, fatal_signals[i]);
+	sigprocmask(how, &set, NULL);
+}
+
+/* Remove the temporary file on a fatal signal; one ignored (nohup) stays so. */
+static void
+catch_fatal_signals(void)
+{
+	struct sigaction action = { .sa_handler = remove_temp_and_die }, old;
+
+	sigemptyset(&action.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(*fatal_signals); i++)
+		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(fatal_signals[i], &action, NULL);
+}
+
+/* Whether path names standard output's file: -o /dev/stdout to a file. */
+static int
+is_stdout(const char *path)
+{
+	struct stat named, standard;
+
+	return !closed_at_start[STDOUT_FILENO] && stat(path, &named) == 0 &&
+	    fstat(STDOUT_FILENO, &standard) == 0 && named.st_dev == standard.st_dev &&
+	    named.st_ino == standard.st_ino;
+}
+
+/*
+ * Whether path is, or links straight to, a name under /dev or /proc: a
+ * descriptor's file or a device's name, which a rename would replace
+ * (as root, /dev/stdout itself).
+ */
+static int
+names_a_descriptor(const char *path)
+{
+	char target[64];
+	ssize_t length;
+
+	if (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0)
+		return 1;
+	if ((length = readlink(path, target, sizeof(target) - 1)) == -1)
+		return 0;
+	target[length] = '\0';
+	return strncmp(target, "/dev/", 5) == 0 || strncmp(target, "/proc/", 6) == 0;
+}
+
+/*
+ * The temporary file of -o, in FILE's directory under a short name, so
+ * that a FILE of NAME_MAX bytes still leaves room for it.
+ */
+static int
+open_temp(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dir_length = slash == NULL ? 0 : (size_t)(slash - path) + 1;
+	char *name;
+	int fd;
+
+	if ((name = malloc(dir_length + sizeof(".sqcow2-XXXXXX"))) == NULL)
+		die(1, "%s", path);
+	memcpy(name, path, dir_length);
+	strcpy(name + dir_length, ".sqcow2-XXXXXX");
+	hold_signals(SIG_BLOCK);
+	if ((fd = mkstemp(name)) == -1)
+		die(1, "%s", path);
+	temp_path = name;
+	atexit(remove_temp);
+	catch_fatal_signals();
+	hold_signals(SIG_UNBLOCK);
+	return fd;
+}
+
+/*
+ * The image replaces FILE keeping its mode, and its owner where we may;
+ * a new FILE gets the mode that > would give it.
+ */
+static void
+inherit_mode(int fd, const char *path)
+{
+	struct stat st;
+	mode_t mask;
+
+	if (stat(path, &st) == 0) {
+		if (fchown(fd, st.st_uid, st.st_gid) == -1 && errno != EPERM)
+			die(1, "%s", temp_path);
+		if (fchmod(fd, st.st_mode & 07777) == -1)
+			die(1, "%s", temp_path);
+		return;
+	}
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) == -1)
+		die(1, "%s", temp_path);
+}
+
+int
+open_output(const char *path, struct io *out)
+{
+	struct stat st;
+	int new_file = 0;
+
+	out->name = path != NULL ? path : "stdout";
+	out->offset = 0;
+	if (path == NULL || is_stdout(path)) {
+		need_standard(STDOUT_FILENO, "stdout");
+		out->fd = STDOUT_FILENO;
+	} else if ((stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ||
+	    names_a_descriptor(path)) {
+		if ((out->fd = open(path, O_WRONLY | O_TRUNC)) == -1)
+			die(1, "%s", path);
+	} else {
+		out->fd = open_temp(path);
+		inherit_mode(out->fd, path);
+		new_file = 1;
+	}
+	if (isatty(out->fd))
+		diex(2, "refusing to write an image to a terminal");
+	io_probe(out);
+	return new_file;
+}
+
+static void
+sync_directory_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if ((dir = slash == NULL ? strdup(".") : strndup(path, (size_t)(slash - path) + 1)) == NULL)
+		die(1, "%s", path);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(fd) == -1)
+		die(1, "%s", dir);
+	close(fd);
+	free(dir);
+}
+
+/* Close, and for a temporary file rename it over FILE; durable: fsync both. */
+void
+commit_output(struct io *out, int durable)
+{
+	char *name = temp_path;
+
+	/* A pipe or a socket cannot be synced, and has nothing to make durable. */
+	if (durable && fsync(out->fd) == -1 && errno != EINVAL)
+		die(1, "%s", out->name);
+	if (close(out->fd) == -1)
+		die(1, "%s", out->name);
+	if (temp_path == NULL)
+		return;
+	hold_signals(SIG_BLOCK);
+	if (rename(temp_path, out->name) == -1)
+		die(1, "%s", out->name);
+	temp_path = NULL;
+	hold_signals(SIG_UNBLOCK);
+	free(name);
+	if (durable)
+		sync_directory_of(out->name);
+}
+
