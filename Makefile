@@ -67,9 +67,19 @@ t/bin/fuzz-%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(CORE) $(HDR) | t/bin
 t/bin/fault.so: t/fault.c | t/bin
 	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ t/fault.c -ldl
 
-# The whole suite twice: as built, and under ASan and UBSan.
-check: $(TEST_BIN)
-	t/run plain:t/bin/sqcow2:t/bin/unit asan:t/bin/asan/sqcow2:t/bin/asan/unit
+# The whole suite twice: as built, and under ASan and UBSan.  Each test
+# script, in each variant, is a target of its own, so that make -j2 check
+# runs them side by side; the longest go first.
+SLOW_TESTS = t0003-random t0008-faults t0010-fuzz t0006-paths
+TESTS = $(SLOW_TESTS) \
+	$(filter-out $(SLOW_TESTS),$(notdir $(basename $(wildcard t/t[0-9]*.sh)))) unit
+RESULTS = $(foreach t,$(TESTS),$(foreach v,plain asan,t/results/$(v)/$(t)))
+
+check: $(RESULTS)
+	@t/run --summary
+
+$(RESULTS): $(TEST_BIN)
+	@t/run $(@:t/results/%=%)
 
 # Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus.
 fuzz: $(FUZZERS)
@@ -86,8 +96,10 @@ bench: sqcow2 t/bin/fault.so
 # The end-to-end suite with sqcow2 under valgrind's memcheck: slow, so
 # not part of check.  Any finding fails a test and stays in t/valgrind-logs.
 check-valgrind: t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
-	rm -rf t/valgrind-logs && mkdir -p t/valgrind-logs
-	VALGRIND_LOGS=$$PWD/t/valgrind-logs t/run valgrind:t/valgrind.sh:t/bin/unit
+	rm -rf t/valgrind-logs t/results && mkdir -p t/valgrind-logs
+	for t in $(TESTS); do \
+		VALGRIND_LOGS=$$PWD/t/valgrind-logs t/run valgrind/$$t; done
+	@t/run --summary
 	@if [ -n "$$(cat t/valgrind-logs/* 2>/dev/null)" ]; then \
 		echo "memcheck found something:"; cat t/valgrind-logs/*; exit 1; fi
 	@echo "memcheck: no errors, no leaks"
@@ -107,6 +119,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sqcow2 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
 
 clean:
-	rm -rf sqcow2 t/bin t/valgrind-logs demo.raw demo.ranges demo.qcow2
+	rm -rf sqcow2 t/bin t/results t/valgrind-logs demo.raw demo.ranges demo.qcow2
 
-.PHONY: all check check-valgrind fuzz bench demo install uninstall clean
+.PHONY: all check check-valgrind fuzz bench demo install uninstall clean $(RESULTS)

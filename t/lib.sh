@@ -60,13 +60,22 @@ test_eq() {
 	return 1
 }
 
-# Run a command that must fail with the given exit status and stderr line.
+# A single quote, for here-documents inside the single-quoted test bodies.
+SQ="'"
+
+# Run a command that must fail with the given exit status and stderr line:
+# test_fails_with STATUS LINE COMMAND..., or with LINE "-" the lines of
+# standard input (a here-document).
 test_fails_with() {
 	want_status=$1 want_stderr=$2
 	shift 2
+	if [ "$want_stderr" = - ]; then
+		cat >"$TRASH/.want"
+	else
+		printf '%s\n' "$want_stderr" >"$TRASH/.want"
+	fi
 	"$@" >"$TRASH/.out" 2>"$TRASH/.err" </dev/null
 	status=$?
-	printf '%s\n' "$want_stderr" >"$TRASH/.want"
 	if [ "$status" -ne "$want_status" ]; then
 		echo "exit status $status, want $want_status"
 		cat "$TRASH/.err"

@@ -3,25 +3,57 @@
 # the documented exit status.
 . "$(dirname "$0")/lib.sh"
 
-make_raw disk.raw 1M && put_data disk.raw 4096 100 && echo "4096 100" >disk.ranges
+test_expect_success 'setup' '
+	make_raw disk.raw 1M && put_data disk.raw 4096 100 && echo "4096 100" >disk.ranges
+'
 
 test_expect_success 'usage errors exit 2 with one line' '
 	test_fails_with 2 "sqcow2: --size is needed when stdin is not a file or a block device" "$SQCOW2" &&
-	test_fails_with 2 "sqcow2: bad size '\''12X'\''" "$SQCOW2" -s 12X &&
-	test_fails_with 2 "sqcow2: bad size '\'''\''" "$SQCOW2" --size= &&
-	test_fails_with 2 "sqcow2: bad size '\''-1'\''" "$SQCOW2" -s -1 &&
-	test_fails_with 2 "sqcow2: bad size '\'' 1'\''" "$SQCOW2" -s " 1" &&
-	test_fails_with 2 "sqcow2: bad size '\''1kk'\''" "$SQCOW2" -s 1kk &&
-	test_fails_with 2 "sqcow2: bad size '\''16384P'\''" "$SQCOW2" -s 16384P &&
-	test_fails_with 2 "sqcow2: bad size '\''18446744073709551616'\''" "$SQCOW2" -s 18446744073709551616 &&
-	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''256'\''" "$SQCOW2" -s 1M -c 256 &&
-	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''4M'\''" "$SQCOW2" -s 1M -c 4M &&
-	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''3k'\''" "$SQCOW2" -s 1M -c 3k &&
-	test_fails_with 2 "sqcow2: bad cluster size '\''x'\''" "$SQCOW2" -s 1M -c x &&
-	test_fails_with 2 "sqcow2: unknown option '\''--bogus'\''; try '\''sqcow2 --help'\''" "$SQCOW2" --bogus &&
-	test_fails_with 2 "sqcow2: unknown option '\''-x'\''; try '\''sqcow2 --help'\''" "$SQCOW2" -x &&
-	test_fails_with 2 "sqcow2: option '\''--ranges'\'' needs a value" "$SQCOW2" -s 1M --ranges &&
-	test_fails_with 2 "sqcow2: unexpected argument '\''disk.raw'\''" "$SQCOW2" -s 1M disk.raw
+	test_fails_with 2 - "$SQCOW2" -s 12X <<-EOF &&
+	sqcow2: bad size ${SQ}12X${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" --size= <<-EOF &&
+	sqcow2: bad size ${SQ}${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s -1 <<-EOF &&
+	sqcow2: bad size ${SQ}-1${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s " 1" <<-EOF &&
+	sqcow2: bad size ${SQ} 1${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1kk <<-EOF &&
+	sqcow2: bad size ${SQ}1kk${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 16384P <<-EOF &&
+	sqcow2: bad size ${SQ}16384P${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 18446744073709551616 <<-EOF &&
+	sqcow2: bad size ${SQ}18446744073709551616${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M -c 256 <<-EOF &&
+	sqcow2: cluster size must be a power of two from 512 to 2M, not ${SQ}256${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M -c 4M <<-EOF &&
+	sqcow2: cluster size must be a power of two from 512 to 2M, not ${SQ}4M${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M -c 3k <<-EOF &&
+	sqcow2: cluster size must be a power of two from 512 to 2M, not ${SQ}3k${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M -c x <<-EOF &&
+	sqcow2: bad cluster size ${SQ}x${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" --bogus <<-EOF &&
+	sqcow2: unknown option ${SQ}--bogus${SQ}; try ${SQ}sqcow2 --help${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -x <<-EOF &&
+	sqcow2: unknown option ${SQ}-x${SQ}; try ${SQ}sqcow2 --help${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M --ranges <<-EOF &&
+	sqcow2: option ${SQ}--ranges${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M disk.raw <<-EOF
+	sqcow2: unexpected argument ${SQ}disk.raw${SQ}
+	EOF
 '
 
 test_expect_success 'size suffixes are powers of 1024' '

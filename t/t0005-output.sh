@@ -5,12 +5,14 @@
 
 # 40 MiB: random data, then 8 MiB of written zeros, a lone byte, and
 # random data in the last, partial cluster.
-make_raw z.raw 41943000 && put_data z.raw 0 3000000 &&
-head -c 8M /dev/zero | dd of=z.raw bs=1M seek=4 conv=notrunc status=none &&
-put_data z.raw 20000000 1 && put_data z.raw 41942000 1000 &&
-printf "0 41943000\n" >all.ranges &&
-# The clusters of z.raw that hold a non-zero byte.
-printf "0 3000000\n20000000 1\n41942000 1000\n" >nonzero.ranges
+test_expect_success 'setup' '
+	make_raw z.raw 41943000 && put_data z.raw 0 3000000 &&
+	head -c 8M /dev/zero | dd of=z.raw bs=1M seek=4 conv=notrunc status=none &&
+	put_data z.raw 20000000 1 && put_data z.raw 41942000 1000 &&
+	printf "0 41943000\n" >all.ranges &&
+	# The clusters of z.raw that hold a non-zero byte.
+	printf "0 3000000\n20000000 1\n41942000 1000\n" >nonzero.ranges
+'
 
 # no_leftovers: nothing but the files named is in the directory.
 no_leftovers() {

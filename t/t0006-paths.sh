@@ -13,13 +13,12 @@ export ASAN_OPTIONS
 
 all_paths=splice,copy_file_range,seek_data,pipe_size,fallocate
 
+size=5243393
 test_expect_success 'setup' '
-	size=5243393 &&
 	make_raw disk.raw $size && put_data disk.raw 1000 200000 &&
 	put_data disk.raw 2097000 3000 && put_data disk.raw 5243000 393 &&
 	printf "1000 200000\n2097000 3000\n5243000 393\n" >disk.ranges
 '
-size=5243393
 
 # each_way NAME COMMAND: run COMMAND (which writes $out) with every fast
 # path on, then with each one refused, alone, with another errno, and all

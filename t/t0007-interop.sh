@@ -3,7 +3,9 @@
 # changed-block tracking), and -p progress.
 . "$(dirname "$0")/lib.sh"
 
-make_raw v1.raw 100M && put_data v1.raw 10000000 20000000 && put_data v1.raw 99999000 1000
+test_expect_success 'setup' '
+	make_raw v1.raw 100M && put_data v1.raw 10000000 20000000 && put_data v1.raw 99999000 1000
+'
 
 test_expect_success '--compat 0.10 writes a version 2 image' '
 	for cs in 512 64k 2M; do
@@ -29,10 +31,12 @@ fi
 
 # Disk version 2: new data in one place, zeros written over data in
 # another, new data in a hole, and a lone byte in the last cluster.
-cp v1.raw v2.raw && put_data v2.raw 15000000 100000 &&
-head -c 70000 /dev/zero | dd of=v2.raw bs=1 seek=20000000 conv=notrunc status=none &&
-put_data v2.raw 90000000 5000 && put_data v2.raw 104857599 1 &&
-printf "15000000 100000\n20000000 70000\n90000000 5000\n104857599 1\n" >changed.ranges
+test_expect_success 'setup: the second disk and its changed ranges' '
+	cp v1.raw v2.raw && put_data v2.raw 15000000 100000 &&
+	head -c 70000 /dev/zero | dd of=v2.raw bs=1 seek=20000000 conv=notrunc status=none &&
+	put_data v2.raw 90000000 5000 && put_data v2.raw 104857599 1 &&
+	printf "15000000 100000\n20000000 70000\n90000000 5000\n104857599 1\n" >changed.ranges
+'
 
 test_expect_success 'a full image, then an overlay of the changed ranges' '
 	"$SQCOW2" <v1.raw >base.qcow2 &&
@@ -94,8 +98,10 @@ test_expect_success 'backing options that cannot work' '
 		"$SQCOW2" -s 1M -b base.qcow2 &&
 	test_fails_with 2 "sqcow2: --backing-format needs --backing" \
 		"$SQCOW2" -s 1M -F qcow2 &&
-	test_fails_with 2 "sqcow2: --compat must be 1.1 or 0.10, not '\''2'\''" \
-		"$SQCOW2" -s 1M --compat 2 &&
+	test_fails_with 2 - \
+		"$SQCOW2" -s 1M --compat 2 <<-EOF &&
+	sqcow2: --compat must be 1.1 or 0.10, not ${SQ}2${SQ}
+	EOF
 	long=$(printf "%01024d" 0) &&
 	test_fails_with 2 "sqcow2: backing file name over 1023 bytes" \
 		"$SQCOW2" -s 100M -r changed.ranges -b "$long" --print-size &&
@@ -108,19 +114,18 @@ test_expect_success 'backing options that cannot work' '
 '
 
 test_expect_success 'an empty backing name or format is a usage error' '
-	cat >want <<-\EOF &&
-	sqcow2: --backing needs a file name, not '\'''\''
+	test_fails_with 2 - "$SQCOW2" -s 100M -r changed.ranges -b "" <<-EOF &&
+	sqcow2: --backing needs a file name, not ${SQ}${SQ}
 	EOF
-	test_fails_with 2 "$(cat want)" "$SQCOW2" -s 100M -r changed.ranges -b "" &&
 	# The unset variable of a script: nothing written, not an overlay of nothing.
-	test_fails_with 2 "$(cat want)" \
-		sh -c "\"\$SQCOW2\" -r changed.ranges -b \"\$PREV\" <v2.raw >unset.qcow2" &&
-	test ! -s unset.qcow2 &&
-	cat >want <<-\EOF &&
-	sqcow2: --backing-format needs a format name, not '\'''\''
+	test_fails_with 2 - \
+		sh -c "\"\$SQCOW2\" -r changed.ranges -b \"\$PREV\" <v2.raw >unset.qcow2" <<-EOF &&
+	sqcow2: --backing needs a file name, not ${SQ}${SQ}
 	EOF
-	test_fails_with 2 "$(cat want)" \
-		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F ""
+	test ! -s unset.qcow2 &&
+	test_fails_with 2 - "$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F "" <<-EOF
+	sqcow2: --backing-format needs a format name, not ${SQ}${SQ}
+	EOF
 '
 
 test_expect_success 'the longest name that fits, at 512-byte clusters' '

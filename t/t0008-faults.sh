@@ -11,10 +11,12 @@ ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
 export ASAN_OPTIONS
 
 size=1234567
-make_raw disk.raw $size && put_data disk.raw 1000 70000 && put_data disk.raw 600000 100 &&
-put_data disk.raw 1234000 567 &&
-printf "1000 70000\n600000 100\n1234000 567\n" >disk.ranges &&
-cat disk.raw | "$SQCOW2" -s $size -r disk.ranges >ref.qcow2
+test_expect_success 'setup' '
+	make_raw disk.raw $size && put_data disk.raw 1000 70000 && put_data disk.raw 600000 100 &&
+	put_data disk.raw 1234000 567 &&
+	printf "1000 70000\n600000 100\n1234000 567\n" >disk.ranges &&
+	cat disk.raw | "$SQCOW2" -s $size -r disk.ranges >ref.qcow2
+'
 
 # faulty FAULTS COMMAND: run COMMAND with the fault library.
 faulty() {
@@ -81,21 +83,41 @@ test_expect_success 'stopped and continued again and again, it carries on' '
 '
 
 test_expect_success 'options given bad values' '
-	test_fails_with 2 "sqcow2: option '\''--size'\'' needs a value" "$SQCOW2" --size &&
-	test_fails_with 2 "sqcow2: option '\''-c'\'' needs a value" "$SQCOW2" -c &&
-	test_fails_with 2 "sqcow2: option '\''-o'\'' needs a value" "$SQCOW2" -o &&
-	test_fails_with 2 "sqcow2: option '\''-b'\'' needs a value" "$SQCOW2" -b &&
-	test_fails_with 2 "sqcow2: option '\''-F'\'' needs a value" "$SQCOW2" -F &&
-	test_fails_with 2 "sqcow2: option '\''--compat'\'' needs a value" "$SQCOW2" --compat &&
-	test_fails_with 2 "sqcow2: bad size '\''0x'\''" "$SQCOW2" -s 0x &&
-	test_fails_with 2 "sqcow2: bad cluster size '\''-64k'\''" "$SQCOW2" -s 1M -c -64k &&
-	test_fails_with 2 "sqcow2: cluster size must be a power of two from 512 to 2M, not '\''0'\''" \
-		"$SQCOW2" -s 1M -c 0 &&
+	test_fails_with 2 - "$SQCOW2" --size <<-EOF &&
+	sqcow2: option ${SQ}--size${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" -c <<-EOF &&
+	sqcow2: option ${SQ}-c${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" -o <<-EOF &&
+	sqcow2: option ${SQ}-o${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" -b <<-EOF &&
+	sqcow2: option ${SQ}-b${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" -F <<-EOF &&
+	sqcow2: option ${SQ}-F${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" --compat <<-EOF &&
+	sqcow2: option ${SQ}--compat${SQ} needs a value
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 0x <<-EOF &&
+	sqcow2: bad size ${SQ}0x${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" -s 1M -c -64k <<-EOF &&
+	sqcow2: bad cluster size ${SQ}-64k${SQ}
+	EOF
+	test_fails_with 2 - \
+		"$SQCOW2" -s 1M -c 0 <<-EOF &&
+	sqcow2: cluster size must be a power of two from 512 to 2M, not ${SQ}0${SQ}
+	EOF
 	test_fails_with 1 "sqcow2: .: Is a directory" "$SQCOW2" -s 1M -r . &&
 	test_fails_with 1 "sqcow2: nodir/x.qcow2: No such file or directory" \
 		sh -c "\"\$SQCOW2\" -o nodir/x.qcow2 <disk.raw" &&
 	test_fails_with 1 "sqcow2: nope.raw: No such file or directory" "$SQCOW2" --map nope.raw &&
-	test_fails_with 2 "sqcow2: unexpected argument '\''b'\''" "$SQCOW2" --map a b
+	test_fails_with 2 - "$SQCOW2" --map a b <<-EOF
+	sqcow2: unexpected argument ${SQ}b${SQ}
+	EOF
 '
 
 # The largest virtual size QEMU opens for each cluster size has an L1
@@ -156,9 +178,15 @@ test_expect_success '--input with stdin closed' '
 '
 
 test_expect_success 'a value given to an option that takes none; help to a full disk' '
-	test_fails_with 2 "sqcow2: option '\''--map'\'' takes no value" "$SQCOW2" --map=x &&
-	test_fails_with 2 "sqcow2: option '\''--verbose'\'' takes no value" "$SQCOW2" --verbose=1 &&
-	test_fails_with 2 "sqcow2: unknown option '\''--bogus=1'\''; try '\''sqcow2 --help'\''" "$SQCOW2" --bogus=1 &&
+	test_fails_with 2 - "$SQCOW2" --map=x <<-EOF &&
+	sqcow2: option ${SQ}--map${SQ} takes no value
+	EOF
+	test_fails_with 2 - "$SQCOW2" --verbose=1 <<-EOF &&
+	sqcow2: option ${SQ}--verbose${SQ} takes no value
+	EOF
+	test_fails_with 2 - "$SQCOW2" --bogus=1 <<-EOF &&
+	sqcow2: unknown option ${SQ}--bogus=1${SQ}; try ${SQ}sqcow2 --help${SQ}
+	EOF
 	if test -w /dev/full; then
 		test_fails_with 1 "sqcow2: stdout: No space left on device" sh -c "\"\$SQCOW2\" --help >/dev/full" &&
 		test_fails_with 1 "sqcow2: stdout: No space left on device" sh -c "\"\$SQCOW2\" -V >/dev/full"

@@ -10,11 +10,13 @@ export FAULT_SO ASAN_OPTIONS
 # 24 MiB: data, 8 MiB of written zeros (allocated, so SEEK_DATA calls them
 # data), a hole, data with zeros inside, and a partial last cluster.
 size=25165000
-make_raw z.raw $size && put_data z.raw 0 1000000 &&
-head -c 8M /dev/zero | dd of=z.raw bs=1M seek=2 conv=notrunc status=none &&
-put_data z.raw 12000000 70000 &&
-head -c 3M /dev/zero | dd of=z.raw bs=1M seek=13 conv=notrunc status=none &&
-put_data z.raw 14000000 1 && put_data z.raw 25164000 1000
+test_expect_success 'setup' '
+	make_raw z.raw $size && put_data z.raw 0 1000000 &&
+	head -c 8M /dev/zero | dd of=z.raw bs=1M seek=2 conv=notrunc status=none &&
+	put_data z.raw 12000000 70000 &&
+	head -c 3M /dev/zero | dd of=z.raw bs=1M seek=13 conv=notrunc status=none &&
+	put_data z.raw 14000000 1 && put_data z.raw 25164000 1000
+'
 
 test_expect_success 'written zeros are stored without --sparsify' '
 	"$SQCOW2" <z.raw >plain.qcow2 && verify plain.qcow2 z.raw &&

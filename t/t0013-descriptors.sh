@@ -4,9 +4,11 @@
 # an error, never a silent /dev/null.
 . "$(dirname "$0")/lib.sh"
 
-make_raw disk.raw 8M && put_data disk.raw 0 8388608 &&
-echo "0 8388608" >all.ranges &&
-"$SQCOW2" <disk.raw >base.qcow2 || exit 1
+test_expect_success 'setup' '
+	make_raw disk.raw 8M && put_data disk.raw 0 8388608 &&
+	echo "0 8388608" >all.ranges &&
+	"$SQCOW2" <disk.raw >base.qcow2
+'
 
 # A pipe that gives half the disk, pauses while -p prints, then the rest.
 slow_input() {
