@@ -89,6 +89,26 @@ fuzz: $(FUZZERS)
 			t/bin/corpus-$$h || exit 1; \
 	done
 
+# Line and branch coverage of the program by the suite, with gcov: a
+# summary per file, and each file annotated in t/bin/cov/*.gcov, where
+# "#####" marks a line that no test reached.
+t/bin/cov/sqcow2: $(SRC) $(HDR)
+	mkdir -p t/bin/cov && rm -f t/bin/cov/*.gcda
+	$(CC) $(SQ_CFLAGS) -O0 -g --coverage -o $@ $(SRC)
+
+coverage: t/bin/cov/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
+	rm -rf t/results t/bin/cov/*.gcda t/bin/cov/*.gcov
+	$(MAKE) --no-print-directory $(TESTS:%=t/results/cov/%)
+	@t/run --summary
+	@for f in $(SRC); do \
+		gcov -b -o t/bin/cov/sqcow2-$${f%.c}.gcno $$f | \
+			sed -n "/^File '$$f'/,/^Calls/p"; done; mv *.gcov t/bin/cov/
+
+t/results/cov/%: FORCE
+	@t/run cov/$*
+
+FORCE:
+
 # Timings against cat and qemu-img convert; never part of check.
 bench: sqcow2 t/bin/fault.so
 	sh t/bench.sh ./sqcow2 t/bin/fault.so
@@ -121,4 +141,4 @@ uninstall:
 clean:
 	rm -rf sqcow2 t/bin t/results t/valgrind-logs demo.raw demo.ranges demo.qcow2
 
-.PHONY: all check check-valgrind fuzz bench demo install uninstall clean $(RESULTS)
+.PHONY: all check check-valgrind coverage fuzz bench demo install uninstall clean $(RESULTS)
