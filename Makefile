@@ -76,7 +76,7 @@ TESTS = $(SLOW_TESTS) \
 RESULTS = $(foreach t,$(TESTS),$(foreach v,plain asan,t/results/$(v)/$(t)))
 
 check: $(RESULTS)
-	@t/run --summary
+	@t/run --summary plain asan
 
 $(RESULTS): $(TEST_BIN)
 	@t/run $(@:t/results/%=%)
@@ -99,7 +99,7 @@ t/bin/cov/sqcow2: $(SRC) $(HDR)
 coverage: t/bin/cov/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
 	rm -rf t/results t/bin/cov/*.gcda t/bin/cov/*.gcov
 	$(MAKE) --no-print-directory $(TESTS:%=t/results/cov/%)
-	@t/run --summary
+	@t/run --summary cov
 	@for f in $(SRC); do \
 		gcov -b -o t/bin/cov/sqcow2-$${f%.c}.gcno $$f | \
 			sed -n "/^File '$$f'/,/^Calls/p"; done; mv *.gcov t/bin/cov/
@@ -119,7 +119,7 @@ check-valgrind: t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
 	rm -rf t/valgrind-logs t/results && mkdir -p t/valgrind-logs
 	for t in $(TESTS); do \
 		VALGRIND_LOGS=$$PWD/t/valgrind-logs t/run valgrind/$$t; done
-	@t/run --summary
+	@t/run --summary valgrind
 	@if [ -n "$$(cat t/valgrind-logs/* 2>/dev/null)" ]; then \
 		echo "memcheck found something:"; cat t/valgrind-logs/*; exit 1; fi
 	@echo "memcheck: no errors, no leaks"

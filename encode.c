@@ -25,16 +25,39 @@ write_meta_clusters(struct copier *c, struct meta_writer *mw, uint64_t count,
 	flush_buffer(c);
 }
 
+/*
+ * The header, written over the first cluster of a regular output once the
+ * rest is complete: until then the file, a cluster of zeros at the start,
+ * is no image, so that an interrupted or failed run cannot leave one that
+ * passes qemu-img check.
+ */
+static void
+write_header_last(struct copier *c, const struct layout *lo, uint64_t start)
+{
+	struct meta_writer mw;
+
+	flush_buffer(c);
+	meta_writer_init(&mw, lo);
+	meta_writer_next(&mw, c->buffer);
+	rewrite_output(c, start, c->buffer, lo->cluster_size);
+	guard_header(c->out, start);
+}
+
 /* A partial last cluster is padded with zeros. */
 void
 write_stream(struct copier *c, const struct layout *lo)
 {
+	uint64_t start = c->out->offset;
 	struct meta_writer mw;
 	struct run_walk walk;
 
 	/* The exact size is known: all of it at once. */
 	reserve_output(c, c->out->offset + layout_image_size(lo), 1);
 	meta_writer_init(&mw, lo);
+	if (c->can_rewrite) {
+		meta_writer_next(&mw, c->buffer);
+		write_zeros(c, lo->cluster_size);
+	}
 	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size);
 	run_walk_init(&walk, lo);
 	while (run_next(&walk)) {
@@ -48,6 +71,8 @@ write_stream(struct copier *c, const struct layout *lo)
 	}
 	finish_input(c);
 	flush_buffer(c);
+	if (c->can_rewrite)
+		write_header_last(c, lo, start);
 }
 
 /* Add guest cluster `cluster` to the ranges stored, clipped to the input. */

@@ -257,7 +257,8 @@ copier_init(struct copier *c, struct io *in, struct io *out, size_t cluster_size
 	 * there, so an appended image reserves nothing.  Otherwise the writes
 	 * start where the file's offset stands.
 	 */
-	c->use_fallocate = out->kind == IO_FILE && !(fcntl(out->fd, F_GETFL) & O_APPEND);
+	c->can_rewrite = out->kind == IO_FILE && !(fcntl(out->fd, F_GETFL) & O_APPEND);
+	c->use_fallocate = c->can_rewrite;
 	if (c->use_fallocate) {
 		off_t start = lseek(out->fd, 0, SEEK_CUR);
 
@@ -307,6 +308,16 @@ read_exact(struct copier *c, void *buf, size_t len)
 	count(c, got, 0, 0);
 	if (got != len)
 		input_ended(c->in);
+}
+
+void
+rewrite_output(struct copier *c, uint64_t offset, const void *buf, size_t len)
+{
+	if (lseek(c->out->fd, (off_t)offset, SEEK_SET) == -1)
+		die(1, "%s", c->out->name);
+	write_full(c->out, buf, len);
+	if (lseek(c->out->fd, (off_t)c->out->offset, SEEK_SET) == -1)
+		die(1, "%s", c->out->name);
 }
 
 size_t

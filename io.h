@@ -39,6 +39,8 @@ struct copier {
 	int use_copy_range;	/* copy_file_range(2) between two regular files */
 	int use_splice;		/* splice(2) where one side is a pipe */
 	int use_fallocate;	/* a regular output: reserve blocks ahead */
+	int can_rewrite;	/* a regular output, not appended to: it can
+				   seek back and write a cluster again */
 	unsigned char *buffer;
 	size_t buffer_size;
 	size_t filled;		/* bytes of buffer not yet written */
@@ -120,6 +122,12 @@ void write_zeros(struct copier *c, uint64_t len);
 void flush_buffer(struct copier *c);
 void reserve_output(struct copier *c, uint64_t end, int exact);
 
+/*
+ * Write len bytes again at offset of an output that can_rewrite, and come
+ * back to where it was; they were counted the first time.
+ */
+void rewrite_output(struct copier *c, uint64_t offset, const void *buf, size_t len);
+
 /* Offset of the first non-zero byte of p[0..len), or len if there is none. */
 size_t first_nonzero(const unsigned char *p, size_t len);
 
@@ -140,6 +148,14 @@ void data_ranges(struct io *in, uint64_t size, struct range_list *list);
  */
 int open_output(const char *path, struct io *out);
 void commit_output(struct io *out, int durable);
+
+/*
+ * The image's header has been written at offset of out, which stays in
+ * place: should the run still fail, its magic is wiped on the way out, so
+ * that no failed run leaves what opens as an image.  commit_output ends
+ * the guard.
+ */
+void guard_header(struct io *out, uint64_t offset);
 
 /*
  * -p: progress on stderr, of total bytes of input over all passes.

@@ -210,6 +210,28 @@ sync_directory_of(const char *path)
 	free(dir);
 }
 
+/* A copy of the output's descriptor, and where its header's magic is. */
+static int guarded_fd = -1;
+static uint64_t guarded_offset;
+
+static void
+wipe_header(void)
+{
+	static const unsigned char zeros[4];
+
+	if (guarded_fd != -1)
+		(void)!pwrite(guarded_fd, zeros, sizeof(zeros), (off_t)guarded_offset);
+}
+
+void
+guard_header(struct io *out, uint64_t offset)
+{
+	if ((guarded_fd = dup(out->fd)) == -1)
+		die(1, "%s", out->name);
+	guarded_offset = offset;
+	atexit(wipe_header);
+}
+
 /* Close, and for a temporary file rename it over FILE; durable: fsync both. */
 void
 commit_output(struct io *out, int durable)
@@ -221,6 +243,10 @@ commit_output(struct io *out, int durable)
 		die(1, "%s", out->name);
 	if (close(out->fd) == -1)
 		die(1, "%s", out->name);
+	if (guarded_fd != -1) {
+		close(guarded_fd);
+		guarded_fd = -1;
+	}
 	if (temp_path == NULL)
 		return;
 	hold_signals(SIG_BLOCK);

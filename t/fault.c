@@ -17,8 +17,9 @@
  *				 splice (EINVAL), copy_file_range (EXDEV),
  *				 seek_data (SEEK_DATA and SEEK_HOLE: EINVAL),
  *				 pipe_size (F_SETPIPE_SZ: EPERM), fallocate
- *				 (EOPNOTSUPP); NAME:ERRNO gives another errno,
- *				 one of EINVAL EXDEV EOPNOTSUPP ENOSYS EPERM
+ *				 (EOPNOTSUPP), fsync (EIO); NAME:ERRNO gives
+ *				 another errno, one of EINVAL EXDEV EOPNOTSUPP
+ *				 ENOSYS EPERM EIO
  */
 #define _GNU_SOURCE
 /* Both the plain and the 64-bit names are defined here, so neither may
@@ -96,7 +97,7 @@ static const struct {
 	int value;
 } errnos[] = {
 	{ "EINVAL", EINVAL }, { "EXDEV", EXDEV }, { "EOPNOTSUPP", EOPNOTSUPP },
-	{ "ENOSYS", ENOSYS }, { "EPERM", EPERM },
+	{ "ENOSYS", ENOSYS }, { "EPERM", EPERM }, { "EIO", EIO },
 };
 
 /*
@@ -336,4 +337,16 @@ fcntl64(int fd, int cmd, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	return faulty_fcntl("fcntl64", fd, cmd, arg);
+}
+
+int
+fsync(int fd)
+{
+	static int (*real)(int);
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fsync");
+	if (refuse("fsync", EIO))
+		return -1;
+	return real(fd);
 }

@@ -3,6 +3,10 @@
 # temporary file and renamed into place only when complete.
 . "$(dirname "$0")/lib.sh"
 
+FAULT_SO=${FAULT_SO:-$(dirname "$READBACK")/fault.so}
+ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+export FAULT_SO ASAN_OPTIONS
+
 # 40 MiB: random data, then 8 MiB of written zeros, a lone byte, and
 # random data in the last, partial cluster.
 test_expect_success 'setup' '
@@ -69,6 +73,50 @@ test_expect_success 'a disk of zeros and an empty disk' '
 test_expect_success 'the image gets the mode a new file gets' '
 	(umask 027 && "$SQCOW2" -o mode.qcow2 <z.raw) &&
 	test_eq "$(stat -c %a mode.qcow2)" 640
+'
+
+# A regular file on stdout gets its header last: until the run succeeds it
+# is no image, so a script that checks the file rather than the exit
+# status is not fooled.
+not_an_image() {
+	if "$READBACK" check "$1" 2>/dev/null; then
+		echo "$1 reads as an image"; return 1
+	fi
+	[ "$HAVE_QEMU" = 0 ] || qemu-img info "$1" | grep -q "^file format: raw$" ||
+		{ echo "qemu-img opens $1 as an image"; return 1; }
+}
+
+test_expect_success 'an interrupted run to a redirected file leaves no image' '
+	mkfifo intr.fifo || exit 1
+	{ head -c 20M z.raw; sleep 1.5; } >intr.fifo &
+	timeout -s INT 1 sh -c "\"\$SQCOW2\" -s 41943000 <intr.fifo >intr.qcow2"
+	test_eq $? 124 && not_an_image intr.qcow2 && wait
+'
+
+test_expect_success 'a killed run (SIGKILL) to a redirected file leaves no image' '
+	mkfifo killed.fifo || exit 1
+	{ head -c 20M z.raw; sleep 1.5; } >killed.fifo &
+	timeout -s KILL 1 sh -c "exec \"\$SQCOW2\" -s 41943000 <killed.fifo >killed.qcow2"
+	test_eq $? 137 && not_an_image killed.qcow2 && wait
+'
+
+test_expect_success 'a failed run (a stale range list) to a redirected file leaves no image' '
+	printf "0 3000000\n" >stale.ranges &&
+	test_fails_with 1 "sqcow2: non-zero byte at input offset 20000000, outside the ranges" \
+		sh -c "\"\$SQCOW2\" -r stale.ranges <z.raw >stale.qcow2" &&
+	test "$(file_size stale.qcow2)" -gt 0 && not_an_image stale.qcow2
+'
+
+test_expect_success 'a run that fails at the very end, at fsync, leaves no image' '
+	test_fails_with 1 "sqcow2: stdout: Input/output error" \
+		sh -c "FAULTS=refuse=fsync LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" --fsync <z.raw >late.qcow2" &&
+	not_an_image late.qcow2
+'
+
+test_expect_success 'a run that succeeds writes the header, over a file that held an image' '
+	cp stream.qcow2 reused.qcow2 &&
+	"$SQCOW2" -r nonzero.ranges <z.raw 1<>reused.qcow2 &&
+	verify reused.qcow2 z.raw
 '
 
 test_expect_success '-o - is standard output, in the stream form' '
