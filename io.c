@@ -144,6 +144,10 @@ io_probe(struct io *io)
 
 	if (fstat(io->fd, &st) == -1)
 		die(1, "%s", io->name);
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		die(1, "%s", io->name);
+	}
 	io->kind = S_ISFIFO(st.st_mode) ? IO_PIPE : S_ISREG(st.st_mode) ? IO_FILE :
 	    S_ISBLK(st.st_mode) ? IO_BLOCK : IO_OTHER;
 	io->size = (uint64_t)st.st_size;

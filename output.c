@@ -190,7 +190,7 @@ open_output(const char *path, struct io *out)
 		new_file = 1;
 	}
 	if (isatty(out->fd))
-		diex(2, "refusing to write an image to a terminal");
+		diex(2, "refusing to write an image to a terminal; try 'sqcow2 --help'");
 	io_probe(out);
 	return new_file;
 }

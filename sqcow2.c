@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,7 +28,7 @@
 #define VERSION		"0.1"
 
 struct options {
-	const char *input_path;		/* NULL: stdin */
+	const char *input_path;		/* NULL: stdin; -i, or the argument */
 	uint64_t size;
 	int have_size;
 	const char *ranges_path;	/* NULL: found, or all of the disk */
@@ -40,7 +41,6 @@ struct options {
 	int fsync;
 	int print_size;
 	int map;
-	const char *map_path;		/* NULL: stdin */
 	int progress;
 	int fake_console;		/* tests reach the console form of -p */
 	int verbose;
@@ -141,6 +141,16 @@ bad_option(const char *arg)
 	diex(2, "unknown option '%s'; try 'sqcow2 --help'", arg);
 }
 
+/* The raw disk, named once, by -i or as the argument; "-" is stdin. */
+static void
+set_input(struct options *opt, const char *path)
+{
+	if (opt->input_path != NULL)
+		diex(2, "the raw disk is given twice: '%s' and '%s'",
+		    opt->input_path, path);
+	opt->input_path = path;
+}
+
 static _Noreturn void
 exit_flushed(void)
 {
@@ -209,7 +219,7 @@ parse_options(int argc, char **argv, struct options *opt)
 			opt->fsync = 1;
 			break;
 		case 'i':
-			opt->input_path = optarg;
+			set_input(opt, optarg);
 			break;
 		case OPT_SPARSIFY:
 			opt->sparsify = 1;
@@ -249,10 +259,10 @@ parse_options(int argc, char **argv, struct options *opt)
 			bad_option(argv[optind - 1]);
 		}
 	}
-	if (opt->map && optind < argc)
-		opt->map_path = argv[optind++];
+	if (optind < argc)
+		set_input(opt, argv[optind++]);
 	if (optind != argc)
-		diex(2, "unexpected argument '%s'", argv[optind]);
+		diex(2, "unexpected argument '%s': one raw disk at most", argv[optind]);
 	/* An unset shell variable is no name: QEMU would read it as no backing file. */
 	if (opt->backing_file != NULL && *opt->backing_file == '\0')
 		diex(2, "--backing needs a file name, not ''");
@@ -274,11 +284,16 @@ parse_options(int argc, char **argv, struct options *opt)
 static void
 open_input(const char *path, struct io *in)
 {
+	if (path != NULL && strcmp(path, "-") == 0)
+		path = NULL;
 	in->name = path != NULL ? path : "stdin";
 	in->offset = 0;
 	if (path == NULL) {
 		need_standard(STDIN_FILENO, in->name);
 		in->fd = STDIN_FILENO;
+		/* A disk is not typed: whoever runs us bare needs the help. */
+		if (isatty(in->fd))
+			diex(2, "refusing to read a disk from a terminal; try 'sqcow2 --help'");
 	} else if ((in->fd = open(path, O_RDONLY)) == -1) {
 		die(1, "%s", path);
 	}
@@ -401,6 +416,17 @@ print_statistics(const struct copier *c, const struct layout *lo)
 	    layout_meta_clusters(lo), usage.ru_maxrss);
 }
 
+/* Whether the input is the very file the output is: cat refuses too. */
+static int
+same_file(const struct io *in, const struct io *out)
+{
+	struct stat a, b;
+
+	return in->kind == IO_FILE && out->kind == IO_FILE &&
+	    fstat(in->fd, &a) == 0 && fstat(out->fd, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /*
  * With all it needs given, --print-size does not look at the input: the
  * size and the ranges are known, and nothing is to be sparsified.
@@ -441,14 +467,17 @@ main(int argc, char **argv)
 	io_start();
 	parse_options(argc, argv, &opt);
 	if (opt.map) {
-		print_map(opt.map_path);
+		print_map(opt.input_path);
 		return 0;
 	}
 	/* A terminal is refused before any work is done. */
 	if (!opt.print_size)
 		new_file = open_output(opt.output_path, &out);
-	if (needs_input(&opt))
+	if (needs_input(&opt)) {
 		open_input(opt.input_path, &in);
+		if (!opt.print_size && same_file(&in, &out))
+			diex(1, "%s: input file is output file", in.name);
+	}
 	in.size = disk_size(&opt, &in);
 	load_ranges(&opt, &in, in.size, &ranges);
 	plan_image(&plan, &opt, in.size, &ranges);

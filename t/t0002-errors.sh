@@ -51,10 +51,59 @@ test_expect_success 'usage errors exit 2 with one line' '
 	test_fails_with 2 - "$SQCOW2" -s 1M --ranges <<-EOF &&
 	sqcow2: option ${SQ}--ranges${SQ} needs a value
 	EOF
-	test_fails_with 2 - "$SQCOW2" -s 1M disk.raw <<-EOF
-	sqcow2: unexpected argument ${SQ}disk.raw${SQ}
+	test_fails_with 2 - "$SQCOW2" -s 1M disk.raw other.raw <<-EOF
+	sqcow2: unexpected argument ${SQ}other.raw${SQ}: one raw disk at most
 	EOF
 '
+
+test_expect_success 'the raw disk as an argument, as cat takes a file' '
+	"$SQCOW2" disk.raw >arg.qcow2 && verify arg.qcow2 disk.raw &&
+	"$SQCOW2" <disk.raw >stdin.qcow2 && cmp arg.qcow2 stdin.qcow2 &&
+	"$SQCOW2" - <disk.raw >dash.qcow2 && cmp arg.qcow2 dash.qcow2 &&
+	"$SQCOW2" -i - <disk.raw >idash.qcow2 && cmp arg.qcow2 idash.qcow2 &&
+	cat disk.raw | "$SQCOW2" -s 1M - >pipe.qcow2 && verify pipe.qcow2 disk.raw &&
+	test_fails_with 2 - "$SQCOW2" -i disk.raw disk.raw <<-EOF
+	sqcow2: the raw disk is given twice: ${SQ}disk.raw${SQ} and ${SQ}disk.raw${SQ}
+	EOF
+'
+
+test_expect_success '--map maps the disk of -i, or of the argument' '
+	make_raw other.raw 3M && put_data other.raw 2097152 10 &&
+	"$SQCOW2" --map -i other.raw <disk.raw >i.map &&
+	"$SQCOW2" --map other.raw <disk.raw >arg.map &&
+	test_cmp i.map arg.map &&
+	grep -q "^# data ranges of other.raw, 3145728 bytes" i.map &&
+	grep -q "^2097152 " i.map
+'
+
+test_expect_success 'messages name the input given, not stdin' '
+	cat disk.raw | "$SQCOW2" -i /dev/stdin >/dev/null 2>err
+	test_eq $? 2 &&
+	echo "sqcow2: --size is needed when /dev/stdin is not a file or a block device" >want &&
+	test_cmp want err &&
+	test_fails_with 1 "sqcow2: /tmp: Is a directory" "$SQCOW2" -i /tmp &&
+	test_fails_with 1 "sqcow2: /tmp: Is a directory" "$SQCOW2" --map /tmp
+'
+
+test_expect_success 'the same file in and out is refused, as cat does' '
+	cp disk.raw same.raw &&
+	test_fails_with 1 "sqcow2: stdin: input file is output file" \
+		sh -c "\"\$SQCOW2\" <same.raw >>same.raw" &&
+	cmp same.raw disk.raw &&
+	test_fails_with 1 "sqcow2: same.raw: input file is output file" \
+		sh -c "\"\$SQCOW2\" same.raw >same.raw"
+'
+
+if command -v script >/dev/null 2>&1; then
+test_expect_success 'a terminal on stdin is refused, and a bare sqcow2 points to --help' '
+	script -qec "\"\$SQCOW2\" -s 1M >tty.qcow2" /dev/null >tty.out </dev/null
+	test_eq $? 2 && grep -q "sqcow2: refusing to read a disk from a terminal; try ${SQ}sqcow2 --help${SQ}" tty.out &&
+	script -qec "\"\$SQCOW2\"" /dev/null >bare.out </dev/null
+	test_eq $? 2 && grep -q "try ${SQ}sqcow2 --help${SQ}" bare.out
+'
+else
+	test_skip 'a terminal on stdin is refused, and a bare sqcow2 points to --help' 'script not found (Debian: bsdutils)'
+fi
 
 test_expect_success 'size suffixes are powers of 1024' '
 	for pair in 1k:1024 1K:1024 2M:2097152 1G:1073741824 1T:1099511627776 0x400:1024; do

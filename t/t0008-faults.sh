@@ -116,7 +116,7 @@ test_expect_success 'options given bad values' '
 		sh -c "\"\$SQCOW2\" -o nodir/x.qcow2 <disk.raw" &&
 	test_fails_with 1 "sqcow2: nope.raw: No such file or directory" "$SQCOW2" --map nope.raw &&
 	test_fails_with 2 - "$SQCOW2" --map a b <<-EOF
-	sqcow2: unexpected argument ${SQ}b${SQ}
+	sqcow2: unexpected argument ${SQ}b${SQ}: one raw disk at most
 	EOF
 '
 
