@@ -957,6 +957,13 @@ t_model(uint64_t seed, int cases, int data_first)
 
 /* Layout: errors */
 
+/* The bits model_range_errors and model_header_errors give for one error. */
+static unsigned
+error_bit(enum layout_error error)
+{
+	return error == LAYOUT_OK ? 0 : 1u << error;
+}
+
 static void
 t_cluster_bits(void)
 {
@@ -998,6 +1005,8 @@ t_range_order(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		set_case("%s", cases[i].what);
 		check_err(layout_init(&lo, MiB, 16, cases[i].r, cases[i].n), cases[i].want);
+		check_u64(model_range_errors(cases[i].r, cases[i].n, MiB),
+		    error_bit(cases[i].want));
 	}
 }
 
@@ -1026,6 +1035,8 @@ t_range_beyond(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		set_case("%s", cases[i].what);
 		check_err(layout_init(&lo, cases[i].size, 16, &cases[i].r, 1), cases[i].want);
+		check_u64(model_range_errors(&cases[i].r, 1, cases[i].size),
+		    error_bit(cases[i].want));
 	}
 }
 
@@ -1193,6 +1204,145 @@ t_huge_sparse_data_first(void)
 	t_huge_sparse(16, 64 * TiB, 22, 1);
 	t_huge_sparse(16, 2 * PiB, 518, 1);
 	t_huge_sparse(21, UINT64_C(1) << 61, 22, 1);
+}
+
+/* Layout: versions and backing files */
+
+/* A name of len bytes (at most 1100), none of them NUL, in buf. */
+static const char *
+make_name(char *buf, size_t len, char first)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(first + i % 26);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Cluster 0 holds the header (72 bytes in version 2, 104 in 3), the
+ * backing format extension (8 bytes and the name padded to 8), the
+ * 8-byte end of the extensions, then the backing file name: each case at
+ * its limit, computed by hand, then checked against the model and, if it
+ * holds, decoded in both orders.
+ */
+static void
+t_headers(void)
+{
+	static const struct {
+		const char *what;
+		unsigned bits;
+		int version;
+		int name_len;	/* -1: no backing file */
+		int format_len;	/* -1: no format */
+		enum layout_error want;
+	} cases[] = {
+		{ "version 2, no backing file", 9, 2, -1, -1, LAYOUT_OK },
+		{ "version 3, a format and no name", 9, 3, -1, 3, LAYOUT_OK },
+		{ "version 3, an empty format", 9, 3, 10, 0, LAYOUT_OK },
+		/* 104 + 8 + 400 = 512 */
+		{ "version 3, 512 B, a 400-byte name", 9, 3, 400, -1, LAYOUT_OK },
+		{ "version 3, 512 B, a 401-byte name", 9, 3, 401, -1,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		/* 72 + 8 + 432 = 512 */
+		{ "version 2, 512 B, a 432-byte name", 9, 2, 432, -1, LAYOUT_OK },
+		{ "version 2, 512 B, a 433-byte name", 9, 2, 433, -1,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		/* 104 + 8 + 8 + 8 + 384 = 512 */
+		{ "version 3, 512 B, a 5-byte format, a 384-byte name", 9, 3, 384, 5,
+		    LAYOUT_OK },
+		{ "version 3, 512 B, a 5-byte format, a 385-byte name", 9, 3, 385, 5,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		/* 72 + 8 + 16 + 8 + 408 = 512 */
+		{ "version 2, 512 B, a 15-byte format, a 408-byte name", 9, 2, 408, 15,
+		    LAYOUT_OK },
+		{ "version 2, 512 B, a 9-byte format, a 409-byte name", 9, 2, 409, 9,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		{ "a 16-byte format", 16, 3, 10, 16, LAYOUT_BACKING_FORMAT_TOO_LONG },
+		{ "a 1023-byte name", 16, 3, 1023, 8, LAYOUT_OK },
+		{ "a 1024-byte name", 16, 3, 1024, -1, LAYOUT_BACKING_TOO_LONG },
+		{ "version 1", 16, 1, -1, -1, LAYOUT_BAD_VERSION },
+		{ "version 4 with a name", 16, 4, 5, -1, LAYOUT_BAD_VERSION },
+	};
+	static char name[1101], format[1101];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t cs = UINT64_C(1) << cases[i].bits;
+		const struct range r = { 3 * cs + 7, 2 * cs };
+		const char *n = NULL, *f = NULL;
+
+		if (cases[i].name_len >= 0)
+			n = make_name(name, (size_t)cases[i].name_len, 'a');
+		if (cases[i].format_len >= 0)
+			f = make_name(format, (size_t)cases[i].format_len, 'A');
+		for (int data_first = 0; data_first <= 1; data_first++) {
+			struct layout lo, was;
+			struct model m;
+			enum layout_error got;
+
+			set_case("%s%s", cases[i].what, data_first ? ", data first" : "");
+			if (!init_in_order(&lo, 10 * MiB, cases[i].bits, &r, 1, data_first))
+				continue;
+			was = lo;
+			got = layout_set_header(&lo, cases[i].version, n, f);
+			check_err(got, cases[i].want);
+			check_u64(model_header_errors(cases[i].version, n, f, cs),
+			    error_bit(cases[i].want));
+			check_model(model_check_same_sizes(&lo, &was, "layout_set_header",
+			    &failure));
+			check_model(model_check_same_offsets(&lo, &was, "layout_set_header",
+			    &failure));
+			if (got != LAYOUT_OK)
+				continue;
+			make_model(&m, cases[i].bits, 10 * MiB, &r, 1, data_first);
+			model_set_header(&m, cases[i].version, n, f);
+			check_layout(&lo, &m);
+			model_free(&m);
+		}
+	}
+}
+
+/*
+ * The header of a version 2 overlay of 10 MiB with 64 KiB clusters, its
+ * first byte data, written out by hand: the format extension at 72, "raw"
+ * padded to 8, the end of the extensions at 88, the name at 96.
+ */
+static void
+t_header_bytes(void)
+{
+	static const unsigned char want[] = {
+		0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 2,		/* magic, version */
+		0, 0, 0, 0, 0, 0, 0, 96, 0, 0, 0, 10,		/* the name */
+		0, 0, 0, 16,					/* cluster_bits */
+		0, 0, 0, 0, 0, 0xa0, 0, 0,			/* size: 10 MiB */
+		0, 0, 0, 0, 0, 0, 0, 1,				/* crypt, l1_size */
+		0, 0, 0, 0, 0, 1, 0, 0,				/* L1 at 64 KiB */
+		0, 0, 0, 0, 0, 2, 0, 0,				/* table at 128 KiB */
+		0, 0, 0, 1, 0, 0, 0, 0,		/* table clusters, snapshots */
+		0, 0, 0, 0, 0, 0, 0, 0,				/* snapshots_offset */
+		0xe2, 0x79, 0x2a, 0xca, 0, 0, 0, 3,		/* backing format */
+		'r', 'a', 'w', 0, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 0,				/* the end */
+		'b', 'a', 's', 'e', '.', 'q', 'c', 'o', 'w', '2',
+	};
+	static const struct range r = { 0, 1 };
+	struct layout lo;
+	struct meta_writer mw;
+	unsigned char *c = xcalloc(64 * KiB, 1);
+
+	if (!check_err(layout_init(&lo, 10 * MiB, 16, &r, 1), LAYOUT_OK) ||
+	    !check_err(layout_set_header(&lo, 2, "base.qcow2", "raw"), LAYOUT_OK))
+		goto out;
+	meta_writer_init(&mw, &lo);
+	check(meta_writer_next(&mw, c));
+	for (size_t i = 0; i < sizeof(want); i++) {
+		note("header byte %zu", i);
+		if (!check_u64(c[i], want[i]))
+			break;
+	}
+	note_text[0] = '\0';
+	check(all_bytes(c + sizeof(want), 64 * KiB - sizeof(want), 0));
+out:
+	free(c);
 }
 
 /* Ranges: parse_number */
@@ -1612,6 +1762,9 @@ main(int argc, char **argv)
 	    "2 EiB (the 2 MiB maximum), 3 small ranges: 22 metadata clusters");
 	TEST(t_huge_sparse_data_first(),
 	    "data first: 64 TiB, 2 PiB and 2 EiB, 3 small ranges each, walked and decoded");
+	TEST(t_headers(),
+	    "layout_set_header: versions, backing names and formats to the byte, decoded");
+	TEST(t_header_bytes(), "the header of a version 2 overlay, as written by hand");
 
 	TEST(t_parse_number_good(), "parse_number: decimal and hex, end at the first non-digit");
 	TEST(t_parse_number_bad(), "parse_number: empty, space, sign, bare 0x, overflow refused");
