@@ -23,6 +23,9 @@ FUZZ_SECONDS ?= 60
 SRC = sqcow2.c io.c output.c encode.c layout.c ranges.c
 CORE = layout.c ranges.c
 HDR = layout.h ranges.h io.h encode.h
+# The one model of the layout that the unit tests and the fuzzers check against.
+MODEL = t/model.c
+MODEL_HDR = t/model.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
 FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
@@ -46,23 +49,24 @@ t/bin/sqcow2: $(SRC) $(HDR) | t/bin
 t/bin/asan/sqcow2: $(SRC) $(HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -o $@ $(SRC)
 
-t/bin/unit: t/unit.c $(CORE) $(HDR) | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit.c $(CORE)
+t/bin/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
 
-t/bin/asan/unit: t/unit.c $(CORE) $(HDR) | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(CORE)
+t/bin/asan/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
 
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
 
-t/bin/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_$*.c $(CORE)
+# Every harness links the model; only fuzz_layout.c calls it.
+t/bin/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_$*.c $(MODEL) $(CORE)
 
-t/bin/asan/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_$*.c $(CORE)
+t/bin/asan/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_$*.c $(MODEL) $(CORE)
 
-t/bin/fuzz-%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(CORE) $(HDR) | t/bin
-	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_$*.c $(CORE)
+t/bin/fuzz-%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
+	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_$*.c $(MODEL) $(CORE)
 
 t/bin/fault.so: t/fault.c | t/bin
 	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ t/fault.c -ldl

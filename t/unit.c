@@ -8,9 +8,11 @@
  * The heart of it is a model check: thousands of random small layouts,
  * every metadata cluster decoded as a reader would, compared with what an
  * independent count of the same ranges says; each layout twice, as
- * layout_init leaves it and moved by layout_data_first.  Its seed is fixed
- * so that a failure reproduces; to explore, give another one (and a number
- * of cases):
+ * layout_init leaves it and moved by layout_data_first.  The count and
+ * the reader are the model in t/model.c, which the layout fuzzer shares;
+ * what the model finds wrong is printed here like any failed check.  The
+ * seed is fixed so that a failure reproduces; to explore, give another
+ * one (and a number of cases):
  *
  *	t/bin/unit [SEED [CASES]]
  */
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "model.h"
 #include "ranges.h"
 
 #define KiB		(UINT64_C(1) << 10)
@@ -30,7 +33,6 @@
 #define GiB		(UINT64_C(1) << 30)
 #define TiB		(UINT64_C(1) << 40)
 #define PiB		(UINT64_C(1) << 50)
-#define COPIED		(UINT64_C(1) << 63)
 #define MAX_L1_ENTRIES	(UINT64_C(32) * MiB / 8)	/* QEMU's limit */
 
 #define DEFAULT_SEED	UINT64_C(0x5c0c2b1d)
@@ -178,6 +180,26 @@ check_err_at(int line, const char *got_expr, enum layout_error got,
 	return 0;
 }
 
+static struct model_failure failure;	/* what the model last found wrong */
+
+#define check_model(call)	check_model_at(__LINE__, #call, (call))
+
+/* A check of the model's: what it looked at, and both values, on failure. */
+static int
+check_model_at(int line, const char *call, int status)
+{
+	if (status == 0)
+		return 1;
+	note("%s", failure.what);
+	if (check_failed(line, call, "", "") && failure.relation != NULL) {
+		printf("#    got: %" PRIu64 " (0x%" PRIx64 ")\n", failure.got,
+		    failure.got);
+		printf("#   want: %s%" PRIu64 " (0x%" PRIx64 ")\n", failure.relation,
+		    failure.want, failure.want);
+	}
+	return 0;
+}
+
 static void *
 xcalloc(size_t n, size_t size)
 {
@@ -274,453 +296,51 @@ escaped(const char *s, size_t len)
 	return buf;
 }
 
-/* The model: what an image of these ranges must hold, counted without layout.c */
+/* The model check */
 
-struct model {
-	unsigned cluster_bits;
-	uint64_t input_size;
-	const uint64_t *stored;	/* guest clusters holding data, ascending */
-	size_t nstored;
-	int data_first;		/* laid out by layout_data_first */
-};
-
-struct expect {
-	uint64_t cluster_size;
-	uint64_t virtual_size;
-	uint64_t guest_clusters;
-	uint64_t l1_entries;
-	uint64_t l1_clusters;
-	uint64_t l2_tables;
-	uint64_t data_clusters;
-	uint64_t refcount_table_clusters;
-	uint64_t refcount_blocks;
-	uint64_t total_clusters;
-
-	/* where each part begins, in host clusters; the header is at 0 */
-	int data_first;
-	uint64_t l1_at, table_at, blocks_at, l2_at, data_at;
-};
-
-/*
- * The parts in the order of the file, each right after the one before:
- *
- *	header | L1 | refcount table | refcount blocks | L2 tables | data
- *	header | L1 | data | L2 tables | refcount blocks | refcount table
- */
+/* The model of these ranges, its parts placed as data_first says. */
 static void
-expect_order(struct expect *e, int data_first)
+make_model(struct model *m, unsigned bits, uint64_t size, const struct range *r,
+    size_t n, int data_first)
 {
-	e->data_first = data_first;
-	if (!data_first) {
-		e->l1_at = 1;
-		e->table_at = e->l1_at + e->l1_clusters;
-		e->blocks_at = e->table_at + e->refcount_table_clusters;
-		e->l2_at = e->blocks_at + e->refcount_blocks;
-		e->data_at = e->l2_at + e->l2_tables;
-	} else {
-		e->l1_at = 1;
-		e->data_at = e->l1_at + e->l1_clusters;
-		e->l2_at = e->data_at + e->data_clusters;
-		e->blocks_at = e->l2_at + e->l2_tables;
-		e->table_at = e->blocks_at + e->refcount_blocks;
+	if (model_init(m, bits, size, r, n) == -1) {
+		printf("Bail out! out of memory\n");
+		exit(1);
 	}
+	model_place(m, data_first);
 }
 
 /*
- * The counts of an image with data_clusters stored in l2_tables tables.
- * The refcount blocks are the least number that counts every cluster,
- * themselves and the table that points at them included, found by trying
- * each in turn rather than by iterating to a fixed point as layout.c does.
- */
-static void
-expect_counts(struct expect *e, unsigned cluster_bits, uint64_t input_size,
-    uint64_t data_clusters, uint64_t l2_tables)
-{
-	uint64_t cs = UINT64_C(1) << cluster_bits;
-	uint64_t per_block = cs / 2, per_table = cs / 8;
-	uint64_t fixed, blocks;
-
-	e->cluster_size = cs;
-	e->virtual_size = ceil_div(input_size, 512) * 512;
-	e->guest_clusters = ceil_div(e->virtual_size, cs);
-	e->l1_entries = ceil_div(e->virtual_size, cs * per_table);
-	e->l1_clusters = ceil_div(e->l1_entries, per_table);
-	e->l2_tables = l2_tables;
-	e->data_clusters = data_clusters;
-	fixed = 1 + e->l1_clusters + l2_tables + data_clusters;
-	blocks = fixed / per_block;
-	while (blocks * per_block < fixed + ceil_div(blocks, per_table) + blocks)
-		blocks++;
-	e->refcount_blocks = blocks;
-	e->refcount_table_clusters = ceil_div(blocks, per_table);
-	e->total_clusters = fixed + e->refcount_table_clusters + blocks;
-	expect_order(e, 0);
-}
-
-static void
-expect_model(struct expect *e, const struct model *m)
-{
-	unsigned l2_bits = m->cluster_bits - 3;
-	uint64_t tables = 0;
-
-	for (size_t i = 0; i < m->nstored; i++)
-		if (i == 0 || m->stored[i] >> l2_bits != m->stored[i - 1] >> l2_bits)
-			tables++;
-	expect_counts(e, m->cluster_bits, m->input_size, m->nstored, tables);
-	expect_order(e, m->data_first);
-}
-
-/* The guest clusters that sorted, non-overlapping ranges touch. */
-static uint64_t *
-stored_of_sorted(const struct range *r, size_t n, unsigned bits, size_t *count)
-{
-	size_t cap = 16, used = 0;
-	uint64_t *v = xcalloc(cap, sizeof(*v));
-
-	for (size_t i = 0; i < n; i++) {
-		uint64_t last = (r[i].offset + r[i].length - 1) >> bits;
-
-		for (uint64_t c = r[i].offset >> bits; c <= last; c++) {
-			if (used > 0 && v[used - 1] >= c)
-				continue;
-			if (used == cap) {
-				v = realloc(v, (cap *= 2) * sizeof(*v));
-				if (v == NULL) {
-					printf("Bail out! out of memory\n");
-					exit(1);
-				}
-			}
-			v[used++] = c;
-		}
-	}
-	*count = used;
-	return v;
-}
-
-/* The fields of lo against the model's counts. */
-static int
-check_fields(const struct layout *lo, const struct model *m, const struct expect *e)
-{
-	uint64_t cs = e->cluster_size;
-	uint64_t meta = e->total_clusters - e->data_clusters;
-	int ok = 1;
-
-	ok &= check_u64(lo->input_size, m->input_size);
-	ok &= check_u64(lo->cluster_bits, m->cluster_bits);
-	ok &= check_u64(lo->cluster_size, cs);
-	ok &= check_u64(lo->virtual_size, e->virtual_size);
-	ok &= check_u64(lo->guest_clusters, e->guest_clusters);
-	ok &= check_u64(lo->l1_entries, e->l1_entries);
-	ok &= check_u64(lo->l1_clusters, e->l1_clusters);
-	ok &= check_u64(lo->l2_tables, e->l2_tables);
-	ok &= check_u64(lo->data_clusters, e->data_clusters);
-	ok &= check_u64(lo->refcount_blocks, e->refcount_blocks);
-	ok &= check_u64(lo->refcount_table_clusters, e->refcount_table_clusters);
-	ok &= check_u64(lo->total_clusters, e->total_clusters);
-	ok &= check_u64(layout_image_size(lo), e->total_clusters * cs);
-	ok &= check_u64(layout_meta_clusters(lo), meta);
-	/* The last part ends the file. */
-	ok &= check_u64(e->data_first ? e->table_at + e->refcount_table_clusters :
-	    e->data_at + e->data_clusters, e->total_clusters);
-	if (!e->data_first) {
-		/* header | L1 | refcount table | refcount blocks | L2 tables | data */
-		ok &= check_u64(lo->l1_offset, cs);
-		ok &= check_u64(lo->refcount_table_offset, (1 + e->l1_clusters) * cs);
-		ok &= check_u64(lo->refcount_blocks_offset,
-		    (1 + e->l1_clusters + e->refcount_table_clusters) * cs);
-		ok &= check_u64(lo->l2_offset, (meta - e->l2_tables) * cs);
-		ok &= check_u64(lo->data_offset, meta * cs);
-	} else {
-		/* header | L1 | data | L2 tables | refcount blocks | refcount table */
-		ok &= check_u64(lo->l1_offset, cs);
-		ok &= check_u64(lo->data_offset, (1 + e->l1_clusters) * cs);
-		ok &= check_u64(lo->l2_offset,
-		    (1 + e->l1_clusters + e->data_clusters) * cs);
-		ok &= check_u64(lo->refcount_blocks_offset,
-		    (1 + e->l1_clusters + e->data_clusters + e->l2_tables) * cs);
-		ok &= check_u64(lo->refcount_table_offset,
-		    (meta - e->refcount_table_clusters + e->data_clusters) * cs);
-	}
-	ok &= check_u64(lo->l1_offset, e->l1_at * cs);
-	ok &= check_u64(lo->refcount_table_offset, e->table_at * cs);
-	ok &= check_u64(lo->refcount_blocks_offset, e->blocks_at * cs);
-	ok &= check_u64(lo->l2_offset, e->l2_at * cs);
-	ok &= check_u64(lo->data_offset, e->data_at * cs);
-	return ok;
-}
-
-/* The runs cover exactly the stored clusters, ascending and non-adjacent. */
-static int
-check_runs(const struct layout *lo, const struct model *m)
-{
-	struct run_walk walk;
-	size_t next = 0, runs = 0;
-	uint64_t prev_end = 0;
-	int ok = 1;
-
-	run_walk_init(&walk, lo);
-	while (ok && run_next(&walk)) {
-		runs++;
-		note("run %zu, [%" PRIu64 ", %" PRIu64 ")", runs, walk.first, walk.end);
-		if (!check(runs <= m->nstored) || !check(walk.first < walk.end) ||
-		    !(runs == 1 || check(walk.first > prev_end)) ||
-		    !check(next < m->nstored)) {
-			ok = 0;
-			break;
-		}
-		for (uint64_t c = walk.first; c < walk.end; c++, next++) {
-			if (next == m->nstored || m->stored[next] != c) {
-				note("run %zu, [%" PRIu64 ", %" PRIu64 ")",
-				    runs, walk.first, walk.end);
-				if (check(next < m->nstored))
-					check_u64(c, m->stored[next]);
-				ok = 0;
-				break;
-			}
-		}
-		prev_end = walk.end;
-	}
-	note_text[0] = '\0';
-	if (ok)
-		ok = check_u64(next, m->nstored);
-	return ok;
-}
-
-/* Claim host cluster off / cs for one use; fails if it is not free to claim. */
-static int
-claim(unsigned char *used, const struct expect *e, uint64_t off, const char *what)
-{
-	uint64_t cs = e->cluster_size;
-
-	if (off % cs == 0 && off / cs < e->total_clusters && !used[off / cs]) {
-		used[off / cs] = 1;
-		return 1;
-	}
-	note("%s at host offset 0x%" PRIx64, what, off);
-	if (check_u64(off % cs, 0) && check(off / cs < e->total_clusters))
-		check(!used[off / cs]);
-	return 0;
-}
-
-static int
-check_header(const unsigned char *h, const struct model *m, const struct expect *e)
-{
-	uint64_t cs = e->cluster_size;
-	int ok = 1;
-
-	ok &= check_u64(be(h + 0, 4), 0x514649fb);	/* "QFI\xfb" */
-	ok &= check_u64(be(h + 4, 4), 3);		/* version */
-	ok &= check_u64(be(h + 8, 8), 0);		/* no backing file */
-	ok &= check_u64(be(h + 16, 4), 0);
-	ok &= check_u64(be(h + 20, 4), m->cluster_bits);
-	ok &= check_u64(be(h + 24, 8), e->virtual_size);
-	ok &= check_u64(be(h + 32, 4), 0);		/* not encrypted */
-	ok &= check_u64(be(h + 36, 4), e->l1_entries);
-	ok &= check_u64(be(h + 40, 8), e->l1_at * cs);
-	ok &= check_u64(be(h + 48, 8), e->table_at * cs);
-	ok &= check_u64(be(h + 56, 4), e->refcount_table_clusters);
-	ok &= check_u64(be(h + 60, 4), 0);		/* no snapshots */
-	ok &= check_u64(be(h + 64, 8), 0);
-	ok &= check_u64(be(h + 72, 8), 0);		/* incompatible features */
-	ok &= check_u64(be(h + 80, 8), 0);		/* compatible features */
-	ok &= check_u64(be(h + 88, 8), 0);		/* autoclear features */
-	ok &= check_u64(be(h + 96, 4), 4);		/* 16-bit refcounts */
-	ok &= check_u64(be(h + 100, 4), 104);		/* header length */
-	/* No extensions: the end-of-extensions mark, then zeros. */
-	ok &= check(all_bytes(h + 104, cs - 104, 0));
-	return ok;
-}
-
-#define NOT_META	UINT64_MAX
-
-/*
- * Which metadata cluster, counting in the order they are produced, host
- * cluster c is: the file's own order with the data stepped over.  NOT_META
- * for a data cluster or one past the end.
- */
-static uint64_t
-meta_index(const struct expect *e, uint64_t c)
-{
-	if (c >= e->total_clusters)
-		return NOT_META;
-	if (c < e->data_at)
-		return c;
-	return c >= e->data_at + e->data_clusters ? c - e->data_clusters : NOT_META;
-}
-
-/*
- * Metadata at host offset off lies outside the data: before all of it,
- * or with the data first, also after it.
+ * Everything about lo that the model fixes: its fields, its runs, and
+ * every metadata cluster, made into one buffer for the model to read;
+ * after the last, the writer must stop and leave its cluster untouched.
  */
 static int
-check_side(const struct expect *e, uint64_t off, const char *what)
+check_layout(const struct layout *lo, const struct model *m)
 {
-	uint64_t c = off / e->cluster_size;
-	int ok = c < e->data_at ||
-	    (e->data_first && c >= e->data_at + e->data_clusters);
-
-	if (!ok) {
-		note("%s at host cluster %" PRIu64 ", data at [%" PRIu64 ", %"
-		    PRIu64 "), %s", what, c, e->data_at, e->data_at +
-		    e->data_clusters, e->data_first ? "data first" : "data last");
-		check(ok);
-	}
-	return ok;
-}
-
-/*
- * Produce every metadata cluster of lo into one buffer and read it as a
- * reader would, from the header on.  Returns whether all checks passed.
- */
-static int
-check_metadata(const struct layout *lo, const struct model *m,
-    const struct expect *e)
-{
-	uint64_t cs = e->cluster_size, per_table = cs / 8, per_block = cs / 2;
-	uint64_t meta = e->total_clusters - e->data_clusters;
-	unsigned l2_bits = m->cluster_bits - 3;
-	unsigned char *img, *used, *spare;
-	const unsigned char *l1, *table;
+	uint64_t cs = m->cluster_size, meta = model_meta_clusters(m), n;
+	unsigned char *img, *spare;
 	struct meta_writer mw;
-	uint64_t n, tables = 0, data = 0;
-	size_t next = 0;
-	int ok = 1;
+	int ok;
 
+	if (!check_model(model_check_fields(m, lo, &failure)))
+		return 0;
+	ok = check_model(model_check_runs(m, lo, &failure));
 	if (!check(meta * cs <= 64 * MiB))
 		return 0;
 	img = xcalloc(meta, cs);
-	used = xcalloc(e->total_clusters, 1);
 	spare = xcalloc(cs, 1);
-
 	meta_writer_init(&mw, lo);
 	for (n = 0; n < meta; n++)
 		if (!meta_writer_next(&mw, img + n * cs))
 			break;
-	ok &= check_u64(n, layout_meta_clusters(lo));
+	ok &= check_model(model_check_metadata(m, img, n, &failure));
 	memset(spare, 0xa5, cs);
 	ok &= check_u64(meta_writer_next(&mw, spare), 0);
 	ok &= check(all_bytes(spare, cs, 0xa5));
-	if (!ok)
-		goto out;
-
-	ok &= check_header(img, m, e);
-	ok &= check_side(e, e->l1_at * cs, "L1 table");
-	ok &= check_side(e, e->table_at * cs, "refcount table");
-	if (!ok)
-		goto out;
-	used[0] = 1;
-	for (uint64_t c = 0; c < e->l1_clusters; c++)
-		used[e->l1_at + c] = 1;
-	for (uint64_t c = 0; c < e->refcount_table_clusters; c++)
-		used[e->table_at + c] = 1;
-	/* Each table's clusters are produced one after another. */
-	l1 = img + meta_index(e, e->l1_at) * cs;
-	table = img + meta_index(e, e->table_at) * cs;
-
-	/* L1: an entry for each L2 range that holds data, the tables in order */
-	for (uint64_t j = 0; ok && j < e->l1_clusters * per_table; j++) {
-		uint64_t got = be(l1 + j * 8, 8), want = 0;
-		int has = next < m->nstored && m->stored[next] >> l2_bits == j;
-		const unsigned char *l2;
-
-		if (has)
-			want = (e->l2_at + tables) * cs | COPIED;
-		if (got != want) {
-			note("L1 entry %" PRIu64 " of %" PRIu64, j, e->l1_entries);
-			ok = check_u64(got, want);
-			break;
-		}
-		if (!has)
-			continue;
-		if (!(ok = claim(used, e, want & ~COPIED, "L2 table")) ||
-		    !(ok = check_side(e, want & ~COPIED, "L2 table")))
-			break;
-		l2 = img + meta_index(e, e->l2_at + tables) * cs;
-		tables++;
-		/* L2: the stored clusters, to the data clusters in guest order */
-		for (uint64_t i = 0; i < per_table; i++) {
-			uint64_t guest = j << l2_bits | i;
-			int stored = next < m->nstored && m->stored[next] == guest;
-
-			got = be(l2 + i * 8, 8);
-			want = stored ? (e->data_at + data) * cs | COPIED : 0;
-			if (got != want) {
-				note("L2 entry %" PRIu64 " of L1 entry %" PRIu64
-				    " (guest cluster %" PRIu64 ")", i, j, guest);
-				ok = check_u64(got, want);
-				break;
-			}
-			if (!stored)
-				continue;
-			if (!(ok = claim(used, e, want & ~COPIED, "data cluster")))
-				break;
-			data++;
-			next++;
-		}
-	}
-	if (!ok)
-		goto out;
-	ok &= check_u64(next, m->nstored);
-	ok &= check_u64(tables, e->l2_tables);
-
-	/* Refcounts: 1 for each cluster in use, 0 past the end */
-	for (uint64_t i = 0; ok && i < e->refcount_table_clusters * per_table; i++) {
-		uint64_t off = be(table + i * 8, 8);
-		const unsigned char *block;
-
-		if (off == 0) {
-			if (i * per_block < e->total_clusters) {
-				note("refcount table entry %" PRIu64 " is 0", i);
-				ok = check(i * per_block >= e->total_clusters);
-			}
-			continue;
-		}
-		if (meta_index(e, off / cs) == NOT_META) {
-			note("refcount table entry %" PRIu64 ": 0x%" PRIx64, i, off);
-			ok = check(meta_index(e, off / cs) != NOT_META);
-			break;
-		}
-		if (!(ok = claim(used, e, off, "refcount block")) ||
-		    !(ok = check_side(e, off, "refcount block")))
-			break;
-		block = img + meta_index(e, off / cs) * cs;
-		for (uint64_t k = 0; k < per_block; k++) {
-			uint64_t c = i * per_block + k;
-			uint64_t count = be(block + k * 2, 2);
-			uint64_t want = c < e->total_clusters;
-
-			if (count != want) {
-				note("refcount of host cluster %" PRIu64 " of %" PRIu64,
-				    c, e->total_clusters);
-				ok = check_u64(count, want);
-				break;
-			}
-		}
-	}
-	note_text[0] = '\0';
-	for (uint64_t c = 0; ok && c < e->total_clusters; c++) {
-		if (!used[c]) {
-			note("host cluster %" PRIu64 " of %" PRIu64, c, e->total_clusters);
-			ok = check(used[c]);
-		}
-	}
-out:
-	free(used);
 	free(spare);
 	free(img);
 	return ok;
-}
-
-/* Everything about lo that the model fixes. */
-static int
-check_layout(const struct layout *lo, const struct model *m)
-{
-	struct expect e;
-
-	expect_model(&e, m);
-	if (!check_fields(lo, m, &e))
-		return 0;
-	return check_runs(lo, m) & check_metadata(lo, m, &e);
 }
 
 /* Layout: exact cases, computed by hand */
@@ -810,31 +430,6 @@ static const struct known_case known_cases[] = {
 	    9, 16064 * 512, { { 0, 16064 * 512 } }, 1, 16064, 251, 65, 2, 16387 },
 };
 
-/* Sizes and counts that layout_data_first must leave as they were. */
-static int
-check_same_sizes(const struct layout *lo, const struct layout *was)
-{
-	int ok = 1;
-
-	ok &= check_u64(lo->input_size, was->input_size);
-	ok &= check_u64(lo->virtual_size, was->virtual_size);
-	ok &= check_u64(lo->cluster_bits, was->cluster_bits);
-	ok &= check_u64(lo->cluster_size, was->cluster_size);
-	ok &= check(lo->ranges == was->ranges);
-	ok &= check_u64(lo->nranges, was->nranges);
-	ok &= check_u64(lo->guest_clusters, was->guest_clusters);
-	ok &= check_u64(lo->l1_entries, was->l1_entries);
-	ok &= check_u64(lo->l1_clusters, was->l1_clusters);
-	ok &= check_u64(lo->refcount_table_clusters, was->refcount_table_clusters);
-	ok &= check_u64(lo->refcount_blocks, was->refcount_blocks);
-	ok &= check_u64(lo->l2_tables, was->l2_tables);
-	ok &= check_u64(lo->data_clusters, was->data_clusters);
-	ok &= check_u64(lo->total_clusters, was->total_clusters);
-	ok &= check_u64(layout_image_size(lo), layout_image_size(was));
-	ok &= check_u64(layout_meta_clusters(lo), layout_meta_clusters(was));
-	return ok;
-}
-
 /* layout_init, then if data_first layout_data_first, which must keep the sizes. */
 static int
 init_in_order(struct layout *lo, uint64_t size, unsigned bits,
@@ -848,15 +443,15 @@ init_in_order(struct layout *lo, uint64_t size, unsigned bits,
 		return 1;
 	was = *lo;
 	layout_data_first(lo);
-	return check_same_sizes(lo, &was);
+	return check_model(model_check_same_sizes(lo, &was, "layout_data_first",
+	    &failure));
 }
 
 static void
 t_known(const struct known_case *k, int data_first)
 {
 	struct layout lo;
-	struct model m = { k->bits, k->size, NULL, 0, data_first };
-	uint64_t *stored;
+	struct model m;
 
 	set_case("%s%s", k->what, data_first ? ", data first" : "");
 	if (!init_in_order(&lo, k->size, k->bits, k->r, k->nranges, data_first))
@@ -870,10 +465,9 @@ t_known(const struct known_case *k, int data_first)
 	check_u64(layout_meta_clusters(&lo), k->total - k->data);
 	if (data_first)
 		check_u64(lo.data_offset, (1 + lo.l1_clusters) << k->bits);
-	stored = stored_of_sorted(k->r, k->nranges, k->bits, &m.nstored);
-	m.stored = stored;
+	make_model(&m, k->bits, k->size, k->r, k->nranges, data_first);
 	check_layout(&lo, &m);
-	free(stored);
+	model_free(&m);
 }
 
 /* The header of the 6-cluster image above, written out by hand. */
@@ -1040,7 +634,7 @@ t_data_first_no_data(void)
 	unsigned char *c = xcalloc(64 * KiB, 1);
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		struct model m = { 16, cases[k].size, NULL, 0, 1 };
+		struct model m;
 		struct layout lo;
 		struct meta_writer mw;
 
@@ -1078,19 +672,23 @@ t_data_first_no_data(void)
 		check_u64(be(c, 8), cases[k].blocks);
 		check(all_bytes(c + 8, 64 * KiB - 8, 0));
 		check(!meta_writer_next(&mw, c));
+		make_model(&m, 16, cases[k].size, NULL, 0, 1);
 		check_layout(&lo, &m);
+		model_free(&m);
 	}
 
 	/* 512 B, 1 GiB: an L1 table of 512 clusters maps nothing. */
 	{
-		struct model m = { 9, GiB, NULL, 0, 1 };
+		struct model m;
 		struct layout lo;
 
 		set_case("512 B clusters, 1 GiB, no data, data first");
 		if (init_in_order(&lo, GiB, 9, NULL, 0, 1)) {
 			check_u64(lo.l1_clusters, 512);
 			check_u64(lo.l1_offset, 512);
+			make_model(&m, 9, GiB, NULL, 0, 1);
 			check_layout(&lo, &m);
+			model_free(&m);
 		}
 	}
 	free(c);
@@ -1099,41 +697,11 @@ t_data_first_no_data(void)
 /* Layout: the refcount fixed point */
 
 /*
- * The blocks count every cluster and no block could go: one fewer, with
- * the table it would need, would not count what is left.  The table
- * points at every block and has no spare cluster.
+ * The model tries each number of refcount blocks in turn, and
+ * model_check_fields checks lo's against it and by their bounds: they
+ * count every cluster and no block could go, the table has no spare
+ * cluster.  Its counts alone are enough here, no list of clusters.
  */
-static int
-check_refcount_sizes(const struct layout *lo)
-{
-	uint64_t per_block = lo->cluster_size / 2;
-	uint64_t per_table = lo->cluster_size / 8;
-	uint64_t blocks = lo->refcount_blocks, table = lo->refcount_table_clusters;
-	uint64_t total = lo->total_clusters;
-	int ok = 1;
-
-	ok &= check(blocks >= 1 && table >= 1);
-	if (!ok)
-		return 0;
-	ok &= check(blocks * per_block >= total);
-	ok &= check((blocks - 1) * per_block < total);
-	ok &= check((blocks - 1) * per_block <
-	    total - 1 - (table - ceil_div(blocks - 1, per_table)));
-	ok &= check(table * per_table >= blocks);
-	ok &= check((table - 1) * per_table < blocks);
-	return ok;
-}
-
-static int
-check_counts(const struct layout *lo, const struct expect *e)
-{
-	return check_u64(lo->l1_clusters, e->l1_clusters) &
-	    check_u64(lo->l2_tables, e->l2_tables) &
-	    check_u64(lo->data_clusters, e->data_clusters) &
-	    check_u64(lo->refcount_blocks, e->refcount_blocks) &
-	    check_u64(lo->refcount_table_clusters, e->refcount_table_clusters) &
-	    check_u64(lo->total_clusters, e->total_clusters);
-}
 
 /* Every all-data disk of up to 30000 clusters of 512 B, and one byte less. */
 static void
@@ -1144,12 +712,12 @@ t_refcount_sweep_dense(void)
 			uint64_t size = n * 512 - less;
 			struct range r = { 0, size };
 			struct layout lo;
-			struct expect e;
+			struct model m;
 
 			set_case("512 B clusters, %" PRIu64 " bytes all data", size);
-			expect_counts(&e, 9, size, n, ceil_div(n, 64));
+			model_count(&m, 9, size, n, ceil_div(n, 64));
 			if (!check_err(layout_init(&lo, size, 9, &r, size > 0), LAYOUT_OK) ||
-			    !check_refcount_sizes(&lo) || !check_counts(&lo, &e))
+			    !check_model(model_check_fields(&m, &lo, &failure)))
 				return;
 		}
 	}
@@ -1167,12 +735,12 @@ t_refcount_sweep_sparse(void)
 	for (uint64_t size = 1; size <= 128 * GiB; size += step) {
 		struct range r = { size - 1, 1 };
 		struct layout lo;
-		struct expect e;
+		struct model m;
 
 		set_case("512 B clusters, %" PRIu64 " bytes, the last byte data", size);
-		expect_counts(&e, 9, size, 1, 1);
+		model_count(&m, 9, size, 1, 1);
 		if (!check_err(layout_init(&lo, size, 9, &r, 1), LAYOUT_OK) ||
-		    !check_refcount_sizes(&lo) || !check_counts(&lo, &e))
+		    !check_model(model_check_fields(&m, &lo, &failure)))
 			return;
 	}
 }
@@ -1189,14 +757,14 @@ t_refcount_sweep_cluster_sizes(void)
 				uint64_t n = k * per_block - d;
 				struct range r = { 0, n * cs };
 				struct layout lo;
-				struct expect e;
+				struct model m;
 
 				set_case("cluster_bits %u, %" PRIu64 " clusters all data",
 				    bits, n);
-				expect_counts(&e, bits, n * cs, n, ceil_div(n, cs / 8));
+				model_count(&m, bits, n * cs, n, ceil_div(n, cs / 8));
 				if (!check_err(layout_init(&lo, n * cs, bits, &r, 1),
-				    LAYOUT_OK) || !check_refcount_sizes(&lo) ||
-				    !check_counts(&lo, &e))
+				    LAYOUT_OK) || !check_model(model_check_fields(&m, &lo,
+				    &failure)))
 					return;
 				if (d > 64)
 					d += d / 8;	/* sparser far from the edge */
@@ -1361,9 +929,7 @@ t_model(uint64_t seed, int cases, int data_first)
 		struct model m;
 		struct layout lo;
 		unsigned bits;
-		uint64_t size, cs, *stored;
-		unsigned char *bitmap;
-		size_t nclusters, nstored = 0;
+		uint64_t size, cs;
 
 		rng_seed(seed, (uint64_t)index);
 		bits = 9 + (unsigned)rng_below(4);
@@ -1378,31 +944,11 @@ t_model(uint64_t seed, int cases, int data_first)
 		}
 		describe_case(seed, index, data_first, bits, size, &raw);
 
-		/* A cluster is stored iff a byte of it lies in a range. */
-		nclusters = (size_t)(size / cs + 1);
-		bitmap = xcalloc(nclusters, 1);
-		for (size_t i = 0; i < raw.n; i++) {
-			uint64_t first = raw.v[i].offset / cs;
-			uint64_t last = (raw.v[i].offset + raw.v[i].length - 1) / cs;
-
-			for (uint64_t c = first; c <= last; c++)
-				bitmap[c] = 1;
-		}
-		stored = xcalloc(nclusters, sizeof(*stored));
-		for (size_t c = 0; c < nclusters; c++)
-			if (bitmap[c])
-				stored[nstored++] = c;
-		m.cluster_bits = bits;
-		m.input_size = size;
-		m.stored = stored;
-		m.nstored = nstored;
-		m.data_first = data_first;
-
+		/* The model takes the ranges as picked, not as merged. */
+		make_model(&m, bits, size, raw.v, raw.n, data_first);
 		if (init_in_order(&lo, size, bits, given.v, given.n, data_first))
 			check_layout(&lo, &m);
-
-		free(bitmap);
-		free(stored);
+		model_free(&m);
 		if (given.v != raw.v)
 			ranges_free(&given);
 		ranges_free(&raw);
@@ -1410,6 +956,13 @@ t_model(uint64_t seed, int cases, int data_first)
 }
 
 /* Layout: errors */
+
+/* The bits model_range_errors and model_header_errors give for one error. */
+static unsigned
+error_bit(enum layout_error error)
+{
+	return error == LAYOUT_OK ? 0 : 1u << error;
+}
 
 static void
 t_cluster_bits(void)
@@ -1452,6 +1005,8 @@ t_range_order(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		set_case("%s", cases[i].what);
 		check_err(layout_init(&lo, MiB, 16, cases[i].r, cases[i].n), cases[i].want);
+		check_u64(model_range_errors(cases[i].r, cases[i].n, MiB),
+		    error_bit(cases[i].want));
 	}
 }
 
@@ -1480,6 +1035,8 @@ t_range_beyond(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		set_case("%s", cases[i].what);
 		check_err(layout_init(&lo, cases[i].size, 16, &cases[i].r, 1), cases[i].want);
+		check_u64(model_range_errors(&cases[i].r, 1, cases[i].size),
+		    error_bit(cases[i].want));
 	}
 }
 
@@ -1519,30 +1076,31 @@ largest(int (*ok)(unsigned, uint64_t), unsigned bits, uint64_t lo, uint64_t hi)
 	return lo;
 }
 
+/* The model of a disk of n clusters, all data. */
 static void
-expect_dense(struct expect *e, unsigned bits, uint64_t n)
+count_dense(struct model *m, unsigned bits, uint64_t n)
 {
 	uint64_t cs = UINT64_C(1) << bits;
 
-	expect_counts(e, bits, n * cs, n, ceil_div(n, cs / 8));
+	model_count(m, bits, n * cs, n, ceil_div(n, cs / 8));
 }
 
 static int
 reftable_fits(unsigned bits, uint64_t n)
 {
-	struct expect e;
+	struct model m;
 
-	expect_dense(&e, bits, n);
-	return e.refcount_table_clusters * e.cluster_size <= 8 * MiB;
+	count_dense(&m, bits, n);
+	return m.refcount_table_clusters * m.cluster_size <= 8 * MiB;
 }
 
 static int
 offsets_fit(unsigned bits, uint64_t n)
 {
-	struct expect e;
+	struct model m;
 
-	expect_dense(&e, bits, n);
-	return e.total_clusters << bits <= UINT64_C(1) << 56;
+	count_dense(&m, bits, n);
+	return m.total_clusters << bits <= UINT64_C(1) << 56;
 }
 
 /*
@@ -1617,11 +1175,11 @@ t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters,
 	const struct range r[3] = {
 		{ 0, 4096 }, { size / 2 + 100, 1 }, { size - 1, 1 },
 	};
-	struct model m = { bits, size, NULL, 0, data_first };
+	struct model m;
 	struct layout lo;
 	struct meta_writer mw;
 	unsigned char *c = xcalloc(UINT64_C(1) << bits, 1);
-	uint64_t *stored, n = 0;
+	uint64_t n = 0;
 
 	set_case("cluster_bits %u, %" PRIu64 " bytes, 3 ranges%s", bits, size,
 	    data_first ? ", data first" : "");
@@ -1632,10 +1190,9 @@ t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters,
 	while (n <= meta_clusters && meta_writer_next(&mw, c))
 		n++;
 	check_u64(n, meta_clusters);
-	stored = stored_of_sorted(r, 3, bits, &m.nstored);
-	m.stored = stored;
+	make_model(&m, bits, size, r, 3, data_first);
 	check_layout(&lo, &m);
-	free(stored);
+	model_free(&m);
 out:
 	free(c);
 }
@@ -1647,6 +1204,145 @@ t_huge_sparse_data_first(void)
 	t_huge_sparse(16, 64 * TiB, 22, 1);
 	t_huge_sparse(16, 2 * PiB, 518, 1);
 	t_huge_sparse(21, UINT64_C(1) << 61, 22, 1);
+}
+
+/* Layout: versions and backing files */
+
+/* A name of len bytes (at most 1100), none of them NUL, in buf. */
+static const char *
+make_name(char *buf, size_t len, char first)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(first + i % 26);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Cluster 0 holds the header (72 bytes in version 2, 104 in 3), the
+ * backing format extension (8 bytes and the name padded to 8), the
+ * 8-byte end of the extensions, then the backing file name: each case at
+ * its limit, computed by hand, then checked against the model and, if it
+ * holds, decoded in both orders.
+ */
+static void
+t_headers(void)
+{
+	static const struct {
+		const char *what;
+		unsigned bits;
+		int version;
+		int name_len;	/* -1: no backing file */
+		int format_len;	/* -1: no format */
+		enum layout_error want;
+	} cases[] = {
+		{ "version 2, no backing file", 9, 2, -1, -1, LAYOUT_OK },
+		{ "version 3, a format and no name", 9, 3, -1, 3, LAYOUT_OK },
+		{ "version 3, an empty format", 9, 3, 10, 0, LAYOUT_OK },
+		/* 104 + 8 + 400 = 512 */
+		{ "version 3, 512 B, a 400-byte name", 9, 3, 400, -1, LAYOUT_OK },
+		{ "version 3, 512 B, a 401-byte name", 9, 3, 401, -1,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		/* 72 + 8 + 432 = 512 */
+		{ "version 2, 512 B, a 432-byte name", 9, 2, 432, -1, LAYOUT_OK },
+		{ "version 2, 512 B, a 433-byte name", 9, 2, 433, -1,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		/* 104 + 8 + 8 + 8 + 384 = 512 */
+		{ "version 3, 512 B, a 5-byte format, a 384-byte name", 9, 3, 384, 5,
+		    LAYOUT_OK },
+		{ "version 3, 512 B, a 5-byte format, a 385-byte name", 9, 3, 385, 5,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		/* 72 + 8 + 16 + 8 + 408 = 512 */
+		{ "version 2, 512 B, a 15-byte format, a 408-byte name", 9, 2, 408, 15,
+		    LAYOUT_OK },
+		{ "version 2, 512 B, a 9-byte format, a 409-byte name", 9, 2, 409, 9,
+		    LAYOUT_BACKING_DOES_NOT_FIT },
+		{ "a 16-byte format", 16, 3, 10, 16, LAYOUT_BACKING_FORMAT_TOO_LONG },
+		{ "a 1023-byte name", 16, 3, 1023, 8, LAYOUT_OK },
+		{ "a 1024-byte name", 16, 3, 1024, -1, LAYOUT_BACKING_TOO_LONG },
+		{ "version 1", 16, 1, -1, -1, LAYOUT_BAD_VERSION },
+		{ "version 4 with a name", 16, 4, 5, -1, LAYOUT_BAD_VERSION },
+	};
+	static char name[1101], format[1101];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t cs = UINT64_C(1) << cases[i].bits;
+		const struct range r = { 3 * cs + 7, 2 * cs };
+		const char *n = NULL, *f = NULL;
+
+		if (cases[i].name_len >= 0)
+			n = make_name(name, (size_t)cases[i].name_len, 'a');
+		if (cases[i].format_len >= 0)
+			f = make_name(format, (size_t)cases[i].format_len, 'A');
+		for (int data_first = 0; data_first <= 1; data_first++) {
+			struct layout lo, was;
+			struct model m;
+			enum layout_error got;
+
+			set_case("%s%s", cases[i].what, data_first ? ", data first" : "");
+			if (!init_in_order(&lo, 10 * MiB, cases[i].bits, &r, 1, data_first))
+				continue;
+			was = lo;
+			got = layout_set_header(&lo, cases[i].version, n, f);
+			check_err(got, cases[i].want);
+			check_u64(model_header_errors(cases[i].version, n, f, cs),
+			    error_bit(cases[i].want));
+			check_model(model_check_same_sizes(&lo, &was, "layout_set_header",
+			    &failure));
+			check_model(model_check_same_offsets(&lo, &was, "layout_set_header",
+			    &failure));
+			if (got != LAYOUT_OK)
+				continue;
+			make_model(&m, cases[i].bits, 10 * MiB, &r, 1, data_first);
+			model_set_header(&m, cases[i].version, n, f);
+			check_layout(&lo, &m);
+			model_free(&m);
+		}
+	}
+}
+
+/*
+ * The header of a version 2 overlay of 10 MiB with 64 KiB clusters, its
+ * first byte data, written out by hand: the format extension at 72, "raw"
+ * padded to 8, the end of the extensions at 88, the name at 96.
+ */
+static void
+t_header_bytes(void)
+{
+	static const unsigned char want[] = {
+		0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 2,		/* magic, version */
+		0, 0, 0, 0, 0, 0, 0, 96, 0, 0, 0, 10,		/* the name */
+		0, 0, 0, 16,					/* cluster_bits */
+		0, 0, 0, 0, 0, 0xa0, 0, 0,			/* size: 10 MiB */
+		0, 0, 0, 0, 0, 0, 0, 1,				/* crypt, l1_size */
+		0, 0, 0, 0, 0, 1, 0, 0,				/* L1 at 64 KiB */
+		0, 0, 0, 0, 0, 2, 0, 0,				/* table at 128 KiB */
+		0, 0, 0, 1, 0, 0, 0, 0,		/* table clusters, snapshots */
+		0, 0, 0, 0, 0, 0, 0, 0,				/* snapshots_offset */
+		0xe2, 0x79, 0x2a, 0xca, 0, 0, 0, 3,		/* backing format */
+		'r', 'a', 'w', 0, 0, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 0,				/* the end */
+		'b', 'a', 's', 'e', '.', 'q', 'c', 'o', 'w', '2',
+	};
+	static const struct range r = { 0, 1 };
+	struct layout lo;
+	struct meta_writer mw;
+	unsigned char *c = xcalloc(64 * KiB, 1);
+
+	if (!check_err(layout_init(&lo, 10 * MiB, 16, &r, 1), LAYOUT_OK) ||
+	    !check_err(layout_set_header(&lo, 2, "base.qcow2", "raw"), LAYOUT_OK))
+		goto out;
+	meta_writer_init(&mw, &lo);
+	check(meta_writer_next(&mw, c));
+	for (size_t i = 0; i < sizeof(want); i++) {
+		note("header byte %zu", i);
+		if (!check_u64(c[i], want[i]))
+			break;
+	}
+	note_text[0] = '\0';
+	check(all_bytes(c + sizeof(want), 64 * KiB - sizeof(want), 0));
+out:
+	free(c);
 }
 
 /* Ranges: parse_number */
@@ -2066,6 +1762,9 @@ main(int argc, char **argv)
 	    "2 EiB (the 2 MiB maximum), 3 small ranges: 22 metadata clusters");
 	TEST(t_huge_sparse_data_first(),
 	    "data first: 64 TiB, 2 PiB and 2 EiB, 3 small ranges each, walked and decoded");
+	TEST(t_headers(),
+	    "layout_set_header: versions, backing names and formats to the byte, decoded");
+	TEST(t_header_bytes(), "the header of a version 2 overlay, as written by hand");
 
 	TEST(t_parse_number_good(), "parse_number: decimal and hex, end at the first non-digit");
 	TEST(t_parse_number_bad(), "parse_number: empty, space, sign, bare 0x, overflow refused");

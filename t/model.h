@@ -1,0 +1,142 @@
+/*
+ * t/model.h: the one model of the image that layout.c lays out, shared by
+ * t/unit.c and t/fuzz/fuzz_layout.c.
+ *
+ * The model counts and places every part of the image again from the
+ * qcow2 format, never from layout.c, and reads what layout.c made as a
+ * reader of the image would.  It prints nothing and never exits: a check
+ * returns 0 when everything holds, or -1 at the first thing that does not,
+ * described in a struct model_failure for the caller to print (unit.c, as
+ * TAP comments) or to abort with (the fuzzer).
+ */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+/* What an image of given ranges must be. */
+struct model {
+	unsigned cluster_bits;
+	uint64_t cluster_size;
+	uint64_t per_table;	/* 8-byte entries in a cluster of a table */
+	uint64_t per_block;	/* 16-bit refcounts in a refcount block */
+
+	uint64_t input_size;
+	uint64_t virtual_size;
+	uint64_t guest_clusters;
+	uint64_t l1_entries;
+	uint64_t l1_clusters;
+	uint64_t l2_tables;
+	uint64_t data_clusters;
+	uint64_t refcount_table_clusters;
+	uint64_t refcount_blocks;
+	uint64_t total_clusters;
+
+	/* guest clusters holding data, ascending; NULL if only counted */
+	uint64_t *stored;
+	size_t nstored;
+
+	int version;			/* 2 or 3 */
+	const char *backing_file;	/* NULL: none; not owned */
+	const char *backing_format;	/* NULL: not said; not owned */
+
+	/* where each part begins, in host clusters; the header is at 0 */
+	int data_first;
+	uint64_t l1_at, table_at, blocks_at, l2_at, data_at;
+};
+
+/*
+ * The first check that failed: what it looked at and where, and the value
+ * found against the one wanted.  relation says how got must compare with
+ * want: "" equal, "< " or "<= "; NULL when what says it all (out of
+ * memory) and got and want mean nothing.
+ */
+struct model_failure {
+	char what[256];
+	const char *relation;
+	uint64_t got, want;
+};
+
+/*
+ * The model of an image of input_size bytes with clusters of
+ * 1 << cluster_bits bytes (9 to 21) whose data lies in ranges[0..nranges):
+ * each inside the disk, in any order, overlapping or not, empty ones
+ * holding nothing.  Lists every guest cluster they touch, so keep them
+ * small.  Version 3, no backing file, the parts in stream order.  Returns
+ * 0, or -1 if out of memory.
+ */
+int model_init(struct model *m, unsigned cluster_bits, uint64_t input_size,
+    const struct range *ranges, size_t nranges);
+
+/*
+ * The counts alone, for data_clusters stored in l2_tables tables, with
+ * no list of stored clusters: enough for model_check_fields, not for
+ * model_check_runs or model_check_metadata.  Allocates nothing.
+ */
+void model_count(struct model *m, unsigned cluster_bits, uint64_t input_size,
+    uint64_t data_clusters, uint64_t l2_tables);
+
+/* The header to expect; the names must outlive m.  Changes no count. */
+void model_set_header(struct model *m, int version, const char *backing_file,
+    const char *backing_format);
+
+/*
+ * Place the parts, each right after the one before:
+ *
+ *	header | L1 | refcount table | refcount blocks | L2 tables | data
+ *	header | L1 | data | L2 tables | refcount blocks | refcount table
+ *
+ * the second if data_first, as layout_data_first does.
+ */
+void model_place(struct model *m, int data_first);
+
+/* Metadata clusters: all but the data. */
+uint64_t model_meta_clusters(const struct model *m);
+
+void model_free(struct model *m);
+
+/*
+ * The errors layout_init may rightly give for these ranges, and
+ * layout_set_header for this header: a bit (1u << error) for each,
+ * 0 if it must succeed.
+ */
+unsigned model_range_errors(const struct range *ranges, size_t nranges,
+    uint64_t input_size);
+unsigned model_header_errors(int version, const char *backing_file,
+    const char *backing_format, uint64_t cluster_size);
+
+/*
+ * lo's sizes, counts and offsets against the model's, and its refcount
+ * blocks and table the least that count every cluster.
+ */
+int model_check_fields(const struct model *m, const struct layout *lo,
+    struct model_failure *f);
+
+/* lo's runs: the stored clusters, ascending, disjoint and apart. */
+int model_check_runs(const struct model *m, const struct layout *lo,
+    struct model_failure *f);
+
+/*
+ * Read the image as a reader would, from its header on: meta holds the
+ * made metadata clusters in the order of the file, the data stepped over
+ * (what meta_writer_next gave, made times).  Checks the header and its
+ * extensions, L1 and L2 (COPIED, the tables and the data in guest order),
+ * the refcount table and blocks (1 for each cluster, 0 past the end),
+ * each host cluster used exactly once, and no refcount block spare.
+ */
+int model_check_metadata(const struct model *m, const unsigned char *meta,
+    uint64_t made, struct model_failure *f);
+
+/*
+ * What layout_data_first and layout_set_header must keep: every size and
+ * count, and (for layout_set_header) every offset.  by names the call.
+ */
+int model_check_same_sizes(const struct layout *lo, const struct layout *was,
+    const char *by, struct model_failure *f);
+int model_check_same_offsets(const struct layout *lo, const struct layout *was,
+    const char *by, struct model_failure *f);
+
+#endif
