@@ -444,12 +444,41 @@ ranges_read(FILE *in, uint64_t size, struct range_list *list,
 	return status;
 }
 
-static int
-by_offset(const void *a, const void *b)
+/* Move v[root] down the max-heap of the first n ranges, by offset. */
+static void
+sift_down(struct range *v, size_t root, size_t n)
 {
-	const struct range *x = a, *y = b;
+	struct range top = v[root];
+	size_t child;
 
-	return (x->offset > y->offset) - (x->offset < y->offset);
+	while ((child = 2 * root + 1) < n) {
+		if (child + 1 < n && v[child + 1].offset > v[child].offset)
+			child++;
+		if (v[child].offset <= top.offset)
+			break;
+		v[root] = v[child];
+		root = child;
+	}
+	v[root] = top;
+}
+
+/*
+ * Heapsort: in place and O(n log n) at worst.  glibc's qsort allocates a
+ * copy of the whole array for a merge sort, which for a million ranges
+ * was half as much memory again.
+ */
+static void
+sort_by_offset(struct range *v, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift_down(v, i, n);
+	while (n-- > 1) {
+		struct range first = v[0];
+
+		v[0] = v[n];
+		v[n] = first;
+		sift_down(v, 0, n);
+	}
 }
 
 void
@@ -459,7 +488,7 @@ ranges_merge(struct range_list *list)
 
 	if (list->n == 0)
 		return;
-	qsort(list->v, list->n, sizeof(*list->v), by_offset);
+	sort_by_offset(list->v, list->n);
 	for (size_t i = 1; i < list->n; i++) {
 		struct range *last = &list->v[kept];
 		const struct range *r = &list->v[i];

@@ -57,7 +57,7 @@ int find_data(int fd, uint64_t offset, uint64_t *data, uint64_t *hole);
  */
 int ranges_from_holes(int fd, uint64_t size, struct range_list *list);
 
-/* Sort by offset and merge ranges that overlap or touch. */
+/* Sort by offset, in place, and merge ranges that overlap or touch. */
 void ranges_merge(struct range_list *list);
 
 /* Append one range; returns -1 with errno ENOMEM if the list cannot grow. */

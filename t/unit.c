@@ -1994,6 +1994,52 @@ t_merge_random(uint64_t seed)
 	}
 }
 
+/*
+ * Lists longer than the random ones, in the orders a sort finds hardest:
+ * already sorted, reversed, rising then falling, all at one offset, and
+ * shuffled.  Range i is at 10 i, apart from the others.
+ */
+static void
+t_merge_long(uint64_t seed)
+{
+	static const char *const orders[] = {
+		"sorted", "reversed", "organ pipe", "one offset", "shuffled",
+	};
+	static const size_t sizes[] = { 2, 3, 4, 5, 100, 4097, 100000 };
+
+	for (size_t o = 0; o < sizeof(orders) / sizeof(orders[0]); o++) {
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			struct range_list list = { NULL, 0, 0 };
+			size_t n = sizes[k], want = o == 3 ? 1 : n;
+
+			rng_seed(seed ^ 0x6c6f6e67, o * 16 + k);
+			for (size_t i = 0; i < n; i++) {
+				size_t at = o == 1 ? n - 1 - i : o == 2 ?
+				    (i % 2 ? n - 1 - i / 2 : i / 2) : i;
+
+				ranges_add(&list, o == 3 ? 0 : 10 * at, o == 3 ? 1 + i : 5);
+			}
+			for (size_t i = n; o == 4 && i > 1; i--) {
+				size_t j = rng_below(i);
+				struct range t = list.v[i - 1];
+
+				list.v[i - 1] = list.v[j];
+				list.v[j] = t;
+			}
+			set_case("%s, %zu ranges", orders[o], n);
+			ranges_merge(&list);
+			if (check_u64(list.n, want) && o == 3)
+				check_u64(list.v[0].length, n);
+			for (size_t i = 0; o != 3 && i < list.n; i++) {
+				note("range %zu", i);
+				if (!check_u64(list.v[i].offset, 10 * i))
+					break;
+			}
+			ranges_free(&list);
+		}
+	}
+}
+
 static void
 t_add_grows(void)
 {
@@ -2078,6 +2124,7 @@ main(int argc, char **argv)
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
+	TEST(t_merge_long(seed), "ranges_merge: long lists sorted, reversed, organ pipe, shuffled");
 	TEST(t_add_grows(), "ranges_add grows past its first allocation; ranges_free resets");
 
 	printf("1..%d\n", tests_run);
