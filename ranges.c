@@ -66,7 +66,7 @@ ranges_free(struct range_list *list)
 static const char *
 skip_space(const char *s)
 {
-	while (*s == ' ' || *s == '\t' || *s == '\r')
+	while (*s == ' ' || *s == '\t')
 		s++;
 	return s;
 }
@@ -76,11 +76,15 @@ static int
 is_blank(const char *s)
 {
 	s = skip_space(s);
-	return *s == '\0' || *s == '\n' || *s == '#';
+	return *s == '\0' || *s == '#';
 }
 
-/* The line formats: ours, and the columns of `nbdinfo --map`. */
-enum line_format { FORMAT_UNKNOWN, FORMAT_PLAIN, FORMAT_NBDINFO };
+/* What reading a range file needs, and where it puts what it finds. */
+struct reader {
+	uint64_t size;			/* of the disk */
+	struct range_list *list;
+	struct ranges_error *error;
+};
 
 /* The offset and length a listing gives must lie inside the disk. */
 static const char *
@@ -95,18 +99,119 @@ check_extent(uint64_t offset, uint64_t length, uint64_t size)
 	return NULL;
 }
 
+/* Check an extent and append it if it is data; returns why not, or NULL. */
+static const char *
+keep(struct reader *rd, const struct range *r, int is_data)
+{
+	const char *why;
+
+	if ((why = check_extent(r->offset, r->length, rd->size)) != NULL)
+		return why;
+	if (is_data && ranges_add(rd->list, r->offset, r->length) == -1)
+		return "out of memory";
+	return NULL;
+}
+
+/* Whether c ends a line: LF, CR, and CRLF once (last is the one before c). */
+static int
+ends_line(int last, int c)
+{
+	return c == '\r' || (c == '\n' && last != '\r');
+}
+
+/* One line of a file, without its end. */
+struct line {
+	char *text;
+	size_t len;
+	size_t cap;
+};
+
 /*
- * "OFFSET LENGTH [# comment]", or "OFFSET LENGTH TYPE DESCRIPTION" as
- * nbdinfo --map prints it, where only type 0 is data (bit 0 is a hole,
- * bit 1 reads as zeros).  The first line decides which one the file is.
- * Sets *is_data; returns the reason the line is bad, or NULL.
+ * Read the next line into l.  A line ends at LF, CRLF or a lone CR (the
+ * line end of old Mac files), or at the end of the file.  Returns 1, 0 at
+ * the end of the file, or -1 if the line cannot grow.
+ */
+static int
+read_line(FILE *in, struct line *l)
+{
+	int c;
+
+	l->len = 0;
+	while ((c = getc(in)) != EOF && c != '\n' && c != '\r') {
+		if (l->len + 1 >= l->cap) {
+			size_t cap = l->cap ? 2 * l->cap : 128;
+			char *text;
+
+			if (cap < l->cap || (text = realloc(l->text, cap)) == NULL)
+				return -1;
+			l->text = text;
+			l->cap = cap;
+		}
+		l->text[l->len++] = (char)c;
+	}
+	if (c == EOF && l->len == 0)
+		return 0;
+	if (c == '\r' && (c = getc(in)) != '\n' && c != EOF)
+		ungetc(c, in);
+	if (l->cap == 0 && (l->text = malloc(l->cap = 128)) == NULL)
+		return -1;
+	l->text[l->len] = '\0';
+	return 1;
+}
+
+/* The line formats: ours, and the columns of `nbdinfo --map`. */
+enum line_format { FORMAT_UNKNOWN, FORMAT_PLAIN, FORMAT_NBDINFO };
+
+/*
+ * The format that what follows OFFSET LENGTH belongs to: nothing or a
+ * comment is plain; a type, blanks and a word that begins with a letter
+ * are nbdinfo; anything else is neither, FORMAT_UNKNOWN.
+ */
+static enum line_format
+rest_format(const char *rest)
+{
+	uint64_t type;
+	char *end;
+
+	if (is_blank(rest))
+		return FORMAT_PLAIN;
+	if (parse_number(rest, &end, &type) == 0 && end != skip_space(end) &&
+	    isalpha((unsigned char)*skip_space(end)))
+		return FORMAT_NBDINFO;
+	return FORMAT_UNKNOWN;
+}
+
+/*
+ * The TYPE DESCRIPTION of an nbdinfo line, where only type 0 is data
+ * (bit 0 is a hole, bit 1 reads as zeros).
  */
 static const char *
-parse_line(const char *line, uint64_t size, enum line_format *format,
-    struct range *r, int *is_data)
+parse_nbdinfo(const char *s, int *is_data)
+{
+	uint64_t type;
+	char *end;
+
+	if (parse_number(s, &end, &type) == -1)
+		return "bad nbdinfo type";
+	if (end == skip_space(end) || is_blank(end))
+		return "expected nbdinfo description";
+	*is_data = type == 0;
+	return NULL;
+}
+
+/*
+ * "OFFSET LENGTH [# comment]", or "OFFSET LENGTH TYPE DESCRIPTION" as
+ * nbdinfo --map prints it.  The first line that is one of the two sets
+ * the format of the file, and every line after must be of it: a guess
+ * from two numbers more or less would drop ranges without a word.  Sets
+ * *is_data; returns the reason the line is bad, or NULL.
+ */
+static const char *
+parse_line(const char *line, enum line_format *format, struct range *r,
+    int *is_data)
 {
 	const char *s = skip_space(line);
-	uint64_t type;
+	enum line_format rest;
 	char *end;
 
 	if (parse_number(s, &end, &r->offset) == -1)
@@ -119,49 +224,47 @@ parse_line(const char *line, uint64_t size, enum line_format *format,
 	if (parse_number(s, &end, &r->length) == -1)
 		return "bad length";
 	s = skip_space(end);
+	rest = rest_format(s);
 	if (*format == FORMAT_UNKNOWN)
-		*format = parse_number(s, &end, &type) == 0 && end != skip_space(end) &&
-		    !is_blank(end) ? FORMAT_NBDINFO : FORMAT_PLAIN;
-	*is_data = 1;
-	if (*format == FORMAT_NBDINFO) {
-		if (parse_number(s, &end, &type) == -1)
-			return "bad nbdinfo type";
-		if (end == skip_space(end) || is_blank(end))
-			return "expected nbdinfo description";
-		*is_data = type == 0;
-	} else if (!is_blank(s)) {
+		*format = rest == FORMAT_NBDINFO ? FORMAT_NBDINFO : FORMAT_PLAIN;
+	if (*format == FORMAT_NBDINFO)
+		return rest == FORMAT_PLAIN ? "plain line in an nbdinfo map" :
+		    parse_nbdinfo(s, is_data);
+	if (rest == FORMAT_NBDINFO)
+		return "nbdinfo line in a plain range file";
+	if (rest != FORMAT_PLAIN)
 		return "junk after length";
-	}
-	return check_extent(r->offset, r->length, size);
+	*is_data = 1;
+	return NULL;
 }
 
 /* A range file of lines, plain or from nbdinfo. */
 static int
-read_lines(FILE *in, uint64_t size, struct range_list *list,
-    struct ranges_error *error)
+read_lines(FILE *in, struct reader *rd)
 {
 	enum line_format format = FORMAT_UNKNOWN;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t length;
+	struct ranges_error *error = rd->error;
+	struct line l = { NULL, 0, 0 };
+	int got;
 
-	while ((length = getline(&line, &cap, in)) != -1) {
+	while ((got = read_line(in, &l)) == 1) {
 		struct range r;
 		int is_data;
 
 		error->line++;
-		if (strlen(line) != (size_t)length)
+		if (strlen(l.text) != l.len)
 			error->why = "NUL byte in line";
-		else if (is_blank(line))
+		else if (is_blank(l.text))
 			continue;
-		else if ((error->why = parse_line(line, size, &format, &r,
-		    &is_data)) == NULL && is_data &&
-		    ranges_add(list, r.offset, r.length) == -1)
-			error->why = "out of memory";
+		else if ((error->why = parse_line(l.text, &format, &r,
+		    &is_data)) == NULL)
+			error->why = keep(rd, &r, is_data);
 		if (error->why != NULL)
 			break;
 	}
-	free(line);
+	if (got == -1)
+		error->why = "out of memory";
+	free(l.text);
 	return error->why != NULL ? -1 : 0;
 }
 
@@ -176,8 +279,10 @@ read_lines(FILE *in, uint64_t size, struct range_list *list,
  */
 struct json {
 	FILE *in;
+	struct reader *rd;
 	struct ranges_error *error;
 	int c;			/* the next character, or EOF */
+	int last;		/* the one before, to count CRLF as one line end */
 };
 
 struct json_entry {
@@ -190,8 +295,8 @@ struct json_entry {
 static void
 json_advance(struct json *j)
 {
-	if (j->c == '\n')
-		j->error->line++;
+	j->error->line += ends_line(j->last, j->c);
+	j->last = j->c;
 	j->c = getc(j->in);
 }
 
@@ -231,7 +336,7 @@ json_string(struct json *j, char *buf, size_t cap)
 	if (json_expect(j, '"') == -1)
 		return -1;
 	while (j->c != '"') {
-		if (j->c == EOF || j->c == '\n')
+		if (j->c == EOF || j->c == '\n' || j->c == '\r')
 			return json_fail(j, "unterminated string");
 		if (j->c == '\\')
 			json_advance(j);
@@ -353,7 +458,7 @@ json_object(struct json *j, struct json_entry *e)
 
 /* The range an entry gives, if it gives one; returns why it is bad, or NULL. */
 static const char *
-json_range(const struct json_entry *e, uint64_t size, struct range *r, int *is_data)
+json_range(const struct json_entry *e, struct range *r, int *is_data)
 {
 	if (!e->has_length)
 		return "entry without \"length\"";
@@ -369,14 +474,14 @@ json_range(const struct json_entry *e, uint64_t size, struct range *r, int *is_d
 		return "entry without \"start\" or \"offset\"";
 	}
 	r->length = e->length;
-	return check_extent(r->offset, r->length, size);
+	return NULL;
 }
 
 static int
-read_json(FILE *in, uint64_t size, struct range_list *list,
-    struct ranges_error *error)
+read_json(FILE *in, struct reader *rd)
 {
-	struct json j = { in, error, getc(in) };
+	struct ranges_error *error = rd->error;
+	struct json j = { in, rd, error, getc(in), '\0' };
 	struct json_entry e;
 	struct range r;
 	int is_data;
@@ -390,10 +495,9 @@ read_json(FILE *in, uint64_t size, struct range_list *list,
 	else for (;;) {
 		if (json_object(&j, &e) == -1)
 			return -1;
-		if ((error->why = json_range(&e, size, &r, &is_data)) != NULL)
+		if ((error->why = json_range(&e, &r, &is_data)) != NULL ||
+		    (error->why = keep(rd, &r, is_data)) != NULL)
 			return -1;
-		if (is_data && ranges_add(list, r.offset, r.length) == -1)
-			return json_fail(&j, "out of memory");
 		json_skip_space(&j);
 		if (j.c == ']') {
 			json_advance(&j);
@@ -411,10 +515,12 @@ read_json(FILE *in, uint64_t size, struct range_list *list,
 static int
 starts_with_bracket(FILE *in, unsigned long *newlines)
 {
-	int c;
+	int c, last = '\0';
 
-	while ((c = getc(in)) == ' ' || c == '\t' || c == '\r' || c == '\n')
-		*newlines += c == '\n';
+	while ((c = getc(in)) == ' ' || c == '\t' || c == '\r' || c == '\n') {
+		*newlines += ends_line(last, c);
+		last = c;
+	}
 	if (c != EOF)
 		ungetc(c, in);
 	return c == '[';
@@ -424,19 +530,21 @@ int
 ranges_read(FILE *in, uint64_t size, struct range_list *list,
     struct ranges_error *error)
 {
+	struct reader rd = { size, list, error };
 	unsigned long skipped_lines = 0;
 	int status;
 
 	error->line = 0;
 	error->why = NULL;
 	if (starts_with_bracket(in, &skipped_lines)) {
-		status = read_json(in, size, list, error);
+		status = read_json(in, &rd);
 		error->line += skipped_lines;
 	} else {
 		error->line = skipped_lines;
-		status = read_lines(in, size, list, error);
+		status = read_lines(in, &rd);
 	}
-	if (status == 0 && ferror(in)) {
+	/* A read error cut the file short: what it made of the rest is moot. */
+	if (ferror(in)) {
 		error->line = 0;
 		error->why = "read error";
 		status = -1;

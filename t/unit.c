@@ -1864,6 +1864,27 @@ t_read_bad(void)
 		{ "\n\n  \n\nbad\n", 0, 100, 5, "bad offset" },
 		{ "0 1\n1 1\n2 1\n3 1\n4 1\n5 1\n6 1\n7 100\n", 0, 100,
 		    8, "range ends beyond --size" },
+		/* Two pairs on a line are not an nbdinfo line. */
+		{ "65536 65536 262144 65536\n", 0, MiB, 1, "junk after length" },
+		{ "0 65536 3\n", 0, MiB, 1, "junk after length" },
+		{ "0 65536 0 data\n65536 65536 3\n", 0, MiB, 2,
+		    "expected nbdinfo description" },
+		{ "0 65536 0 data\n65536 65536 x hole\n", 0, MiB, 2, "bad nbdinfo type" },
+		{ "0 1\n0 65536 0 data\n", 0, MiB, 2, "nbdinfo line in a plain range file" },
+		{ "# plain\n\n0 1 # one\n2 1 3 hole\n", 0, MiB, 4,
+		    "nbdinfo line in a plain range file" },
+		{ "0 65536 0 data\n65536 65536\n", 0, MiB, 2, "plain line in an nbdinfo map" },
+		{ "0 65536 0 data\n65536 65536 # no type\n", 0, MiB, 2,
+		    "plain line in an nbdinfo map" },
+		/* A lone CR ends a line, CRLF one line, LF CR two. */
+		{ "0 1\r1 1\rx\r", 0, 100, 3, "bad offset" },
+		{ "0 1\r\n\r\n\rx", 0, 100, 4, "bad offset" },
+		{ "\r\r\n\nx 1", 0, 100, 4, "bad offset" },
+		{ "0 1\n\r1 1\r\n2 0\n", 0, 100, 4, "zero length" },
+		{ "[\r{\"offset\": 0, \"length\": 0}]", 0, 100, 2, "zero length" },
+		{ "\r\n[\r\n{\"offset\": 0,\r\"length\": 0}\r]", 0, 100, 4, "zero length" },
+		{ "[{\"offset\": 0, \"length\": 1},\r\n\n{\"offset\": 0, \"length\": x}]",
+		    0, 100, 3, "expected a non-negative integer" },
 	};
 	struct range_list list = { NULL, 0, 0 };
 
@@ -1878,6 +1899,52 @@ t_read_bad(void)
 			continue;
 		check_u64(error.line, cases[i].line);
 		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
+/*
+ * Line ends LF, CRLF and a lone CR, and a format told only by what cannot
+ * be mistaken: a plain line is two numbers, an nbdinfo line three and a
+ * description.  Each text, then the ranges it gives at 1 MiB.
+ */
+static void
+t_read_line_ends(void)
+{
+	static const struct {
+		const char *text;
+		size_t n;
+		struct range want[4];
+	} cases[] = {
+		{ "65536 65536\r262144 65536\r", 2, { { 65536, 65536 }, { 262144, 65536 } } },
+		{ "65536 65536\r\n262144 65536\r\n", 2,
+		    { { 65536, 65536 }, { 262144, 65536 } } },
+		{ "0 1\r\r2 1\r\n3 1\n\r4 1", 4, { { 0, 1 }, { 2, 1 }, { 3, 1 }, { 4, 1 } } },
+		{ "# a comment\r0 1 # and another\r\r", 1, { { 0, 1 } } },
+		{ "0 65536 0 data\r65536 65536 3 hole,zero\r131072 512 0 data", 2,
+		    { { 0, 65536 }, { 131072, 512 } } },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"", escaped(cases[i].text, strlen(cases[i].text)));
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text), MiB,
+		    &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
 	}
 	ranges_free(&list);
 }
@@ -2121,6 +2188,7 @@ main(int argc, char **argv)
 	TEST(t_read_good(), "ranges_read: comments, blanks, tabs, CRLF, hex, appended in order");
 	TEST(t_read_empty(), "ranges_read: empty and comment-only files give no ranges");
 	TEST(t_read_bad(), "ranges_read: each bad line, its number and reason");
+	TEST(t_read_line_ends(), "ranges_read: LF, CRLF and lone CR line ends; formats by what cannot be mistaken");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");

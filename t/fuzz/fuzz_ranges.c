@@ -248,8 +248,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text = xmalloc(len);
 	if (len > 0)
 		memcpy(text, data + skip, len);
+	/* Line ends as ranges_read counts them: LF, CR, and CRLF once. */
 	for (size_t i = 0; i < len; i++)
-		newlines += text[i] == '\n';
+		newlines += text[i] == '\r' || (text[i] == '\n' &&
+		    (i == 0 || text[i - 1] != '\r'));
 
 	read_at(&big, text, len, number);
 	read_at(&small, text, len, number >> 48);
