@@ -86,28 +86,50 @@ struct reader {
 	struct ranges_error *error;
 };
 
-/* The offset and length a listing gives must lie inside the disk. */
-static const char *
-check_extent(uint64_t offset, uint64_t length, uint64_t size)
+/* An entry of a range file. */
+struct extent {
+	struct range r;
+	int data;
+	int sectors;	/* from a map of QEMU's, which runs to whole sectors */
+};
+
+/*
+ * The end of the disk an extent may reach: its size, or for a map of
+ * QEMU's, which rounds a disk up to whole 512-byte sectors, the size so
+ * rounded (past 64 bits, as far as they go).
+ */
+static uint64_t
+extent_limit(uint64_t size, int sectors)
 {
-	if (length == 0)
-		return "zero length";
-	if (offset >= size)
-		return "offset beyond --size";
-	if (length > size - offset)
-		return "range ends beyond --size";
-	return NULL;
+	if (!sectors || size % 512 == 0)
+		return size;
+	if (size - size % 512 > UINT64_MAX - 512)
+		return UINT64_MAX;
+	return size - size % 512 + 512;
 }
 
-/* Check an extent and append it if it is data; returns why not, or NULL. */
+/*
+ * Check that an extent lies inside the disk, cut it at its size, and
+ * append it if it is data and a byte of it is left.  Returns why not, or
+ * NULL.
+ */
 static const char *
-keep(struct reader *rd, const struct range *r, int is_data)
+keep(struct reader *rd, struct extent *e)
 {
-	const char *why;
+	uint64_t limit = extent_limit(rd->size, e->sectors);
+	struct range *r = &e->r;
 
-	if ((why = check_extent(r->offset, r->length, rd->size)) != NULL)
-		return why;
-	if (is_data && ranges_add(rd->list, r->offset, r->length) == -1)
+	if (r->length == 0)
+		return "zero length";
+	if (r->offset >= limit)
+		return "offset beyond --size";
+	if (r->length > limit - r->offset)
+		return "range ends beyond --size";
+	if (r->offset >= rd->size)
+		return NULL;
+	if (r->length > rd->size - r->offset)
+		r->length = rd->size - r->offset;
+	if (e->data && ranges_add(rd->list, r->offset, r->length) == -1)
 		return "out of memory";
 	return NULL;
 }
@@ -186,7 +208,7 @@ rest_format(const char *rest)
  * (bit 0 is a hole, bit 1 reads as zeros).
  */
 static const char *
-parse_nbdinfo(const char *s, int *is_data)
+parse_nbdinfo(const char *s, struct extent *e)
 {
 	uint64_t type;
 	char *end;
@@ -195,7 +217,8 @@ parse_nbdinfo(const char *s, int *is_data)
 		return "bad nbdinfo type";
 	if (end == skip_space(end) || is_blank(end))
 		return "expected nbdinfo description";
-	*is_data = type == 0;
+	e->data = type == 0;
+	e->sectors = 1;
 	return NULL;
 }
 
@@ -203,25 +226,24 @@ parse_nbdinfo(const char *s, int *is_data)
  * "OFFSET LENGTH [# comment]", or "OFFSET LENGTH TYPE DESCRIPTION" as
  * nbdinfo --map prints it.  The first line that is one of the two sets
  * the format of the file, and every line after must be of it: a guess
- * from two numbers more or less would drop ranges without a word.  Sets
- * *is_data; returns the reason the line is bad, or NULL.
+ * from two numbers more or less would drop ranges without a word.  Fills
+ * e; returns the reason the line is bad, or NULL.
  */
 static const char *
-parse_line(const char *line, enum line_format *format, struct range *r,
-    int *is_data)
+parse_line(const char *line, enum line_format *format, struct extent *e)
 {
 	const char *s = skip_space(line);
 	enum line_format rest;
 	char *end;
 
-	if (parse_number(s, &end, &r->offset) == -1)
+	if (parse_number(s, &end, &e->r.offset) == -1)
 		return "bad offset";
 	s = skip_space(end);
 	if (is_blank(s))
 		return "expected OFFSET LENGTH";
 	if (s == end)
 		return "bad offset";
-	if (parse_number(s, &end, &r->length) == -1)
+	if (parse_number(s, &end, &e->r.length) == -1)
 		return "bad length";
 	s = skip_space(end);
 	rest = rest_format(s);
@@ -229,12 +251,13 @@ parse_line(const char *line, enum line_format *format, struct range *r,
 		*format = rest == FORMAT_NBDINFO ? FORMAT_NBDINFO : FORMAT_PLAIN;
 	if (*format == FORMAT_NBDINFO)
 		return rest == FORMAT_PLAIN ? "plain line in an nbdinfo map" :
-		    parse_nbdinfo(s, is_data);
+		    parse_nbdinfo(s, e);
 	if (rest == FORMAT_NBDINFO)
 		return "nbdinfo line in a plain range file";
 	if (rest != FORMAT_PLAIN)
 		return "junk after length";
-	*is_data = 1;
+	e->data = 1;
+	e->sectors = 0;
 	return NULL;
 }
 
@@ -248,17 +271,15 @@ read_lines(FILE *in, struct reader *rd)
 	int got;
 
 	while ((got = read_line(in, &l)) == 1) {
-		struct range r;
-		int is_data;
+		struct extent e;
 
 		error->line++;
 		if (strlen(l.text) != l.len)
 			error->why = "NUL byte in line";
 		else if (is_blank(l.text))
 			continue;
-		else if ((error->why = parse_line(l.text, &format, &r,
-		    &is_data)) == NULL)
-			error->why = keep(rd, &r, is_data);
+		else if ((error->why = parse_line(l.text, &format, &e)) == NULL)
+			error->why = keep(rd, &e);
 		if (error->why != NULL)
 			break;
 	}
@@ -456,24 +477,26 @@ json_object(struct json *j, struct json_entry *e)
 	return 0;
 }
 
-/* The range an entry gives, if it gives one; returns why it is bad, or NULL. */
+/* The extent an entry gives; returns why it is bad, or NULL. */
 static const char *
-json_range(const struct json_entry *e, struct range *r, int *is_data)
+json_extent(const struct json_entry *je, struct extent *e)
 {
-	if (!e->has_length)
+	if (!je->has_length)
 		return "entry without \"length\"";
-	if (e->has_start) {
-		if (!e->has_data)
+	if (je->has_start) {
+		if (!je->has_data)
 			return "entry without \"data\"";
-		r->offset = e->start;
-		*is_data = e->data;
-	} else if (e->has_offset) {
-		r->offset = e->offset;
-		*is_data = !e->has_data || e->data;
+		e->r.offset = je->start;
+		e->data = je->data;
+		e->sectors = 1;
+	} else if (je->has_offset) {
+		e->r.offset = je->offset;
+		e->data = !je->has_data || je->data;
+		e->sectors = 0;
 	} else {
 		return "entry without \"start\" or \"offset\"";
 	}
-	r->length = e->length;
+	e->r.length = je->length;
 	return NULL;
 }
 
@@ -482,9 +505,8 @@ read_json(FILE *in, struct reader *rd)
 {
 	struct ranges_error *error = rd->error;
 	struct json j = { in, rd, error, getc(in), '\0' };
-	struct json_entry e;
-	struct range r;
-	int is_data;
+	struct json_entry je;
+	struct extent e;
 
 	error->line = 1;
 	if (json_expect(&j, '[') == -1)
@@ -493,10 +515,10 @@ read_json(FILE *in, struct reader *rd)
 	if (j.c == ']')
 		json_advance(&j);
 	else for (;;) {
-		if (json_object(&j, &e) == -1)
+		if (json_object(&j, &je) == -1)
 			return -1;
-		if ((error->why = json_range(&e, &r, &is_data)) != NULL ||
-		    (error->why = keep(rd, &r, is_data)) != NULL)
+		if ((error->why = json_extent(&je, &e)) != NULL ||
+		    (error->why = keep(rd, &e)) != NULL)
 			return -1;
 		json_skip_space(&j);
 		if (j.c == ']') {

@@ -12,6 +12,57 @@ verify_overlay() {
 	qemu-img compare -q "$1" "$2" || { echo "qemu-img compare: $1 differs from $2"; return 1; }
 }
 
+# qemu-nbd serves the maps, nbdinfo and nbdcopy read them (Debian:
+# qemu-utils, libnbd-bin).  Without them their tests are skipped, except
+# under CI=true, where a missing tool is a failure as qemu-img's is.
+if [ "$HAVE_QEMU" = 1 ] && command -v qemu-nbd >/dev/null 2>&1 &&
+    command -v qemu-io >/dev/null 2>&1 && command -v nbdinfo >/dev/null 2>&1 &&
+    command -v nbdcopy >/dev/null 2>&1; then
+	HAVE_NBD=1
+elif [ "${CI:-}" = true ]; then
+	echo "Bail out! qemu-nbd, qemu-io, nbdinfo or nbdcopy is missing and CI=true" \
+		"(.ci/run installs qemu-utils and libnbd-bin)"
+	exit 1
+else
+	HAVE_NBD=0
+	NO_NBD="qemu-nbd, qemu-io, nbdinfo or nbdcopy not found (Debian: qemu-utils libnbd-bin)"
+fi
+
+# serve NAME QEMU-NBD-ARGS...: export read-only on the socket NAME.sock
+# (qemu-nbd wants its path absolute) until stop NAME.
+serve() {
+	name=$1
+	shift
+	qemu-nbd -r -t -k "$PWD/$name.sock" --pid-file="$name.pid" --fork "$@"
+}
+
+# The URI of what serve NAME exports.
+nbd_uri() {
+	echo "nbd+unix:///?socket=$PWD/$1.sock"
+}
+
+# Whether process PID still runs (a zombie no longer holds its image).
+running() {
+	state=$(sed -n "s/^[0-9]* (.*) \(.\) .*/\1/p" "/proc/$1/stat" 2>/dev/null)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop NAME: end the qemu-nbd that serve NAME (or a command with
+# --pid-file=NAME.pid) started, if it still runs, and wait until it has
+# let go of its image.  Each test that serves stops from an EXIT trap, so
+# that a failing test leaves no server behind.
+stop() {
+	pid=$(cat "$1.pid" 2>/dev/null) || return 0
+	rm -f "$1.pid"
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-nbd ] || return 0
+	kill "$pid" 2>/dev/null
+	tries=0
+	while running "$pid" && [ $tries -lt 100 ]; do
+		sleep 0.1
+		tries=$((tries + 1))
+	done
+}
+
 # A disk of zeros, then the same with data in two 64 KiB clusters.
 make_raw zeros.raw 1M && "$SQCOW2" <zeros.raw >zeros.qcow2 &&
 cp zeros.raw two.raw && put_data two.raw 65536 65536 && put_data two.raw 262144 65536
@@ -50,5 +101,52 @@ test_expect_success 'a line of the other format is an error naming it' '
 	test_fails_with 1 "sqcow2: mixed.map line 3: plain line in an nbdinfo map" \
 		"$SQCOW2" -s 1M -r mixed.map --print-size
 '
+
+# QEMU maps a disk rounded up to whole 512-byte sectors.  This one is
+# 1000000 bytes, with data in its last, partial sector.
+rm -f disk.raw && truncate -s 1000000 disk.raw &&
+put_data disk.raw 70000 100 && put_data disk.raw 999990 10
+
+if [ "$HAVE_QEMU" = 1 ]; then
+test_expect_success 'qemu-img map of a disk not in whole sectors is cut at its size' '
+	qemu-img map --output=json -f raw disk.raw > disk.json &&
+	grep -q "\"start\": 1000000, \"length\": 448" disk.json &&
+	"$SQCOW2" -r disk.json < disk.raw >disk.qcow2 &&
+	verify disk.qcow2 disk.raw &&
+	cat disk.raw | "$SQCOW2" -s 1000000 -r disk.json >pipe.qcow2 &&
+	cmp pipe.qcow2 disk.qcow2
+'
+
+test_expect_success 'past the rounded size is still an error' '
+	sed "s/\"length\": 448/\"length\": 449/" disk.json >past.json &&
+	test_fails_with 1 "sqcow2: past.json line 5: range ends beyond --size" \
+		"$SQCOW2" -s 1000000 -r past.json --print-size &&
+	test_fails_with 1 "sqcow2: disk.json line 4: offset beyond --size" \
+		"$SQCOW2" -s 999000 -r disk.json --print-size
+'
+else
+	test_skip 'qemu-img map of a disk not in whole sectors is cut at its size' 'qemu-img not found'
+	test_skip 'past the rounded size is still an error' 'qemu-img not found'
+fi
+
+test_expect_success 'a plain range file must end within the size' '
+	printf "69632 4096\n999424 1024\n" >disk.ranges &&
+	test_fails_with 1 "sqcow2: disk.ranges line 2: range ends beyond --size" \
+		"$SQCOW2" -s 1000000 -r disk.ranges --print-size
+'
+
+if [ "$HAVE_NBD" = 1 ]; then
+test_expect_success 'nbdinfo --map of qemu-nbd serving that disk' '
+	trap "stop disk" EXIT &&
+	serve disk -f raw disk.raw &&
+	test_eq "$(nbdinfo --size "$(nbd_uri disk)")" 1000448 &&
+	nbdinfo --map "$(nbd_uri disk)" >disk.map &&
+	grep -q "^ *1000000 *448 *3  hole,zero$" disk.map &&
+	"$SQCOW2" -r disk.map <disk.raw >map.qcow2 &&
+	cmp map.qcow2 disk.qcow2
+'
+else
+	test_skip 'nbdinfo --map of qemu-nbd serving that disk' "$NO_NBD"
+fi
 
 test_done

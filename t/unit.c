@@ -1949,6 +1949,111 @@ t_read_line_ends(void)
 	ranges_free(&list);
 }
 
+/*
+ * QEMU maps a disk rounded up to whole 512-byte sectors: its maps (from
+ * qemu-img map and nbdinfo) may run to that and are cut at the size.  A
+ * plain file and an offset/length layout must end within the size.
+ */
+static void
+t_read_sectors(void)
+{
+	static const struct {
+		const char *what, *text;
+		uint64_t size;
+		size_t n;
+		struct range want[2];
+	} cases[] = {
+		{ "qemu-img map of 1000000 bytes",
+		    "[{ \"start\": 0, \"length\": 69632, \"depth\": 0, \"present\": true,"
+		    " \"zero\": true, \"data\": false, \"offset\": 0},\n"
+		    "{ \"start\": 69632, \"length\": 4096, \"depth\": 0, \"present\": true,"
+		    " \"zero\": false, \"data\": true, \"offset\": 69632},\n"
+		    "{ \"start\": 73728, \"length\": 925696, \"depth\": 0, \"present\": true,"
+		    " \"zero\": true, \"data\": false, \"offset\": 73728},\n"
+		    "{ \"start\": 999424, \"length\": 576, \"depth\": 0, \"present\": true,"
+		    " \"zero\": false, \"data\": true, \"offset\": 999424},\n"
+		    "{ \"start\": 1000000, \"length\": 448, \"depth\": 0, \"present\": true,"
+		    " \"zero\": true, \"data\": false, \"offset\": 1000000}]\n",
+		    1000000, 2, { { 69632, 4096 }, { 999424, 576 } } },
+		{ "nbdinfo --map of qemu-nbd's export of 1000000 bytes",
+		    "         0       69632    3  hole,zero\n"
+		    "     69632        4096    0  data\n"
+		    "     73728      925696    3  hole,zero\n"
+		    "    999424         576    0  data\n"
+		    "   1000000         448    3  hole,zero\n",
+		    1000000, 2, { { 69632, 4096 }, { 999424, 576 } } },
+		{ "data past the size, cut",
+		    "[{\"start\": 0, \"length\": 1000448, \"data\": true}]",
+		    1000000, 1, { { 0, 1000000 } } },
+		{ "data past the size, cut, nbdinfo",
+		    "999424 1024 0 data\n", 1000000, 1, { { 999424, 576 } } },
+		{ "data wholly past the size, dropped",
+		    "0 999999 3 hole,zero\n999999 1 0 data\n1000000 448 0 data\n",
+		    999999, 0, { { 0, 0 } } },
+		{ "1 byte: one sector",
+		    "[{\"start\": 0, \"length\": 512, \"data\": true}]", 1, 1, { { 0, 1 } } },
+		{ "the largest size, its rounding past 64 bits",
+		    "[{\"start\": 18446744073709551104, \"length\": 511, \"data\": true}]",
+		    UINT64_MAX, 1, { { UINT64_MAX - 511, 511 } } },
+	};
+	static const struct {
+		const char *text;
+		uint64_t size;
+		const char *why;
+	} bad[] = {
+		{ "[{\"start\": 999424, \"length\": 1025, \"data\": true}]", 1000000,
+		    "range ends beyond --size" },
+		{ "[{\"start\": 1000448, \"length\": 512, \"data\": false}]", 1000000,
+		    "offset beyond --size" },
+		{ "1000448 512 3 hole,zero\n", 1000000, "offset beyond --size" },
+		{ "999424 1025 0 data\n", 1000000, "range ends beyond --size" },
+		{ "1048576 512 3 hole,zero\n", MiB, "offset beyond --size" },
+		{ "[{\"start\": 0, \"length\": 512, \"data\": false}]", 0,
+		    "offset beyond --size" },
+		{ "[{\"start\": 18446744073709551104, \"length\": 512, \"data\": true}]",
+		    UINT64_MAX, "range ends beyond --size" },
+		/* What a person writes, or sqcow2 --map, is exact. */
+		{ "999424 1024\n", 1000000, "range ends beyond --size" },
+		{ "1000000 448\n", 1000000, "offset beyond --size" },
+		{ "[{\"offset\": 999424, \"length\": 1024}]", 1000000,
+		    "range ends beyond --size" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("%s", cases[i].what);
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text),
+		    cases[i].size, &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\", size %" PRIu64,
+		    escaped(bad[i].text, strlen(bad[i].text)), bad[i].size);
+		if (!check_u64(read_text(bad[i].text, strlen(bad[i].text), bad[i].size,
+		    &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, 1);
+		check_str(error.why, bad[i].why);
+	}
+	ranges_free(&list);
+}
+
 /* A stream that cannot be read is a read error, not the end of the file. */
 static void
 t_read_error(void)
@@ -2189,6 +2294,7 @@ main(int argc, char **argv)
 	TEST(t_read_empty(), "ranges_read: empty and comment-only files give no ranges");
 	TEST(t_read_bad(), "ranges_read: each bad line, its number and reason");
 	TEST(t_read_line_ends(), "ranges_read: LF, CRLF and lone CR line ends; formats by what cannot be mistaken");
+	TEST(t_read_sectors(), "ranges_read: QEMU's maps may run to whole sectors, cut at the size; plain is exact");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");

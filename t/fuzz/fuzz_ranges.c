@@ -88,29 +88,46 @@ check_reading(const struct reading *r, size_t newlines)
 }
 
 /*
- * The smaller disk accepts fewer extents and nothing else differs, so
- * what reads at it reads the same at the larger one, and what fails at the
+ * The smaller disk accepts fewer extents, and cuts more off those of
+ * QEMU's maps (which may run to whole sectors past the size); nothing
+ * else differs.  So what reads at it reads at the larger one too, as the
+ * ranges read there cut at the smaller size; and what fails at the
  * larger one fails no later at the smaller.
  */
 static void
 check_sizes_agree(const struct reading *small, const struct reading *big)
 {
+	size_t k = 0;
+
 	if (small->disk > big->disk)
 		return;
-	if (small->status == 0) {
-		need(big->status == 0, "reads at %llu but not at %llu: %s",
-		    (unsigned long long)small->disk,
-		    (unsigned long long)big->disk, big->error.why);
-		need(small->list.n == big->list.n, "%zu ranges at one size, %zu at another",
-		    small->list.n, big->list.n);
-		need(small->list.n == 0 || memcmp(small->list.v, big->list.v,
-		    small->list.n * sizeof(*small->list.v)) == 0,
-		    "other ranges at another size");
-	} else if (big->status != 0) {
-		need(small->error.line <= big->error.line,
-		    "fails on line %lu at the smaller size, %lu at the larger",
-		    small->error.line, big->error.line);
+	if (small->status != 0) {
+		if (big->status != 0)
+			need(small->error.line <= big->error.line,
+			    "fails on line %lu at the smaller size, %lu at the larger",
+			    small->error.line, big->error.line);
+		return;
 	}
+	need(big->status == 0, "reads at %llu but not at %llu: %s",
+	    (unsigned long long)small->disk, (unsigned long long)big->disk,
+	    big->error.why);
+	for (size_t i = 0; i < big->list.n; i++) {
+		struct range r = big->list.v[i];
+
+		if (r.offset >= small->disk)
+			continue;
+		if (r.length > small->disk - r.offset)
+			r.length = small->disk - r.offset;
+		need(k < small->list.n, "more ranges at %llu than at %llu",
+		    (unsigned long long)big->disk, (unsigned long long)small->disk);
+		need(small->list.v[k].offset == r.offset &&
+		    small->list.v[k].length == r.length,
+		    "range %zu at %llu is not range %zu at %llu cut", k,
+		    (unsigned long long)small->disk, i, (unsigned long long)big->disk);
+		k++;
+	}
+	need(k == small->list.n, "%zu ranges at %llu, %zu at %llu cut", small->list.n,
+	    (unsigned long long)small->disk, k, (unsigned long long)big->disk);
 }
 
 /*
