@@ -79,9 +79,15 @@ is_blank(const char *s)
 	return *s == '\0' || *s == '#';
 }
 
+/* The maps nbdinfo --map reads: base:allocation, qemu:dirty-bitmap:NAME,
+ * qemu:allocation-depth. */
+enum nbd_map { MAP_UNKNOWN, MAP_ALLOCATION, MAP_DIRTY, MAP_DEPTH };
+
 /* What reading a range file needs, and where it puts what it finds. */
 struct reader {
 	uint64_t size;			/* of the disk */
+	int overlay;			/* the image is an overlay (-b) */
+	enum nbd_map map;		/* of the first nbdinfo extent */
 	struct range_list *list;
 	struct ranges_error *error;
 };
@@ -203,23 +209,97 @@ rest_format(const char *rest)
 	return FORMAT_UNKNOWN;
 }
 
+/* What an nbdinfo extent holds: nothing, data, or data of a backing layer. */
+enum holds { HOLDS_NOTHING, HOLDS_DATA, HOLDS_BACKING };
+
+struct description {
+	const char *text;
+	enum nbd_map map;
+	uint64_t type;
+	enum holds holds;
+};
+
 /*
- * The TYPE DESCRIPTION of an nbdinfo line, where only type 0 is data
- * (bit 0 is a hole, bit 1 reads as zeros).
+ * The descriptions nbdinfo prints for each type of each map (libnbd's
+ * info/map.c), and "backing depth N" for N > 1.  For an overlay, what a
+ * backing layer holds is no change: only "local" is.
+ */
+static const struct description descriptions[] = {
+	{ "data", MAP_ALLOCATION, 0, HOLDS_DATA },
+	{ "hole", MAP_ALLOCATION, 1, HOLDS_NOTHING },
+	{ "zero", MAP_ALLOCATION, 2, HOLDS_NOTHING },
+	{ "hole,zero", MAP_ALLOCATION, 3, HOLDS_NOTHING },
+	{ "clean", MAP_DIRTY, 0, HOLDS_NOTHING },
+	{ "dirty", MAP_DIRTY, 1, HOLDS_DATA },
+	{ "absent", MAP_DEPTH, 0, HOLDS_NOTHING },
+	{ "local", MAP_DEPTH, 1, HOLDS_DATA },
+};
+
+#define BACKING_DEPTH	"backing depth "
+
+/* The description of len bytes at text; returns 0, or -1 if unknown. */
+static int
+find_description(const char *text, size_t len, struct description *d)
+{
+	size_t prefix = strlen(BACKING_DEPTH);
+	char *end;
+
+	for (size_t i = 0; i < sizeof(descriptions) / sizeof(descriptions[0]); i++) {
+		if (strlen(descriptions[i].text) == len &&
+		    memcmp(descriptions[i].text, text, len) == 0) {
+			*d = descriptions[i];
+			return 0;
+		}
+	}
+	if (len <= prefix || memcmp(text, BACKING_DEPTH, prefix) != 0 ||
+	    text[prefix] == '0' || parse_number(text + prefix, &end, &d->type) == -1 ||
+	    end != text + len || d->type < 2)
+		return -1;
+	d->text = BACKING_DEPTH;
+	d->map = MAP_DEPTH;
+	d->holds = HOLDS_BACKING;
+	return 0;
+}
+
+/*
+ * Whether an nbdinfo extent of this type and description is data.  The
+ * description must be one nbdinfo prints, agree with the type, and be of
+ * the map of the first extent.  Fills e; returns why not, or NULL.
  */
 static const char *
-parse_nbdinfo(const char *s, struct extent *e)
+nbdinfo_extent(struct reader *rd, uint64_t type, const char *text, size_t len,
+    struct extent *e)
+{
+	struct description d;
+
+	if (find_description(text, len, &d) == -1)
+		return "unknown nbdinfo description";
+	if (d.type != type)
+		return "type does not match description";
+	if (rd->map != MAP_UNKNOWN && rd->map != d.map)
+		return "description from another map";
+	rd->map = d.map;
+	e->data = d.holds == HOLDS_DATA || (d.holds == HOLDS_BACKING && !rd->overlay);
+	e->sectors = 1;
+	return NULL;
+}
+
+/* The TYPE DESCRIPTION of an nbdinfo line. */
+static const char *
+parse_nbdinfo(struct reader *rd, const char *s, struct extent *e)
 {
 	uint64_t type;
 	char *end;
+	size_t len;
 
 	if (parse_number(s, &end, &type) == -1)
 		return "bad nbdinfo type";
 	if (end == skip_space(end) || is_blank(end))
 		return "expected nbdinfo description";
-	e->data = type == 0;
-	e->sectors = 1;
-	return NULL;
+	s = skip_space(end);
+	for (len = strlen(s); s[len - 1] == ' ' || s[len - 1] == '\t'; len--)
+		;
+	return nbdinfo_extent(rd, type, s, len, e);
 }
 
 /*
@@ -230,7 +310,8 @@ parse_nbdinfo(const char *s, struct extent *e)
  * e; returns the reason the line is bad, or NULL.
  */
 static const char *
-parse_line(const char *line, enum line_format *format, struct extent *e)
+parse_line(struct reader *rd, const char *line, enum line_format *format,
+    struct extent *e)
 {
 	const char *s = skip_space(line);
 	enum line_format rest;
@@ -251,7 +332,7 @@ parse_line(const char *line, enum line_format *format, struct extent *e)
 		*format = rest == FORMAT_NBDINFO ? FORMAT_NBDINFO : FORMAT_PLAIN;
 	if (*format == FORMAT_NBDINFO)
 		return rest == FORMAT_PLAIN ? "plain line in an nbdinfo map" :
-		    parse_nbdinfo(s, e);
+		    parse_nbdinfo(rd, s, e);
 	if (rest == FORMAT_NBDINFO)
 		return "nbdinfo line in a plain range file";
 	if (rest != FORMAT_PLAIN)
@@ -278,7 +359,7 @@ read_lines(FILE *in, struct reader *rd)
 			error->why = "NUL byte in line";
 		else if (is_blank(l.text))
 			continue;
-		else if ((error->why = parse_line(l.text, &format, &e)) == NULL)
+		else if ((error->why = parse_line(rd, l.text, &format, &e)) == NULL)
 			error->why = keep(rd, &e);
 		if (error->why != NULL)
 			break;
@@ -549,10 +630,10 @@ starts_with_bracket(FILE *in, unsigned long *newlines)
 }
 
 int
-ranges_read(FILE *in, uint64_t size, struct range_list *list,
+ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error)
 {
-	struct reader rd = { size, list, error };
+	struct reader rd = { size, overlay, MAP_UNKNOWN, list, error };
 	unsigned long skipped_lines = 0;
 	int status;
 

@@ -102,6 +102,70 @@ test_expect_success 'a line of the other format is an error naming it' '
 		"$SQCOW2" -s 1M -r mixed.map --print-size
 '
 
+# A dirty bitmap and an allocation depth map, read from qemu-nbd.  Data is
+# what changed: "dirty"; "local" to the top of a chain for an overlay,
+# anything allocated for a whole image.
+if [ "$HAVE_NBD" = 1 ]; then
+test_expect_success 'a dirty bitmap: the dirty blocks are what the overlay stores' '
+	trap "stop vm" EXIT &&
+	qemu-img create -q -f qcow2 vm.qcow2 4M &&
+	qemu-io -c "write -P 0x11 0 64k" -c "write -P 0x12 1M 128k" vm.qcow2 >/dev/null &&
+	qemu-img bitmap --add vm.qcow2 b0 &&
+	qemu-img convert -O raw vm.qcow2 before.raw &&
+	"$SQCOW2" <before.raw >base.qcow2 &&
+	qemu-io -c "write -P 0x5a 512k 64k" -c "write -P 0x5b 1M 4k" \
+		-c "write -z 1088k 64k" vm.qcow2 >/dev/null &&
+	qemu-img convert -O raw vm.qcow2 current.raw &&
+	serve vm -B b0 -f qcow2 vm.qcow2 &&
+	nbdinfo --map=qemu:dirty-bitmap:b0 "$(nbd_uri vm)" >dirty.map &&
+	cat dirty.map &&
+	grep -q "  dirty$" dirty.map && grep -q "  clean$" dirty.map &&
+	"$SQCOW2" -r dirty.map -b base.qcow2 -F qcow2 <current.raw >inc.qcow2 &&
+	verify_overlay inc.qcow2 current.raw &&
+	test_eq "$(info inc.qcow2 data_clusters)" 3
+'
+
+test_expect_success 'without -b, the clean blocks outside the ranges are checked' '
+	test_fails_with 1 "sqcow2: non-zero byte at input offset 0, outside the ranges" \
+		sh -c "\"\$SQCOW2\" -r dirty.map <current.raw >whole.qcow2"
+'
+
+test_expect_success 'allocation depth: local for an overlay, all that is allocated for an image' '
+	trap "stop top" EXIT &&
+	qemu-img create -q -f qcow2 lower.qcow2 4M &&
+	qemu-io -c "write -P 0x21 0 64k" -c "write -P 0x22 1M 128k" lower.qcow2 >/dev/null &&
+	qemu-img create -q -f qcow2 -b lower.qcow2 -F qcow2 snap.qcow2 &&
+	qemu-io -c "write -P 0x23 2M 64k" snap.qcow2 >/dev/null &&
+	qemu-img convert -O raw snap.qcow2 snap.raw &&
+	"$SQCOW2" <snap.raw >snap-full.qcow2 &&
+	qemu-img create -q -f qcow2 -b snap.qcow2 -F qcow2 top.qcow2 &&
+	qemu-io -c "write -P 0x5a 512k 64k" -c "write -z 1M 64k" top.qcow2 >/dev/null &&
+	qemu-img convert -O raw top.qcow2 top.raw &&
+	serve top -A -f qcow2 top.qcow2 &&
+	nbdinfo --map=qemu:allocation-depth "$(nbd_uri top)" >depth.map &&
+	cat depth.map &&
+	grep -q "  local$" depth.map && grep -q "  backing depth 2$" depth.map &&
+	grep -q "  backing depth 3$" depth.map && grep -q "  absent$" depth.map &&
+	"$SQCOW2" -r depth.map -b snap-full.qcow2 -F qcow2 <top.raw >top-inc.qcow2 &&
+	verify_overlay top-inc.qcow2 top.raw &&
+	test_eq "$(info top-inc.qcow2 data_clusters)" 2 &&
+	"$SQCOW2" -r depth.map <top.raw >top-full.qcow2 &&
+	verify top-full.qcow2 top.raw &&
+	test_eq "$(info top-full.qcow2 data_clusters)" 5
+'
+else
+	test_skip 'a dirty bitmap: the dirty blocks are what the overlay stores' "$NO_NBD"
+	test_skip 'without -b, the clean blocks outside the ranges are checked' "$NO_NBD"
+	test_skip 'allocation depth: local for an overlay, all that is allocated for an image' \
+		"$NO_NBD"
+fi
+
+test_expect_success 'an unknown description is an error naming its line' '
+	printf "0 65536 1 dirty\n65536 65536 2 dirtier\n" >unknown.map &&
+	test_fails_with 1 "sqcow2: unknown.map line 2: unknown nbdinfo description" \
+		"$SQCOW2" -s 1M -r unknown.map --print-size
+'
+
 # QEMU maps a disk rounded up to whole 512-byte sectors.  This one is
 # 1000000 bytes, with data in its last, partial sector.
 rm -f disk.raw && truncate -s 1000000 disk.raw &&

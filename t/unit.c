@@ -1741,7 +1741,7 @@ t_parse_number_leading_zero(void)
 		printf("Bail out! fmemopen failed\n");
 		exit(1);
 	}
-	if (check_u64(ranges_read(f, MiB, &list, &error), 0) && check_u64(list.n, 1)) {
+	if (check_u64(ranges_read(f, MiB, 0, &list, &error), 0) && check_u64(list.n, 1)) {
 		check_u64(list.v[0].offset, 100);
 		check_u64(list.v[0].length, 10);
 	}
@@ -1751,10 +1751,10 @@ t_parse_number_leading_zero(void)
 
 /* Ranges: ranges_read */
 
-/* Feed len bytes of text to ranges_read. */
+/* Feed len bytes of text to ranges_read, for an overlay or not. */
 static int
-read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
-    struct ranges_error *error)
+read_text_for(const char *text, size_t len, uint64_t size, int overlay,
+    struct range_list *list, struct ranges_error *error)
 {
 	char *copy = xcalloc(len + 1, 1);
 	FILE *f;
@@ -1766,10 +1766,18 @@ read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
 		printf("Bail out! cannot open the text as a stream\n");
 		exit(1);
 	}
-	ret = ranges_read(f, size, list, error);
+	ret = ranges_read(f, size, overlay, list, error);
 	fclose(f);
 	free(copy);
 	return ret;
+}
+
+/* Feed len bytes of text to ranges_read, for an image that is no overlay. */
+static int
+read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
+    struct ranges_error *error)
+{
+	return read_text_for(text, len, size, 0, list, error);
 }
 
 static void
@@ -2054,6 +2062,129 @@ t_read_sectors(void)
 	ranges_free(&list);
 }
 
+/*
+ * The three maps nbdinfo --map reads from qemu-nbd, as it printed them
+ * (libnbd 1.14): data is "data" in an allocation map, "dirty" in a dirty
+ * bitmap, and in an allocation depth map "local", and for an image that
+ * is no overlay "backing depth N" too.
+ */
+static void
+t_read_nbdinfo_maps(void)
+{
+	static const char dirty[] =
+	    "         0      524288    0  clean\n"
+	    "    524288       65536    1  dirty\n"
+	    "    589824      458752    0  clean\n"
+	    "   1048576       65536    1  dirty\n"
+	    "   1114112     3080192    0  clean\n";
+	static const char depth[] =
+	    "         0       65536    3  backing depth 3\n"
+	    "     65536      458752    0  absent\n"
+	    "    524288       65536    1  local\n"
+	    "    589824      458752    0  absent\n"
+	    "   1048576      131072    3  backing depth 3\n"
+	    "   1179648      917504    0  absent\n"
+	    "   2097152       65536    2  backing depth 2\n"
+	    "   2162688      983040    0  absent\n"
+	    "   3145728       65536    2  backing depth 2\n"
+	    "   3211264      458752    0  absent\n"
+	    "   3670016       65536    1  local\n"
+	    "   3735552      458752    0  absent\n";
+	static const char allocation[] =
+	    "0 4096 0 data\n4096 4096 1 hole\n8192 4096 2 zero\n"
+	    "12288 4096 3 hole,zero\n16384 4096 0\tdata \t\n";
+	static const struct {
+		const char *what, *text;
+		int overlay;
+		size_t n;
+		struct range want[6];
+	} cases[] = {
+		{ "dirty bitmap", dirty, 0, 2, { { 524288, 65536 }, { 1048576, 65536 } } },
+		{ "dirty bitmap, overlay", dirty, 1, 2,
+		    { { 524288, 65536 }, { 1048576, 65536 } } },
+		{ "allocation depth", depth, 0, 6, { { 0, 65536 }, { 524288, 65536 },
+		    { 1048576, 131072 }, { 2097152, 65536 }, { 3145728, 65536 },
+		    { 3670016, 65536 } } },
+		{ "allocation depth, overlay", depth, 1, 2,
+		    { { 524288, 65536 }, { 3670016, 65536 } } },
+		{ "allocation", allocation, 0, 2, { { 0, 4096 }, { 16384, 4096 } } },
+		{ "allocation, overlay", allocation, 1, 2, { { 0, 4096 }, { 16384, 4096 } } },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("%s", cases[i].what);
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text), 4 * MiB,
+		    cases[i].overlay, &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	ranges_free(&list);
+}
+
+/* A description nbdinfo does not print, or not for that type, or not in that map. */
+static void
+t_read_nbdinfo_bad(void)
+{
+	static const struct {
+		const char *text;
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		{ "0 65536 1 dirty\n65536 65536 2 dirtier\n", 2, "unknown nbdinfo description" },
+		{ "0 65536 0 Data\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 0 data # data\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 3 hole, zero\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 3 unallocated\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 1 backing depth 1\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 0 backing depth 0\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth 02\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth 0x2\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth 2x\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing  depth 2\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth \n", 1, "unknown nbdinfo description" },
+		{ "0 65536 0 dirty\n", 1, "type does not match description" },
+		{ "0 65536 3 data\n", 1, "type does not match description" },
+		{ "0 65536 1 absent\n", 1, "type does not match description" },
+		{ "0 65536 2 backing depth 3\n", 1, "type does not match description" },
+		{ "0 65536 0 clean\n65536 65536 1 dirty\n131072 65536 0 data\n", 3,
+		    "description from another map" },
+		{ "0 65536 0 data\n65536 65536 1 local\n", 2, "description from another map" },
+		{ "0 65536 1 local\n65536 65536 3 hole,zero\n", 2,
+		    "description from another map" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int overlay = 0; overlay < 2; overlay++) {
+			struct ranges_error error = { 0, NULL };
+
+			set_case("text \"%s\"%s", escaped(cases[i].text,
+			    strlen(cases[i].text)), overlay ? ", overlay" : "");
+			if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text),
+			    MiB, overlay, &list, &error), (uint64_t)-1))
+				continue;
+			check_u64(error.line, cases[i].line);
+			check_str(error.why, cases[i].why);
+		}
+	}
+	ranges_free(&list);
+}
+
 /* A stream that cannot be read is a read error, not the end of the file. */
 static void
 t_read_error(void)
@@ -2067,7 +2198,7 @@ t_read_error(void)
 		printf("Bail out! fmemopen failed\n");
 		exit(1);
 	}
-	if (check_u64(ranges_read(f, 100, &list, &error), (uint64_t)-1)) {
+	if (check_u64(ranges_read(f, 100, 0, &list, &error), (uint64_t)-1)) {
 		check_str(error.why, "read error");
 		check_u64(error.line, 0);
 	}
@@ -2295,6 +2426,10 @@ main(int argc, char **argv)
 	TEST(t_read_bad(), "ranges_read: each bad line, its number and reason");
 	TEST(t_read_line_ends(), "ranges_read: LF, CRLF and lone CR line ends; formats by what cannot be mistaken");
 	TEST(t_read_sectors(), "ranges_read: QEMU's maps may run to whole sectors, cut at the size; plain is exact");
+	TEST(t_read_nbdinfo_maps(),
+	    "ranges_read: nbdinfo allocation, dirty bitmap and allocation depth maps, overlay or not");
+	TEST(t_read_nbdinfo_bad(),
+	    "ranges_read: nbdinfo descriptions unknown, of another type or of another map");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");

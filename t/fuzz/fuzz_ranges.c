@@ -60,7 +60,7 @@ read_at(struct reading *r, char *text, size_t len, uint64_t disk)
 	/* glibc 2.22 and later open an empty buffer as an empty stream. */
 	in = fmemopen(text, len, "r");
 	need(in != NULL, "fmemopen: %s", strerror(errno));
-	r->status = ranges_read(in, disk, &r->list, &r->error);
+	r->status = ranges_read(in, disk, 0, &r->list, &r->error);
 	fclose(in);
 }
 
