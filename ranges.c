@@ -372,27 +372,34 @@ read_lines(FILE *in, struct reader *rd)
 
 /*
  * JSON, read a character at a time so that a listing of millions of
- * entries costs no more memory than its ranges.  Two shapes are taken,
- * both an array of flat objects:
+ * entries costs no more memory than its ranges.  Three formats are taken,
+ * each an array of flat objects, all of one format:
  *   qemu-img map --output=json: {"start": N, "length": N, "data": BOOL, ...}
+ *   nbdinfo --map --json:       {"offset": N, "length": N, "type": N,
+ *                                "description": "..."}
  *   a plain layout:             {"offset": N, "length": N}
  * In the first, "offset" is where the data lies in the mapped file, not on
  * the disk, so "start" wins when both are there.
  */
+enum json_format { JSON_UNKNOWN, JSON_QEMU_IMG, JSON_NBDINFO, JSON_LAYOUT };
+
 struct json {
 	FILE *in;
 	struct reader *rd;
 	struct ranges_error *error;
 	int c;			/* the next character, or EOF */
 	int last;		/* the one before, to count CRLF as one line end */
-};
-
-struct json_entry {
-	uint64_t start, offset, length;
-	int has_start, has_offset, has_length, has_data, data;
+	enum json_format format;	/* of the first entry */
 };
 
 #define JSON_TOKEN	64	/* longer keys and numbers mean nothing to us */
+
+struct json_entry {
+	uint64_t start, offset, length, type;
+	int has_start, has_offset, has_length, has_data, has_type, has_description;
+	int data;
+	char description[JSON_TOKEN];
+};
 
 static void
 json_advance(struct json *j)
@@ -429,7 +436,10 @@ json_expect(struct json *j, int c)
 	return 0;
 }
 
-/* A string, kept in buf (truncated to fit) for keys; escapes pass as is. */
+/*
+ * A string, kept in buf; escapes pass as is.  One too long for buf is
+ * kept as "": no key or description we know is that long.
+ */
 static int
 json_string(struct json *j, char *buf, size_t cap)
 {
@@ -442,12 +452,12 @@ json_string(struct json *j, char *buf, size_t cap)
 			return json_fail(j, "unterminated string");
 		if (j->c == '\\')
 			json_advance(j);
-		if (n + 1 < cap)
+		if (n < cap)
 			buf[n++] = (char)j->c;
 		json_advance(j);
 	}
 	json_advance(j);
-	buf[n] = '\0';
+	buf[n < cap ? n : 0] = '\0';
 	return 0;
 }
 
@@ -532,6 +542,17 @@ json_member(struct json *j, struct json_entry *e)
 		e->has_data = 1;
 		return json_bool(j, &e->data);
 	}
+	if (strcmp(key, "type") == 0) {
+		e->has_type = 1;
+		return json_number(j, &e->type);
+	}
+	if (strcmp(key, "description") == 0) {
+		e->has_description = 1;
+		json_skip_space(j);
+		if (j->c != '"')
+			return json_fail(j, "expected a string");
+		return json_string(j, e->description, sizeof(e->description));
+	}
 	return json_skip_value(j);
 }
 
@@ -558,26 +579,66 @@ json_object(struct json *j, struct json_entry *e)
 	return 0;
 }
 
-/* The extent an entry gives; returns why it is bad, or NULL. */
-static const char *
-json_extent(const struct json_entry *je, struct extent *e)
+/* The format of an entry, by its keys; JSON_UNKNOWN for keys of two. */
+static enum json_format
+entry_format(const struct json_entry *je)
 {
+	int nbdinfo = je->has_type || je->has_description;
+
+	if (je->has_start)
+		return nbdinfo ? JSON_UNKNOWN : JSON_QEMU_IMG;
+	if (nbdinfo)
+		return je->has_data ? JSON_UNKNOWN : JSON_NBDINFO;
+	return JSON_LAYOUT;
+}
+
+/* The extent an nbdinfo entry gives; returns why it is bad, or NULL. */
+static const char *
+nbdinfo_entry(struct reader *rd, const struct json_entry *je, struct extent *e)
+{
+	if (!je->has_offset)
+		return "entry without \"offset\"";
+	if (!je->has_type)
+		return "entry without \"type\"";
+	if (!je->has_description)
+		return "entry without \"description\"";
+	e->r.offset = je->offset;
+	return nbdinfo_extent(rd, je->type, je->description,
+	    strlen(je->description), e);
+}
+
+/*
+ * The extent an entry gives, which must be of the format of the first;
+ * returns why it is bad, or NULL.
+ */
+static const char *
+json_extent(struct json *j, const struct json_entry *je, struct extent *e)
+{
+	enum json_format format = entry_format(je);
+
+	if (format == JSON_UNKNOWN)
+		return "entry with keys of two formats";
+	if (j->format != JSON_UNKNOWN && format != j->format)
+		return "entry of another format than the first";
+	j->format = format;
 	if (!je->has_length)
 		return "entry without \"length\"";
-	if (je->has_start) {
+	e->r.length = je->length;
+	if (format == JSON_NBDINFO)
+		return nbdinfo_entry(j->rd, je, e);
+	if (format == JSON_QEMU_IMG) {
 		if (!je->has_data)
 			return "entry without \"data\"";
 		e->r.offset = je->start;
 		e->data = je->data;
 		e->sectors = 1;
-	} else if (je->has_offset) {
-		e->r.offset = je->offset;
-		e->data = !je->has_data || je->data;
-		e->sectors = 0;
-	} else {
-		return "entry without \"start\" or \"offset\"";
+		return NULL;
 	}
-	e->r.length = je->length;
+	if (!je->has_offset)
+		return "entry without \"start\" or \"offset\"";
+	e->r.offset = je->offset;
+	e->data = !je->has_data || je->data;
+	e->sectors = 0;
 	return NULL;
 }
 
@@ -585,7 +646,7 @@ static int
 read_json(FILE *in, struct reader *rd)
 {
 	struct ranges_error *error = rd->error;
-	struct json j = { in, rd, error, getc(in), '\0' };
+	struct json j = { in, rd, error, getc(in), '\0', JSON_UNKNOWN };
 	struct json_entry je;
 	struct extent e;
 
@@ -598,7 +659,7 @@ read_json(FILE *in, struct reader *rd)
 	else for (;;) {
 		if (json_object(&j, &je) == -1)
 			return -1;
-		if ((error->why = json_extent(&je, &e)) != NULL ||
+		if ((error->why = json_extent(&j, &je, &e)) != NULL ||
 		    (error->why = keep(rd, &e)) != NULL)
 			return -1;
 		json_skip_space(&j);

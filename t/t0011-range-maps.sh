@@ -153,11 +153,48 @@ test_expect_success 'allocation depth: local for an overlay, all that is allocat
 	verify top-full.qcow2 top.raw &&
 	test_eq "$(info top-full.qcow2 data_clusters)" 5
 '
+
+# bytes_read VERBOSE_OUTPUT: what sqcow2 -v said it read.
+bytes_read() {
+	sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" "$1"
+}
+
+test_expect_success 'nbdinfo --map --json: holes are not data' '
+	trap "stop big" EXIT &&
+	make_raw big.raw 64M && put_data big.raw 40000000 4096 &&
+	serve big -f raw big.raw &&
+	nbdinfo --map --json "$(nbd_uri big)" >big.json &&
+	cat big.json &&
+	grep -q "\"description\": \"hole,zero\"" big.json &&
+	"$SQCOW2" -v -r big.json <big.raw >big.qcow2 2>stats &&
+	verify big.qcow2 big.raw &&
+	test_eq "$(info big.qcow2 data_clusters)" 1 &&
+	test "$(file_size big.qcow2)" -lt 1048576 &&
+	test "$(bytes_read stats)" -le 131072
+'
+
+test_expect_success 'nbdinfo --map --json of a dirty bitmap and of allocation depth' '
+	trap "stop vm; stop top" EXIT &&
+	serve vm -B b0 -f qcow2 vm.qcow2 &&
+	nbdinfo --map=qemu:dirty-bitmap:b0 --json "$(nbd_uri vm)" >dirty.json &&
+	grep -q "\"description\": \"dirty\"" dirty.json &&
+	"$SQCOW2" -r dirty.json -b base.qcow2 -F qcow2 <current.raw >inc-json.qcow2 &&
+	cmp inc-json.qcow2 inc.qcow2 &&
+	serve top -A -f qcow2 top.qcow2 &&
+	nbdinfo --map=qemu:allocation-depth --json "$(nbd_uri top)" >depth.json &&
+	grep -q "\"description\": \"backing depth 2\"" depth.json &&
+	"$SQCOW2" -r depth.json -b snap-full.qcow2 -F qcow2 <top.raw >top-inc-json.qcow2 &&
+	cmp top-inc-json.qcow2 top-inc.qcow2 &&
+	"$SQCOW2" -r depth.json <top.raw >top-full-json.qcow2 &&
+	cmp top-full-json.qcow2 top-full.qcow2
+'
 else
 	test_skip 'a dirty bitmap: the dirty blocks are what the overlay stores' "$NO_NBD"
 	test_skip 'without -b, the clean blocks outside the ranges are checked' "$NO_NBD"
 	test_skip 'allocation depth: local for an overlay, all that is allocated for an image' \
 		"$NO_NBD"
+	test_skip 'nbdinfo --map --json: holes are not data' "$NO_NBD"
+	test_skip 'nbdinfo --map --json of a dirty bitmap and of allocation depth' "$NO_NBD"
 fi
 
 test_expect_success 'an unknown description is an error naming its line' '

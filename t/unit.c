@@ -2185,6 +2185,136 @@ t_read_nbdinfo_bad(void)
 	ranges_free(&list);
 }
 
+/*
+ * nbdinfo --map --json, as nbdinfo 1.14 printed it: the same extents as
+ * its text, read by type and description, never as a list of data.
+ */
+static void
+t_read_nbdinfo_json(void)
+{
+	static const char holes[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 39997440, \"type\": 3, \"description\": \"hole,zero\"},\n"
+	    "{ \"offset\": 39997440, \"length\": 8192, \"type\": 0, \"description\": \"data\"},\n"
+	    "{ \"offset\": 40005632, \"length\": 27103232, \"type\": 3, \"description\": \"hole,zero\"}\n"
+	    "]\n";
+	static const char dirty[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 524288, \"type\": 0, \"description\": \"clean\"},\n"
+	    "{ \"offset\": 524288, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+	    "{ \"offset\": 589824, \"length\": 3604480, \"type\": 0, \"description\": \"clean\"}\n"
+	    "]\n";
+	static const char depth[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 65536, \"type\": 3, \"description\": \"backing depth 3\"},\n"
+	    "{ \"offset\": 65536, \"length\": 458752, \"type\": 0, \"description\": \"absent\"},\n"
+	    "{ \"offset\": 524288, \"length\": 65536, \"type\": 1, \"description\": \"local\"},\n"
+	    "{ \"offset\": 589824, \"length\": 3604480, \"type\": 0, \"description\": \"absent\"}\n"
+	    "]\n";
+	static const char odd[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 999424, \"type\": 3, \"description\": \"hole,zero\"},\n"
+	    "{ \"offset\": 999424, \"length\": 576, \"type\": 0, \"description\": \"data\"},\n"
+	    "{ \"offset\": 1000000, \"length\": 448, \"type\": 3, \"description\": \"hole,zero\"}\n"
+	    "]\n";
+	static const struct {
+		const char *what, *text;
+		uint64_t size;
+		int overlay;
+		size_t n;
+		struct range want[2];
+	} cases[] = {
+		{ "64 MiB, 8 KiB of data", holes, 64 * MiB, 0, 1, { { 39997440, 8192 } } },
+		{ "dirty bitmap", dirty, 4 * MiB, 0, 1, { { 524288, 65536 } } },
+		{ "dirty bitmap, overlay", dirty, 4 * MiB, 1, 1, { { 524288, 65536 } } },
+		{ "allocation depth", depth, 4 * MiB, 0, 2, { { 0, 65536 }, { 524288, 65536 } } },
+		{ "allocation depth, overlay", depth, 4 * MiB, 1, 1, { { 524288, 65536 } } },
+		{ "1000000 bytes, to whole sectors", odd, 1000000, 0, 1, { { 999424, 576 } } },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("%s", cases[i].what);
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text),
+		    cases[i].size, cases[i].overlay, &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	ranges_free(&list);
+}
+
+/* JSON entries that lack a key, mix formats, or say what nbdinfo does not. */
+static void
+t_read_json_bad(void)
+{
+	static const struct {
+		const char *text;
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0}]", 1,
+		    "entry without \"description\"" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"description\": \"data\"}]", 1,
+		    "entry without \"type\"" },
+		{ "[{\"length\": 65536, \"type\": 0, \"description\": \"data\"}]", 1,
+		    "entry without \"offset\"" },
+		{ "[{\"offset\": 0, \"type\": 0, \"description\": \"data\"}]", 1,
+		    "entry without \"length\"" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"data\"}]",
+		    1, "type does not match description" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"clean\"},\n"
+		    "{\"offset\": 65536, \"length\": 65536, \"type\": 0, \"description\": \"data\"}]",
+		    2, "description from another map" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"unallocated\"}]",
+		    1, "unknown nbdinfo description" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": "
+		    "\"data0123456789012345678901234567890123456789012345678901234567890\"}]",
+		    1, "unknown nbdinfo description" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": 0}]",
+		    1, "expected a string" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": \"0\", \"description\": \"data\"}]",
+		    1, "bad JSON value" },
+		{ "[{\"start\": 0, \"length\": 1, \"data\": true, \"type\": 0}]", 1,
+		    "entry with keys of two formats" },
+		{ "[{\"offset\": 0, \"length\": 1, \"data\": true, \"type\": 0, "
+		    "\"description\": \"data\"}]", 1, "entry with keys of two formats" },
+		{ "[{\"offset\": 0, \"length\": 1},\n{\"offset\": 1, \"length\": 1, "
+		    "\"type\": 0, \"description\": \"data\"}]", 2,
+		    "entry of another format than the first" },
+		{ "[{\"start\": 0, \"length\": 1, \"data\": true},\n{\"offset\": 1, \"length\": 1}]",
+		    2, "entry of another format than the first" },
+		{ "[{\"offset\": 0, \"length\": 1, \"type\": 0, \"description\": \"data\"},\n"
+		    "\n{\"start\": 1, \"length\": 1, \"data\": true}]", 3,
+		    "entry of another format than the first" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"", escaped(cases[i].text, strlen(cases[i].text)));
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text), MiB,
+		    &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
 /* A stream that cannot be read is a read error, not the end of the file. */
 static void
 t_read_error(void)
@@ -2430,6 +2560,9 @@ main(int argc, char **argv)
 	    "ranges_read: nbdinfo allocation, dirty bitmap and allocation depth maps, overlay or not");
 	TEST(t_read_nbdinfo_bad(),
 	    "ranges_read: nbdinfo descriptions unknown, of another type or of another map");
+	TEST(t_read_nbdinfo_json(),
+	    "ranges_read: nbdinfo --map --json by type and description, overlay or not");
+	TEST(t_read_json_bad(), "ranges_read: JSON entries missing a key, mixing formats, unknown");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
