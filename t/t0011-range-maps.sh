@@ -2,6 +2,7 @@
 # Range files as other tools write them, and as a guess from their first
 # line misread them: each read wrong drops changes from an overlay
 # without a word, since -b checks nothing outside the ranges.
+README=$(cd "$(dirname "$0")/.." && pwd)/README
 . "$(dirname "$0")/lib.sh"
 
 # verify_overlay IMAGE RAW: a valid overlay whose chain reads as RAW.
@@ -202,6 +203,51 @@ test_expect_success 'an unknown description is an error naming its line' '
 	test_fails_with 1 "sqcow2: unknown.map line 2: unknown nbdinfo description" \
 		"$SQCOW2" -s 1M -r unknown.map --print-size
 '
+
+# The README's incremental backup with a dirty bitmap, as printed there:
+# a unix socket stands in for the host that serves the disk.
+monday='qemu-img bitmap --add vm.qcow2 b0
+qemu-img convert -O raw vm.qcow2 monday.raw
+sqcow2 < monday.raw > monday.qcow2'
+tuesday='qemu-nbd -r -t -B b0 -f qcow2 -k "$PWD/vm.sock" --pid-file=vm.pid --fork vm.qcow2
+uri="nbd+unix:///?socket=$PWD/vm.sock"
+nbdinfo --map=qemu:dirty-bitmap:b0 "$uri" > changed.map
+size=$(nbdinfo --size "$uri")
+nbdcopy "$uri" - |
+    sqcow2 -s "$size" -r changed.map -b monday.qcow2 -F qcow2 > tuesday.qcow2
+kill "$(cat vm.pid)"
+qemu-img compare tuesday.qcow2 vm.qcow2     # identical'
+clear='qemu-img bitmap --clear vm.qcow2 b0'
+
+test_expect_success 'the README prints the commands of its dirty-bitmap backup as run here' '
+	printf "%s\n" "$monday" "$tuesday" | while IFS= read -r line; do
+		grep -qxF "    $line" "$README" || { echo "not in the README: $line"; exit 1; }
+	done &&
+	grep -qF "\`$clear\`" "$README"
+'
+
+if [ "$HAVE_NBD" = 1 ]; then
+test_expect_success 'the README dirty-bitmap backup, run as printed' '
+	mkdir readme && cd readme &&
+	mkdir bin && ln -s "$SQCOW2" bin/sqcow2 && PATH=$PWD/bin:$PATH &&
+	trap "stop vm; stop again" EXIT &&
+	qemu-img create -q -f qcow2 vm.qcow2 64M &&
+	qemu-io -c "write -P 0x11 0 1M" -c "write -P 0x12 10M 64k" vm.qcow2 >/dev/null &&
+	(set -e; eval "$monday") &&
+	qemu-io -c "write -P 0x5a 5M 64k" -c "write -z 10M 4k" -c "write -P 0x5b 63M 1M" \
+		vm.qcow2 >/dev/null &&
+	(set -e; eval "$tuesday") >compare.out &&
+	cat compare.out && grep -q "^Images are identical" compare.out &&
+	test_eq "$(info tuesday.qcow2 data_clusters)" 18 &&
+	test_eq "$(info tuesday.qcow2 backing_file)" monday.qcow2 &&
+	stop vm && eval "$clear" &&
+	serve again -B b0 -f qcow2 vm.qcow2 &&
+	nbdinfo --map=qemu:dirty-bitmap:b0 "$(nbd_uri again)" >cleared.map &&
+	! grep dirty cleared.map
+'
+else
+	test_skip 'the README dirty-bitmap backup, run as printed' "$NO_NBD"
+fi
 
 # QEMU maps a disk rounded up to whole 512-byte sectors.  This one is
 # 1000000 bytes, with data in its last, partial sector.
