@@ -79,8 +79,10 @@ is_blank(const char *s)
 	return *s == '\0' || *s == '#';
 }
 
-/* The maps nbdinfo --map reads: base:allocation, qemu:dirty-bitmap:NAME,
- * qemu:allocation-depth. */
+/*
+ * The maps of nbdinfo --map: base:allocation, qemu:dirty-bitmap:NAME and
+ * qemu:allocation-depth.
+ */
 enum nbd_map { MAP_UNKNOWN, MAP_ALLOCATION, MAP_DIRTY, MAP_DEPTH };
 
 /* What reading a range file needs, and where it puts what it finds. */
@@ -241,10 +243,11 @@ static const struct description descriptions[] = {
 static int
 find_description(const char *text, size_t len, struct description *d)
 {
+	size_t n = sizeof(descriptions) / sizeof(descriptions[0]);
 	size_t prefix = strlen(BACKING_DEPTH);
 	char *end;
 
-	for (size_t i = 0; i < sizeof(descriptions) / sizeof(descriptions[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (strlen(descriptions[i].text) == len &&
 		    memcmp(descriptions[i].text, text, len) == 0) {
 			*d = descriptions[i];
@@ -252,7 +255,8 @@ find_description(const char *text, size_t len, struct description *d)
 		}
 	}
 	if (len <= prefix || memcmp(text, BACKING_DEPTH, prefix) != 0 ||
-	    text[prefix] == '0' || parse_number(text + prefix, &end, &d->type) == -1 ||
+	    text[prefix] == '0' ||
+	    parse_number(text + prefix, &end, &d->type) == -1 ||
 	    end != text + len || d->type < 2)
 		return -1;
 	d->text = BACKING_DEPTH;
@@ -279,7 +283,8 @@ nbdinfo_extent(struct reader *rd, uint64_t type, const char *text, size_t len,
 	if (rd->map != MAP_UNKNOWN && rd->map != d.map)
 		return "description from another map";
 	rd->map = d.map;
-	e->data = d.holds == HOLDS_DATA || (d.holds == HOLDS_BACKING && !rd->overlay);
+	e->data = d.holds == HOLDS_DATA ||
+	    (d.holds == HOLDS_BACKING && !rd->overlay);
 	e->sectors = 1;
 	return NULL;
 }

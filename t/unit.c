@@ -2554,19 +2554,23 @@ main(int argc, char **argv)
 	TEST(t_read_good(), "ranges_read: comments, blanks, tabs, CRLF, hex, appended in order");
 	TEST(t_read_empty(), "ranges_read: empty and comment-only files give no ranges");
 	TEST(t_read_bad(), "ranges_read: each bad line, its number and reason");
-	TEST(t_read_line_ends(), "ranges_read: LF, CRLF and lone CR line ends; formats by what cannot be mistaken");
-	TEST(t_read_sectors(), "ranges_read: QEMU's maps may run to whole sectors, cut at the size; plain is exact");
+	TEST(t_read_line_ends(),
+	    "ranges_read: LF, CRLF and lone CR line ends; formats by what cannot be mistaken");
+	TEST(t_read_sectors(),
+	    "ranges_read: QEMU's maps may run to whole sectors, cut at the size; plain is exact");
 	TEST(t_read_nbdinfo_maps(),
 	    "ranges_read: nbdinfo allocation, dirty bitmap and allocation depth maps, overlay or not");
 	TEST(t_read_nbdinfo_bad(),
 	    "ranges_read: nbdinfo descriptions unknown, of another type or of another map");
 	TEST(t_read_nbdinfo_json(),
 	    "ranges_read: nbdinfo --map --json by type and description, overlay or not");
-	TEST(t_read_json_bad(), "ranges_read: JSON entries missing a key, mixing formats, unknown");
+	TEST(t_read_json_bad(),
+	    "ranges_read: JSON entries missing a key, mixing formats, unknown");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
-	TEST(t_merge_long(seed), "ranges_merge: long lists sorted, reversed, organ pipe, shuffled");
+	TEST(t_merge_long(seed),
+	    "ranges_merge: long lists sorted, reversed, organ pipe, shuffled");
 	TEST(t_add_grows(), "ranges_add grows past its first allocation; ranges_free resets");
 
 	printf("1..%d\n", tests_run);
