@@ -34,14 +34,19 @@ int parse_number(const char *s, char **end, uint64_t *value);
  * Append the data ranges of a range file to list, each checked against
  * size (the input's size in bytes).  The file is a list of "OFFSET LENGTH"
  * lines, the output of `nbdinfo --map`, or JSON: that of `qemu-img map
- * --output=json` or an array of {"offset": N, "length": N}.  Its content
- * tells which.  Returns 0, or -1 with *error filled (error->line 0 and
- * errno set for a read error).  Only ranges_merge sorts and merges.
+ * --output=json` or `nbdinfo --map --json`, or an array of {"offset": N,
+ * "length": N}.  Its content tells which.  The maps of qemu-img and
+ * nbdinfo may run to size rounded up to 512, and are cut at size.
+ * overlay is nonzero when the image is an overlay of a backing file (-b):
+ * an allocation depth map then gives only what is local to the top image,
+ * not what lies in a backing layer.  Returns 0, or -1 with *error filled
+ * (error->line 0 and errno set for a read error).  Only ranges_merge
+ * sorts and merges.
  */
-int ranges_read(FILE *in, uint64_t size, struct range_list *list,
+int ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error);
 
-/* Sort by offset and merge ranges that overlap or touch. */
+/* Sort by offset, in place, and merge ranges that overlap or touch. */
 void ranges_merge(struct range_list *list);
 
 /* Append one range; returns -1 with errno ENOMEM if the list cannot grow. */

@@ -377,7 +377,7 @@ load_ranges(const struct options *opt, struct io *in, uint64_t size,
 	}
 	if ((f = fopen(opt->ranges_path, "r")) == NULL)
 		die(1, "%s", opt->ranges_path);
-	if (ranges_read(f, size, list, &error) == -1) {
+	if (ranges_read(f, size, opt->backing_file != NULL, list, &error) == -1) {
 		if (error.line == 0)
 			die(1, "%s", opt->ranges_path);
 		diex(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);

@@ -1435,7 +1435,7 @@ t_parse_number_leading_zero(void)
 		printf("Bail out! fmemopen failed\n");
 		exit(1);
 	}
-	if (check_u64(ranges_read(f, MiB, &list, &error), 0) && check_u64(list.n, 1)) {
+	if (check_u64(ranges_read(f, MiB, 0, &list, &error), 0) && check_u64(list.n, 1)) {
 		check_u64(list.v[0].offset, 100);
 		check_u64(list.v[0].length, 10);
 	}
@@ -1445,10 +1445,10 @@ t_parse_number_leading_zero(void)
 
 /* Ranges: ranges_read */
 
-/* Feed len bytes of text to ranges_read. */
+/* Feed len bytes of text to ranges_read, for an overlay or not. */
 static int
-read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
-    struct ranges_error *error)
+read_text_for(const char *text, size_t len, uint64_t size, int overlay,
+    struct range_list *list, struct ranges_error *error)
 {
 	char *copy = xcalloc(len + 1, 1);
 	FILE *f;
@@ -1460,10 +1460,18 @@ read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
 		printf("Bail out! cannot open the text as a stream\n");
 		exit(1);
 	}
-	ret = ranges_read(f, size, list, error);
+	ret = ranges_read(f, size, overlay, list, error);
 	fclose(f);
 	free(copy);
 	return ret;
+}
+
+/* Feed len bytes of text to ranges_read, for an image that is no overlay. */
+static int
+read_text(const char *text, size_t len, uint64_t size, struct range_list *list,
+    struct ranges_error *error)
+{
+	return read_text_for(text, len, size, 0, list, error);
 }
 
 static void
@@ -1558,6 +1566,27 @@ t_read_bad(void)
 		{ "\n\n  \n\nbad\n", 0, 100, 5, "bad offset" },
 		{ "0 1\n1 1\n2 1\n3 1\n4 1\n5 1\n6 1\n7 100\n", 0, 100,
 		    8, "range ends beyond --size" },
+		/* Two pairs on a line are not an nbdinfo line. */
+		{ "65536 65536 262144 65536\n", 0, MiB, 1, "junk after length" },
+		{ "0 65536 3\n", 0, MiB, 1, "junk after length" },
+		{ "0 65536 0 data\n65536 65536 3\n", 0, MiB, 2,
+		    "expected nbdinfo description" },
+		{ "0 65536 0 data\n65536 65536 x hole\n", 0, MiB, 2, "bad nbdinfo type" },
+		{ "0 1\n0 65536 0 data\n", 0, MiB, 2, "nbdinfo line in a plain range file" },
+		{ "# plain\n\n0 1 # one\n2 1 3 hole\n", 0, MiB, 4,
+		    "nbdinfo line in a plain range file" },
+		{ "0 65536 0 data\n65536 65536\n", 0, MiB, 2, "plain line in an nbdinfo map" },
+		{ "0 65536 0 data\n65536 65536 # no type\n", 0, MiB, 2,
+		    "plain line in an nbdinfo map" },
+		/* A lone CR ends a line, CRLF one line, LF CR two. */
+		{ "0 1\r1 1\rx\r", 0, 100, 3, "bad offset" },
+		{ "0 1\r\n\r\n\rx", 0, 100, 4, "bad offset" },
+		{ "\r\r\n\nx 1", 0, 100, 4, "bad offset" },
+		{ "0 1\n\r1 1\r\n2 0\n", 0, 100, 4, "zero length" },
+		{ "[\r{\"offset\": 0, \"length\": 0}]", 0, 100, 2, "zero length" },
+		{ "\r\n[\r\n{\"offset\": 0,\r\"length\": 0}\r]", 0, 100, 4, "zero length" },
+		{ "[{\"offset\": 0, \"length\": 1},\r\n\n{\"offset\": 0, \"length\": x}]",
+		    0, 100, 3, "expected a non-negative integer" },
 	};
 	struct range_list list = { NULL, 0, 0 };
 
@@ -1569,6 +1598,410 @@ t_read_bad(void)
 		    escaped(cases[i].text, len), cases[i].size);
 		if (!check_u64(read_text(cases[i].text, len, cases[i].size, &list,
 		    &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
+/*
+ * Line ends LF, CRLF and a lone CR, and a format told only by what cannot
+ * be mistaken: a plain line is two numbers, an nbdinfo line three and a
+ * description.  Each text, then the ranges it gives at 1 MiB.
+ */
+static void
+t_read_line_ends(void)
+{
+	static const struct {
+		const char *text;
+		size_t n;
+		struct range want[4];
+	} cases[] = {
+		{ "65536 65536\r262144 65536\r", 2, { { 65536, 65536 }, { 262144, 65536 } } },
+		{ "65536 65536\r\n262144 65536\r\n", 2,
+		    { { 65536, 65536 }, { 262144, 65536 } } },
+		{ "0 1\r\r2 1\r\n3 1\n\r4 1", 4, { { 0, 1 }, { 2, 1 }, { 3, 1 }, { 4, 1 } } },
+		{ "# a comment\r0 1 # and another\r\r", 1, { { 0, 1 } } },
+		{ "0 65536 0 data\r65536 65536 3 hole,zero\r131072 512 0 data", 2,
+		    { { 0, 65536 }, { 131072, 512 } } },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"", escaped(cases[i].text, strlen(cases[i].text)));
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text), MiB,
+		    &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	ranges_free(&list);
+}
+
+/*
+ * QEMU maps a disk rounded up to whole 512-byte sectors: its maps (from
+ * qemu-img map and nbdinfo) may run to that and are cut at the size.  A
+ * plain file and an offset/length layout must end within the size.
+ */
+static void
+t_read_sectors(void)
+{
+	static const struct {
+		const char *what, *text;
+		uint64_t size;
+		size_t n;
+		struct range want[2];
+	} cases[] = {
+		{ "qemu-img map of 1000000 bytes",
+		    "[{ \"start\": 0, \"length\": 69632, \"depth\": 0, \"present\": true,"
+		    " \"zero\": true, \"data\": false, \"offset\": 0},\n"
+		    "{ \"start\": 69632, \"length\": 4096, \"depth\": 0, \"present\": true,"
+		    " \"zero\": false, \"data\": true, \"offset\": 69632},\n"
+		    "{ \"start\": 73728, \"length\": 925696, \"depth\": 0, \"present\": true,"
+		    " \"zero\": true, \"data\": false, \"offset\": 73728},\n"
+		    "{ \"start\": 999424, \"length\": 576, \"depth\": 0, \"present\": true,"
+		    " \"zero\": false, \"data\": true, \"offset\": 999424},\n"
+		    "{ \"start\": 1000000, \"length\": 448, \"depth\": 0, \"present\": true,"
+		    " \"zero\": true, \"data\": false, \"offset\": 1000000}]\n",
+		    1000000, 2, { { 69632, 4096 }, { 999424, 576 } } },
+		{ "nbdinfo --map of qemu-nbd's export of 1000000 bytes",
+		    "         0       69632    3  hole,zero\n"
+		    "     69632        4096    0  data\n"
+		    "     73728      925696    3  hole,zero\n"
+		    "    999424         576    0  data\n"
+		    "   1000000         448    3  hole,zero\n",
+		    1000000, 2, { { 69632, 4096 }, { 999424, 576 } } },
+		{ "data past the size, cut",
+		    "[{\"start\": 0, \"length\": 1000448, \"data\": true}]",
+		    1000000, 1, { { 0, 1000000 } } },
+		{ "data past the size, cut, nbdinfo",
+		    "999424 1024 0 data\n", 1000000, 1, { { 999424, 576 } } },
+		{ "data wholly past the size, dropped",
+		    "0 999999 3 hole,zero\n999999 1 0 data\n1000000 448 0 data\n",
+		    999999, 0, { { 0, 0 } } },
+		{ "1 byte: one sector",
+		    "[{\"start\": 0, \"length\": 512, \"data\": true}]", 1, 1, { { 0, 1 } } },
+		{ "the largest size, its rounding past 64 bits",
+		    "[{\"start\": 18446744073709551104, \"length\": 511, \"data\": true}]",
+		    UINT64_MAX, 1, { { UINT64_MAX - 511, 511 } } },
+	};
+	static const struct {
+		const char *text;
+		uint64_t size;
+		const char *why;
+	} bad[] = {
+		{ "[{\"start\": 999424, \"length\": 1025, \"data\": true}]", 1000000,
+		    "range ends beyond --size" },
+		{ "[{\"start\": 1000448, \"length\": 512, \"data\": false}]", 1000000,
+		    "offset beyond --size" },
+		{ "1000448 512 3 hole,zero\n", 1000000, "offset beyond --size" },
+		{ "999424 1025 0 data\n", 1000000, "range ends beyond --size" },
+		{ "1048576 512 3 hole,zero\n", MiB, "offset beyond --size" },
+		{ "[{\"start\": 0, \"length\": 512, \"data\": false}]", 0,
+		    "offset beyond --size" },
+		{ "[{\"start\": 18446744073709551104, \"length\": 512, \"data\": true}]",
+		    UINT64_MAX, "range ends beyond --size" },
+		/* What a person writes, or sqcow2 --map, is exact. */
+		{ "999424 1024\n", 1000000, "range ends beyond --size" },
+		{ "1000000 448\n", 1000000, "offset beyond --size" },
+		{ "[{\"offset\": 999424, \"length\": 1024}]", 1000000,
+		    "range ends beyond --size" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("%s", cases[i].what);
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text),
+		    cases[i].size, &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\", size %" PRIu64,
+		    escaped(bad[i].text, strlen(bad[i].text)), bad[i].size);
+		if (!check_u64(read_text(bad[i].text, strlen(bad[i].text), bad[i].size,
+		    &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, 1);
+		check_str(error.why, bad[i].why);
+	}
+	ranges_free(&list);
+}
+
+/*
+ * The three maps nbdinfo --map reads from qemu-nbd, as it printed them
+ * (libnbd 1.14): data is "data" in an allocation map, "dirty" in a dirty
+ * bitmap, and in an allocation depth map "local", and for an image that
+ * is no overlay "backing depth N" too.
+ */
+static void
+t_read_nbdinfo_maps(void)
+{
+	static const char dirty[] =
+	    "         0      524288    0  clean\n"
+	    "    524288       65536    1  dirty\n"
+	    "    589824      458752    0  clean\n"
+	    "   1048576       65536    1  dirty\n"
+	    "   1114112     3080192    0  clean\n";
+	static const char depth[] =
+	    "         0       65536    3  backing depth 3\n"
+	    "     65536      458752    0  absent\n"
+	    "    524288       65536    1  local\n"
+	    "    589824      458752    0  absent\n"
+	    "   1048576      131072    3  backing depth 3\n"
+	    "   1179648      917504    0  absent\n"
+	    "   2097152       65536    2  backing depth 2\n"
+	    "   2162688      983040    0  absent\n"
+	    "   3145728       65536    2  backing depth 2\n"
+	    "   3211264      458752    0  absent\n"
+	    "   3670016       65536    1  local\n"
+	    "   3735552      458752    0  absent\n";
+	static const char allocation[] =
+	    "0 4096 0 data\n4096 4096 1 hole\n8192 4096 2 zero\n"
+	    "12288 4096 3 hole,zero\n16384 4096 0\tdata \t\n";
+	static const struct {
+		const char *what, *text;
+		int overlay;
+		size_t n;
+		struct range want[6];
+	} cases[] = {
+		{ "dirty bitmap", dirty, 0, 2, { { 524288, 65536 }, { 1048576, 65536 } } },
+		{ "dirty bitmap, overlay", dirty, 1, 2,
+		    { { 524288, 65536 }, { 1048576, 65536 } } },
+		{ "allocation depth", depth, 0, 6, { { 0, 65536 }, { 524288, 65536 },
+		    { 1048576, 131072 }, { 2097152, 65536 }, { 3145728, 65536 },
+		    { 3670016, 65536 } } },
+		{ "allocation depth, overlay", depth, 1, 2,
+		    { { 524288, 65536 }, { 3670016, 65536 } } },
+		{ "allocation", allocation, 0, 2, { { 0, 4096 }, { 16384, 4096 } } },
+		{ "allocation, overlay", allocation, 1, 2, { { 0, 4096 }, { 16384, 4096 } } },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("%s", cases[i].what);
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text), 4 * MiB,
+		    cases[i].overlay, &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	ranges_free(&list);
+}
+
+/* A description nbdinfo does not print, or not for that type, or not in that map. */
+static void
+t_read_nbdinfo_bad(void)
+{
+	static const struct {
+		const char *text;
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		{ "0 65536 1 dirty\n65536 65536 2 dirtier\n", 2, "unknown nbdinfo description" },
+		{ "0 65536 0 Data\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 0 data # data\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 3 hole, zero\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 3 unallocated\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 1 backing depth 1\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 0 backing depth 0\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth 02\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth 0x2\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth 2x\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing  depth 2\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth\n", 1, "unknown nbdinfo description" },
+		{ "0 65536 2 backing depth \n", 1, "unknown nbdinfo description" },
+		{ "0 65536 0 dirty\n", 1, "type does not match description" },
+		{ "0 65536 3 data\n", 1, "type does not match description" },
+		{ "0 65536 1 absent\n", 1, "type does not match description" },
+		{ "0 65536 2 backing depth 3\n", 1, "type does not match description" },
+		{ "0 65536 0 clean\n65536 65536 1 dirty\n131072 65536 0 data\n", 3,
+		    "description from another map" },
+		{ "0 65536 0 data\n65536 65536 1 local\n", 2, "description from another map" },
+		{ "0 65536 1 local\n65536 65536 3 hole,zero\n", 2,
+		    "description from another map" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int overlay = 0; overlay < 2; overlay++) {
+			struct ranges_error error = { 0, NULL };
+
+			set_case("text \"%s\"%s", escaped(cases[i].text,
+			    strlen(cases[i].text)), overlay ? ", overlay" : "");
+			if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text),
+			    MiB, overlay, &list, &error), (uint64_t)-1))
+				continue;
+			check_u64(error.line, cases[i].line);
+			check_str(error.why, cases[i].why);
+		}
+	}
+	ranges_free(&list);
+}
+
+/*
+ * nbdinfo --map --json, as nbdinfo 1.14 printed it: the same extents as
+ * its text, read by type and description, never as a list of data.
+ */
+static void
+t_read_nbdinfo_json(void)
+{
+	static const char holes[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 39997440, \"type\": 3, \"description\": \"hole,zero\"},\n"
+	    "{ \"offset\": 39997440, \"length\": 8192, \"type\": 0, \"description\": \"data\"},\n"
+	    "{ \"offset\": 40005632, \"length\": 27103232, \"type\": 3, \"description\": \"hole,zero\"}\n"
+	    "]\n";
+	static const char dirty[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 524288, \"type\": 0, \"description\": \"clean\"},\n"
+	    "{ \"offset\": 524288, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+	    "{ \"offset\": 589824, \"length\": 3604480, \"type\": 0, \"description\": \"clean\"}\n"
+	    "]\n";
+	static const char depth[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 65536, \"type\": 3, \"description\": \"backing depth 3\"},\n"
+	    "{ \"offset\": 65536, \"length\": 458752, \"type\": 0, \"description\": \"absent\"},\n"
+	    "{ \"offset\": 524288, \"length\": 65536, \"type\": 1, \"description\": \"local\"},\n"
+	    "{ \"offset\": 589824, \"length\": 3604480, \"type\": 0, \"description\": \"absent\"}\n"
+	    "]\n";
+	static const char odd[] =
+	    "[\n"
+	    "{ \"offset\": 0, \"length\": 999424, \"type\": 3, \"description\": \"hole,zero\"},\n"
+	    "{ \"offset\": 999424, \"length\": 576, \"type\": 0, \"description\": \"data\"},\n"
+	    "{ \"offset\": 1000000, \"length\": 448, \"type\": 3, \"description\": \"hole,zero\"}\n"
+	    "]\n";
+	static const struct {
+		const char *what, *text;
+		uint64_t size;
+		int overlay;
+		size_t n;
+		struct range want[2];
+	} cases[] = {
+		{ "64 MiB, 8 KiB of data", holes, 64 * MiB, 0, 1, { { 39997440, 8192 } } },
+		{ "dirty bitmap", dirty, 4 * MiB, 0, 1, { { 524288, 65536 } } },
+		{ "dirty bitmap, overlay", dirty, 4 * MiB, 1, 1, { { 524288, 65536 } } },
+		{ "allocation depth", depth, 4 * MiB, 0, 2, { { 0, 65536 }, { 524288, 65536 } } },
+		{ "allocation depth, overlay", depth, 4 * MiB, 1, 1, { { 524288, 65536 } } },
+		{ "1000000 bytes, to whole sectors", odd, 1000000, 0, 1, { { 999424, 576 } } },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("%s", cases[i].what);
+		note_text[0] = '\0';
+		list.n = 0;
+		if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text),
+		    cases[i].size, cases[i].overlay, &list, &error), 0)) {
+			print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(list.n, cases[i].n))
+			continue;
+		for (size_t j = 0; j < list.n; j++) {
+			note("range %zu", j);
+			check_u64(list.v[j].offset, cases[i].want[j].offset);
+			note("range %zu", j);
+			check_u64(list.v[j].length, cases[i].want[j].length);
+		}
+	}
+	ranges_free(&list);
+}
+
+/* JSON entries that lack a key, mix formats, or say what nbdinfo does not. */
+static void
+t_read_json_bad(void)
+{
+	static const struct {
+		const char *text;
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0}]", 1,
+		    "entry without \"description\"" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"description\": \"data\"}]", 1,
+		    "entry without \"type\"" },
+		{ "[{\"length\": 65536, \"type\": 0, \"description\": \"data\"}]", 1,
+		    "entry without \"offset\"" },
+		{ "[{\"offset\": 0, \"type\": 0, \"description\": \"data\"}]", 1,
+		    "entry without \"length\"" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"data\"}]",
+		    1, "type does not match description" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"clean\"},\n"
+		    "{\"offset\": 65536, \"length\": 65536, \"type\": 0, \"description\": \"data\"}]",
+		    2, "description from another map" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"unallocated\"}]",
+		    1, "unknown nbdinfo description" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": "
+		    "\"data0123456789012345678901234567890123456789012345678901234567890\"}]",
+		    1, "unknown nbdinfo description" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": 0}]",
+		    1, "expected a string" },
+		{ "[{\"offset\": 0, \"length\": 65536, \"type\": \"0\", \"description\": \"data\"}]",
+		    1, "bad JSON value" },
+		{ "[{\"start\": 0, \"length\": 1, \"data\": true, \"type\": 0}]", 1,
+		    "entry with keys of two formats" },
+		{ "[{\"offset\": 0, \"length\": 1, \"data\": true, \"type\": 0, "
+		    "\"description\": \"data\"}]", 1, "entry with keys of two formats" },
+		{ "[{\"offset\": 0, \"length\": 1},\n{\"offset\": 1, \"length\": 1, "
+		    "\"type\": 0, \"description\": \"data\"}]", 2,
+		    "entry of another format than the first" },
+		{ "[{\"start\": 0, \"length\": 1, \"data\": true},\n{\"offset\": 1, \"length\": 1}]",
+		    2, "entry of another format than the first" },
+		{ "[{\"offset\": 0, \"length\": 1, \"type\": 0, \"description\": \"data\"},\n"
+		    "\n{\"start\": 1, \"length\": 1, \"data\": true}]", 3,
+		    "entry of another format than the first" },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"", escaped(cases[i].text, strlen(cases[i].text)));
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text), MiB,
+		    &list, &error), (uint64_t)-1))
 			continue;
 		check_u64(error.line, cases[i].line);
 		check_str(error.why, cases[i].why);
@@ -1589,7 +2022,7 @@ t_read_error(void)
 		printf("Bail out! fmemopen failed\n");
 		exit(1);
 	}
-	if (check_u64(ranges_read(f, 100, &list, &error), (uint64_t)-1)) {
+	if (check_u64(ranges_read(f, 100, 0, &list, &error), (uint64_t)-1)) {
 		check_str(error.why, "read error");
 		check_u64(error.line, 0);
 	}
@@ -1688,6 +2121,52 @@ t_merge_random(uint64_t seed)
 	}
 }
 
+/*
+ * Lists longer than the random ones, in the orders a sort finds hardest:
+ * already sorted, reversed, rising then falling, all at one offset, and
+ * shuffled.  Range i is at 10 i, apart from the others.
+ */
+static void
+t_merge_long(uint64_t seed)
+{
+	static const char *const orders[] = {
+		"sorted", "reversed", "organ pipe", "one offset", "shuffled",
+	};
+	static const size_t sizes[] = { 2, 3, 4, 5, 100, 4097, 100000 };
+
+	for (size_t o = 0; o < sizeof(orders) / sizeof(orders[0]); o++) {
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			struct range_list list = { NULL, 0, 0 };
+			size_t n = sizes[k], want = o == 3 ? 1 : n;
+
+			rng_seed(seed ^ 0x6c6f6e67, o * 16 + k);
+			for (size_t i = 0; i < n; i++) {
+				size_t at = o == 1 ? n - 1 - i : o == 2 ?
+				    (i % 2 ? n - 1 - i / 2 : i / 2) : i;
+
+				ranges_add(&list, o == 3 ? 0 : 10 * at, o == 3 ? 1 + i : 5);
+			}
+			for (size_t i = n; o == 4 && i > 1; i--) {
+				size_t j = rng_below(i);
+				struct range t = list.v[i - 1];
+
+				list.v[i - 1] = list.v[j];
+				list.v[j] = t;
+			}
+			set_case("%s, %zu ranges", orders[o], n);
+			ranges_merge(&list);
+			if (check_u64(list.n, want) && o == 3)
+				check_u64(list.v[0].length, n);
+			for (size_t i = 0; o != 3 && i < list.n; i++) {
+				note("range %zu", i);
+				if (!check_u64(list.v[i].offset, 10 * i))
+					break;
+			}
+			ranges_free(&list);
+		}
+	}
+}
+
 static void
 t_add_grows(void)
 {
@@ -1772,9 +2251,23 @@ main(int argc, char **argv)
 	TEST(t_read_good(), "ranges_read: comments, blanks, tabs, CRLF, hex, appended in order");
 	TEST(t_read_empty(), "ranges_read: empty and comment-only files give no ranges");
 	TEST(t_read_bad(), "ranges_read: each bad line, its number and reason");
+	TEST(t_read_line_ends(),
+	    "ranges_read: LF, CRLF and lone CR line ends; formats by what cannot be mistaken");
+	TEST(t_read_sectors(),
+	    "ranges_read: QEMU's maps may run to whole sectors, cut at the size; plain is exact");
+	TEST(t_read_nbdinfo_maps(),
+	    "ranges_read: nbdinfo allocation, dirty bitmap and allocation depth maps, overlay or not");
+	TEST(t_read_nbdinfo_bad(),
+	    "ranges_read: nbdinfo descriptions unknown, of another type or of another map");
+	TEST(t_read_nbdinfo_json(),
+	    "ranges_read: nbdinfo --map --json by type and description, overlay or not");
+	TEST(t_read_json_bad(),
+	    "ranges_read: JSON entries missing a key, mixing formats, unknown");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
+	TEST(t_merge_long(seed),
+	    "ranges_merge: long lists sorted, reversed, organ pipe, shuffled");
 	TEST(t_add_grows(), "ranges_add grows past its first allocation; ranges_free resets");
 
 	printf("1..%d\n", tests_run);

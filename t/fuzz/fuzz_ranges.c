@@ -4,12 +4,14 @@
  *
  * The input is an 8-byte little-endian number, then a range file.  The
  * file is read at two disk sizes: the number, and its top 16 bits, a disk
- * small enough that the merge is checked byte by byte.  The last byte of
- * the input picks the cluster size and the order of the file.  Disks past
- * what qcow2 can hold are meant: layout_init must refuse them, not wrap.
+ * small enough that the merge is checked byte by byte; and at the first
+ * size once more as for an overlay (-b).  The last byte of the input
+ * picks the cluster size and the order of the file.  Disks past what
+ * qcow2 can hold are meant: layout_init must refuse them, not wrap.
  */
 #define _POSIX_C_SOURCE 200809L	/* fmemopen */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -28,6 +30,7 @@
 /* What reading the range file at one disk size gave. */
 struct reading {
 	uint64_t disk;
+	int overlay;
 	int status;
 	struct range_list list;
 	struct ranges_error error;
@@ -51,16 +54,17 @@ by_offset(const void *a, const void *b)
 }
 
 static void
-read_at(struct reading *r, char *text, size_t len, uint64_t disk)
+read_at(struct reading *r, char *text, size_t len, uint64_t disk, int overlay)
 {
 	FILE *in;
 
 	memset(r, 0, sizeof(*r));
 	r->disk = disk;
+	r->overlay = overlay;
 	/* glibc 2.22 and later open an empty buffer as an empty stream. */
 	in = fmemopen(text, len, "r");
 	need(in != NULL, "fmemopen: %s", strerror(errno));
-	r->status = ranges_read(in, disk, &r->list, &r->error);
+	r->status = ranges_read(in, disk, overlay, &r->list, &r->error);
 	fclose(in);
 }
 
@@ -72,6 +76,11 @@ check_reading(const struct reading *r, size_t newlines)
 		need(r->status == -1, "ranges_read returned %d", r->status);
 		need(r->error.why != NULL, "failure without a reason");
 		need(r->error.why[0] != '\0', "failure with an empty reason");
+		/* Lowercase, but for acronyms: "JSON value too long". */
+		need(!(isupper((unsigned char)r->error.why[0]) &&
+		    islower((unsigned char)r->error.why[1])) &&
+		    r->error.why[strlen(r->error.why) - 1] != '.',
+		    "reason \"%s\" is not a lowercase phrase", r->error.why);
 		need(r->error.line <= newlines + 1, "error on line %lu of %zu",
 		    r->error.line, newlines + 1);
 		return;
@@ -88,29 +97,74 @@ check_reading(const struct reading *r, size_t newlines)
 }
 
 /*
- * The smaller disk accepts fewer extents and nothing else differs, so
- * what reads at it reads the same at the larger one, and what fails at the
+ * The smaller disk accepts fewer extents, and cuts more off those of
+ * QEMU's maps (which may run to whole sectors past the size); nothing
+ * else differs.  So what reads at it reads at the larger one too, as the
+ * ranges read there cut at the smaller size; and what fails at the
  * larger one fails no later at the smaller.
  */
 static void
 check_sizes_agree(const struct reading *small, const struct reading *big)
 {
+	size_t k = 0;
+
 	if (small->disk > big->disk)
 		return;
-	if (small->status == 0) {
-		need(big->status == 0, "reads at %llu but not at %llu: %s",
-		    (unsigned long long)small->disk,
-		    (unsigned long long)big->disk, big->error.why);
-		need(small->list.n == big->list.n, "%zu ranges at one size, %zu at another",
-		    small->list.n, big->list.n);
-		need(small->list.n == 0 || memcmp(small->list.v, big->list.v,
-		    small->list.n * sizeof(*small->list.v)) == 0,
-		    "other ranges at another size");
-	} else if (big->status != 0) {
-		need(small->error.line <= big->error.line,
-		    "fails on line %lu at the smaller size, %lu at the larger",
-		    small->error.line, big->error.line);
+	if (small->status != 0) {
+		if (big->status != 0)
+			need(small->error.line <= big->error.line,
+			    "fails on line %lu at the smaller size, %lu at the larger",
+			    small->error.line, big->error.line);
+		return;
 	}
+	need(big->status == 0, "reads at %llu but not at %llu: %s",
+	    (unsigned long long)small->disk, (unsigned long long)big->disk,
+	    big->error.why);
+	for (size_t i = 0; i < big->list.n; i++) {
+		struct range r = big->list.v[i];
+
+		if (r.offset >= small->disk)
+			continue;
+		if (r.length > small->disk - r.offset)
+			r.length = small->disk - r.offset;
+		need(k < small->list.n, "more ranges at %llu than at %llu",
+		    (unsigned long long)big->disk, (unsigned long long)small->disk);
+		need(small->list.v[k].offset == r.offset &&
+		    small->list.v[k].length == r.length,
+		    "range %zu at %llu is not range %zu at %llu cut", k,
+		    (unsigned long long)small->disk, i, (unsigned long long)big->disk);
+		k++;
+	}
+	need(k == small->list.n, "%zu ranges at %llu, %zu at %llu cut", small->list.n,
+	    (unsigned long long)small->disk, k, (unsigned long long)big->disk);
+}
+
+/*
+ * An overlay takes as data only what the top image holds of an allocation
+ * depth map, not what its backing layers do; nothing else differs.  So
+ * the file reads or fails the same way, and what it reads for an overlay
+ * is some of what it reads for an image that is none, in the same order.
+ */
+static void
+check_overlay_agrees(const struct reading *overlay, const struct reading *image)
+{
+	size_t k = 0;
+
+	need(overlay->status == image->status, "reads %s for an overlay only",
+	    overlay->status == 0 ? "well" : "badly");
+	if (overlay->status != 0) {
+		need(overlay->error.line == image->error.line &&
+		    strcmp(overlay->error.why, image->error.why) == 0,
+		    "fails on line %lu (%s) for an overlay, %lu (%s) for an image",
+		    overlay->error.line, overlay->error.why, image->error.line,
+		    image->error.why);
+		return;
+	}
+	for (size_t i = 0; i < image->list.n && k < overlay->list.n; i++)
+		if (memcmp(&image->list.v[i], &overlay->list.v[k],
+		    sizeof(struct range)) == 0)
+			k++;
+	need(k == overlay->list.n, "range %zu of an overlay is none of an image", k);
 }
 
 /*
@@ -237,7 +291,7 @@ check_layout(const struct range_list *list, uint64_t disk, unsigned pick)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct reading big, small;
+	struct reading big, small, overlay;
 	uint64_t number = 0;
 	size_t skip = size < 8 ? size : 8, len = size - skip, newlines = 0;
 	unsigned pick = size > 0 ? data[size - 1] : 0;
@@ -248,15 +302,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text = xmalloc(len);
 	if (len > 0)
 		memcpy(text, data + skip, len);
+	/* Line ends as ranges_read counts them: LF, CR, and CRLF once. */
 	for (size_t i = 0; i < len; i++)
-		newlines += text[i] == '\n';
+		newlines += text[i] == '\r' || (text[i] == '\n' &&
+		    (i == 0 || text[i - 1] != '\r'));
 
-	read_at(&big, text, len, number);
-	read_at(&small, text, len, number >> 48);
+	read_at(&big, text, len, number, 0);
+	read_at(&small, text, len, number >> 48, 0);
+	read_at(&overlay, text, len, number, 1);
 	check_reading(&big, newlines);
 	check_reading(&small, newlines);
+	check_reading(&overlay, newlines);
 	check_sizes_agree(&small, &big);
 	check_sizes_agree(&big, &small);
+	check_overlay_agrees(&overlay, &big);
 
 	if (big.status == 0) {
 		check_merge(&big.list, big.disk);
@@ -268,6 +327,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ranges_free(&big.list);
 	ranges_free(&small.list);
+	ranges_free(&overlay.list);
 	free(text);
 	return 0;
 }

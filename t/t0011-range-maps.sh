@@ -1,0 +1,299 @@
+#!/bin/sh
+# Range files as other tools write them, and as a guess from their first
+# line misread them: each read wrong drops changes from an overlay
+# without a word, since -b checks nothing outside the ranges.
+README=$(cd "$(dirname "$0")/.." && pwd)/README
+. "$(dirname "$0")/lib.sh"
+
+# verify_overlay IMAGE RAW: a valid overlay whose chain reads as RAW.
+verify_overlay() {
+	"$READBACK" check "$1" || return 1
+	[ "$HAVE_QEMU" = 1 ] || return 0
+	qemu-img check -q "$1" || { echo "qemu-img check failed: $1"; return 1; }
+	qemu-img compare -q "$1" "$2" || { echo "qemu-img compare: $1 differs from $2"; return 1; }
+}
+
+# qemu-nbd serves the maps, nbdinfo and nbdcopy read them (Debian:
+# qemu-utils, libnbd-bin).  Without them their tests are skipped, except
+# under CI=true, where a missing tool is a failure as qemu-img's is.
+if [ "$HAVE_QEMU" = 1 ] && command -v qemu-nbd >/dev/null 2>&1 &&
+    command -v qemu-io >/dev/null 2>&1 && command -v nbdinfo >/dev/null 2>&1 &&
+    command -v nbdcopy >/dev/null 2>&1; then
+	HAVE_NBD=1
+elif [ "${CI:-}" = true ]; then
+	echo "Bail out! qemu-nbd, qemu-io, nbdinfo or nbdcopy is missing and CI=true" \
+		"(.ci/run installs qemu-utils and libnbd-bin)"
+	exit 1
+else
+	HAVE_NBD=0
+	NO_NBD="qemu-nbd, qemu-io, nbdinfo or nbdcopy not found (Debian: qemu-utils libnbd-bin)"
+fi
+
+# serve NAME QEMU-NBD-ARGS...: export read-only on the socket NAME.sock
+# (qemu-nbd wants its path absolute) until stop NAME.
+serve() {
+	name=$1
+	shift
+	qemu-nbd -r -t -k "$PWD/$name.sock" --pid-file="$name.pid" --fork "$@"
+}
+
+# The URI of what serve NAME exports.
+nbd_uri() {
+	echo "nbd+unix:///?socket=$PWD/$1.sock"
+}
+
+# Whether process PID still runs (a zombie no longer holds its image).
+running() {
+	state=$(sed -n "s/^[0-9]* (.*) \(.\) .*/\1/p" "/proc/$1/stat" 2>/dev/null)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop NAME: end the qemu-nbd that serve NAME (or a command with
+# --pid-file=NAME.pid) started, if it still runs, and wait until it has
+# let go of its image.  Each test that serves stops from an EXIT trap, so
+# that a failing test leaves no server behind.
+stop() {
+	pid=$(cat "$1.pid" 2>/dev/null) || return 0
+	rm -f "$1.pid"
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-nbd ] || return 0
+	kill "$pid" 2>/dev/null
+	tries=0
+	while running "$pid" && [ $tries -lt 100 ]; do
+		sleep 0.1
+		tries=$((tries + 1))
+	done
+}
+
+# A disk of zeros, then the same with data in two 64 KiB clusters.
+make_raw zeros.raw 1M && "$SQCOW2" <zeros.raw >zeros.qcow2 &&
+cp zeros.raw two.raw && put_data two.raw 65536 65536 && put_data two.raw 262144 65536
+
+test_expect_success 'lone CRs end lines: both ranges are stored' '
+	printf "65536 65536\r262144 65536\r" >cr.ranges &&
+	"$SQCOW2" -r cr.ranges -b zeros.qcow2 -F qcow2 <two.raw >cr.qcow2 &&
+	verify_overlay cr.qcow2 two.raw &&
+	test_eq "$(info cr.qcow2 data_clusters)" 2 &&
+	"$SQCOW2" -r cr.ranges <two.raw >cr-full.qcow2 && verify cr-full.qcow2 two.raw
+'
+
+test_expect_success 'CRLF ends a line once: line numbers stay right' '
+	printf "65536 65536\r\n262144 65536\r\n" >crlf.ranges &&
+	"$SQCOW2" -r crlf.ranges -b zeros.qcow2 -F qcow2 <two.raw >crlf.qcow2 &&
+	cmp crlf.qcow2 cr.qcow2 &&
+	printf "# disk\r\n\r\n65536 65536\r\nx 1\r\n" >bad-crlf.ranges &&
+	test_fails_with 1 "sqcow2: bad-crlf.ranges line 4: bad offset" \
+		"$SQCOW2" -s 1M -r bad-crlf.ranges --print-size &&
+	printf "65536 65536\r\r262144 0\r" >bad-cr.ranges &&
+	test_fails_with 1 "sqcow2: bad-cr.ranges line 3: zero length" \
+		"$SQCOW2" -s 1M -r bad-cr.ranges --print-size
+'
+
+test_expect_success 'two pairs on a line are an error, not an nbdinfo map' '
+	printf "65536 65536 262144 65536\n" >pairs.ranges &&
+	test_fails_with 1 "sqcow2: pairs.ranges line 1: junk after length" \
+		sh -c "\"\$SQCOW2\" -r pairs.ranges -b zeros.qcow2 -F qcow2 <two.raw >pairs.qcow2"
+'
+
+test_expect_success 'a line of the other format is an error naming it' '
+	printf "65536 65536\n262144 65536 0 data\n" >mixed.ranges &&
+	test_fails_with 1 "sqcow2: mixed.ranges line 2: nbdinfo line in a plain range file" \
+		"$SQCOW2" -s 1M -r mixed.ranges --print-size &&
+	printf "0 65536 3 hole,zero\n65536 65536 0 data\n262144 65536\n" >mixed.map &&
+	test_fails_with 1 "sqcow2: mixed.map line 3: plain line in an nbdinfo map" \
+		"$SQCOW2" -s 1M -r mixed.map --print-size
+'
+
+# A dirty bitmap and an allocation depth map, read from qemu-nbd.  Data is
+# what changed: "dirty"; "local" to the top of a chain for an overlay,
+# anything allocated for a whole image.
+if [ "$HAVE_NBD" = 1 ]; then
+test_expect_success 'a dirty bitmap: the dirty blocks are what the overlay stores' '
+	trap "stop vm" EXIT &&
+	qemu-img create -q -f qcow2 vm.qcow2 4M &&
+	qemu-io -c "write -P 0x11 0 64k" -c "write -P 0x12 1M 128k" vm.qcow2 >/dev/null &&
+	qemu-img bitmap --add vm.qcow2 b0 &&
+	qemu-img convert -O raw vm.qcow2 before.raw &&
+	"$SQCOW2" <before.raw >base.qcow2 &&
+	qemu-io -c "write -P 0x5a 512k 64k" -c "write -P 0x5b 1M 4k" \
+		-c "write -z 1088k 64k" vm.qcow2 >/dev/null &&
+	qemu-img convert -O raw vm.qcow2 current.raw &&
+	serve vm -B b0 -f qcow2 vm.qcow2 &&
+	nbdinfo --map=qemu:dirty-bitmap:b0 "$(nbd_uri vm)" >dirty.map &&
+	cat dirty.map &&
+	grep -q "  dirty$" dirty.map && grep -q "  clean$" dirty.map &&
+	"$SQCOW2" -r dirty.map -b base.qcow2 -F qcow2 <current.raw >inc.qcow2 &&
+	verify_overlay inc.qcow2 current.raw &&
+	test_eq "$(info inc.qcow2 data_clusters)" 3
+'
+
+test_expect_success 'without -b, the clean blocks outside the ranges are checked' '
+	test_fails_with 1 "sqcow2: non-zero byte at input offset 0, outside the ranges" \
+		sh -c "\"\$SQCOW2\" -r dirty.map <current.raw >whole.qcow2"
+'
+
+test_expect_success 'allocation depth: local for an overlay, all that is allocated for an image' '
+	trap "stop top" EXIT &&
+	qemu-img create -q -f qcow2 lower.qcow2 4M &&
+	qemu-io -c "write -P 0x21 0 64k" -c "write -P 0x22 1M 128k" lower.qcow2 >/dev/null &&
+	qemu-img create -q -f qcow2 -b lower.qcow2 -F qcow2 snap.qcow2 &&
+	qemu-io -c "write -P 0x23 2M 64k" snap.qcow2 >/dev/null &&
+	qemu-img convert -O raw snap.qcow2 snap.raw &&
+	"$SQCOW2" <snap.raw >snap-full.qcow2 &&
+	qemu-img create -q -f qcow2 -b snap.qcow2 -F qcow2 top.qcow2 &&
+	qemu-io -c "write -P 0x5a 512k 64k" -c "write -z 1M 64k" top.qcow2 >/dev/null &&
+	qemu-img convert -O raw top.qcow2 top.raw &&
+	serve top -A -f qcow2 top.qcow2 &&
+	nbdinfo --map=qemu:allocation-depth "$(nbd_uri top)" >depth.map &&
+	cat depth.map &&
+	grep -q "  local$" depth.map && grep -q "  backing depth 2$" depth.map &&
+	grep -q "  backing depth 3$" depth.map && grep -q "  absent$" depth.map &&
+	"$SQCOW2" -r depth.map -b snap-full.qcow2 -F qcow2 <top.raw >top-inc.qcow2 &&
+	verify_overlay top-inc.qcow2 top.raw &&
+	test_eq "$(info top-inc.qcow2 data_clusters)" 2 &&
+	"$SQCOW2" -r depth.map <top.raw >top-full.qcow2 &&
+	verify top-full.qcow2 top.raw &&
+	test_eq "$(info top-full.qcow2 data_clusters)" 5
+'
+
+# bytes_read VERBOSE_OUTPUT: what sqcow2 -v said it read.
+bytes_read() {
+	sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" "$1"
+}
+
+test_expect_success 'nbdinfo --map --json: holes are not data' '
+	trap "stop big" EXIT &&
+	make_raw big.raw 64M && put_data big.raw 40000000 4096 &&
+	serve big -f raw big.raw &&
+	nbdinfo --map --json "$(nbd_uri big)" >big.json &&
+	cat big.json &&
+	grep -q "\"description\": \"hole,zero\"" big.json &&
+	"$SQCOW2" -v -r big.json <big.raw >big.qcow2 2>stats &&
+	verify big.qcow2 big.raw &&
+	test_eq "$(info big.qcow2 data_clusters)" 1 &&
+	test "$(file_size big.qcow2)" -lt 1048576 &&
+	test "$(bytes_read stats)" -le 131072
+'
+
+test_expect_success 'nbdinfo --map --json of a dirty bitmap and of allocation depth' '
+	trap "stop vm; stop top" EXIT &&
+	serve vm -B b0 -f qcow2 vm.qcow2 &&
+	nbdinfo --map=qemu:dirty-bitmap:b0 --json "$(nbd_uri vm)" >dirty.json &&
+	grep -q "\"description\": \"dirty\"" dirty.json &&
+	"$SQCOW2" -r dirty.json -b base.qcow2 -F qcow2 <current.raw >inc-json.qcow2 &&
+	cmp inc-json.qcow2 inc.qcow2 &&
+	serve top -A -f qcow2 top.qcow2 &&
+	nbdinfo --map=qemu:allocation-depth --json "$(nbd_uri top)" >depth.json &&
+	grep -q "\"description\": \"backing depth 2\"" depth.json &&
+	"$SQCOW2" -r depth.json -b snap-full.qcow2 -F qcow2 <top.raw >top-inc-json.qcow2 &&
+	cmp top-inc-json.qcow2 top-inc.qcow2 &&
+	"$SQCOW2" -r depth.json <top.raw >top-full-json.qcow2 &&
+	cmp top-full-json.qcow2 top-full.qcow2
+'
+else
+	test_skip 'a dirty bitmap: the dirty blocks are what the overlay stores' "$NO_NBD"
+	test_skip 'without -b, the clean blocks outside the ranges are checked' "$NO_NBD"
+	test_skip 'allocation depth: local for an overlay, all that is allocated for an image' \
+		"$NO_NBD"
+	test_skip 'nbdinfo --map --json: holes are not data' "$NO_NBD"
+	test_skip 'nbdinfo --map --json of a dirty bitmap and of allocation depth' "$NO_NBD"
+fi
+
+test_expect_success 'an unknown description is an error naming its line' '
+	printf "0 65536 1 dirty\n65536 65536 2 dirtier\n" >unknown.map &&
+	test_fails_with 1 "sqcow2: unknown.map line 2: unknown nbdinfo description" \
+		"$SQCOW2" -s 1M -r unknown.map --print-size
+'
+
+# The README's incremental backup with a dirty bitmap, as printed there:
+# a unix socket stands in for the host that serves the disk.
+monday='qemu-img bitmap --add vm.qcow2 b0
+qemu-img convert -O raw vm.qcow2 monday.raw
+sqcow2 < monday.raw > monday.qcow2'
+tuesday='qemu-nbd -r -t -B b0 -f qcow2 -k "$PWD/vm.sock" --pid-file=vm.pid --fork vm.qcow2
+uri="nbd+unix:///?socket=$PWD/vm.sock"
+nbdinfo --map=qemu:dirty-bitmap:b0 "$uri" > changed.map
+size=$(nbdinfo --size "$uri")
+nbdcopy "$uri" - |
+    sqcow2 -s "$size" -r changed.map -b monday.qcow2 -F qcow2 > tuesday.qcow2
+kill "$(cat vm.pid)"
+qemu-img compare tuesday.qcow2 vm.qcow2     # identical'
+clear='qemu-img bitmap --clear vm.qcow2 b0'
+
+test_expect_success 'the README prints the commands of its dirty-bitmap backup as run here' '
+	printf "%s\n" "$monday" "$tuesday" | while IFS= read -r line; do
+		grep -qxF "    $line" "$README" || { echo "not in the README: $line"; exit 1; }
+	done &&
+	grep -qF "\`$clear\`" "$README"
+'
+
+if [ "$HAVE_NBD" = 1 ]; then
+test_expect_success 'the README dirty-bitmap backup, run as printed' '
+	mkdir readme && cd readme &&
+	mkdir bin && ln -s "$SQCOW2" bin/sqcow2 && PATH=$PWD/bin:$PATH &&
+	trap "stop vm; stop again" EXIT &&
+	qemu-img create -q -f qcow2 vm.qcow2 64M &&
+	qemu-io -c "write -P 0x11 0 1M" -c "write -P 0x12 10M 64k" vm.qcow2 >/dev/null &&
+	(set -e; eval "$monday") &&
+	qemu-io -c "write -P 0x5a 5M 64k" -c "write -z 10M 4k" -c "write -P 0x5b 63M 1M" \
+		vm.qcow2 >/dev/null &&
+	(set -e; eval "$tuesday") >compare.out &&
+	cat compare.out && grep -q "^Images are identical" compare.out &&
+	test_eq "$(info tuesday.qcow2 data_clusters)" 18 &&
+	test_eq "$(info tuesday.qcow2 backing_file)" monday.qcow2 &&
+	stop vm && eval "$clear" &&
+	serve again -B b0 -f qcow2 vm.qcow2 &&
+	nbdinfo --map=qemu:dirty-bitmap:b0 "$(nbd_uri again)" >cleared.map &&
+	! grep dirty cleared.map
+'
+else
+	test_skip 'the README dirty-bitmap backup, run as printed' "$NO_NBD"
+fi
+
+# QEMU maps a disk rounded up to whole 512-byte sectors.  This one is
+# 1000000 bytes, with data in its last, partial sector.
+rm -f disk.raw && truncate -s 1000000 disk.raw &&
+put_data disk.raw 70000 100 && put_data disk.raw 999990 10
+
+if [ "$HAVE_QEMU" = 1 ]; then
+test_expect_success 'qemu-img map of a disk not in whole sectors is cut at its size' '
+	qemu-img map --output=json -f raw disk.raw > disk.json &&
+	grep -q "\"start\": 1000000, \"length\": 448" disk.json &&
+	"$SQCOW2" -r disk.json < disk.raw >disk.qcow2 &&
+	verify disk.qcow2 disk.raw &&
+	cat disk.raw | "$SQCOW2" -s 1000000 -r disk.json >pipe.qcow2 &&
+	cmp pipe.qcow2 disk.qcow2
+'
+
+test_expect_success 'past the rounded size is still an error' '
+	sed "s/\"length\": 448/\"length\": 449/" disk.json >past.json &&
+	test_fails_with 1 "sqcow2: past.json line 5: range ends beyond --size" \
+		"$SQCOW2" -s 1000000 -r past.json --print-size &&
+	test_fails_with 1 "sqcow2: disk.json line 4: offset beyond --size" \
+		"$SQCOW2" -s 999000 -r disk.json --print-size
+'
+else
+	test_skip 'qemu-img map of a disk not in whole sectors is cut at its size' 'qemu-img not found'
+	test_skip 'past the rounded size is still an error' 'qemu-img not found'
+fi
+
+test_expect_success 'a plain range file must end within the size' '
+	printf "69632 4096\n999424 1024\n" >disk.ranges &&
+	test_fails_with 1 "sqcow2: disk.ranges line 2: range ends beyond --size" \
+		"$SQCOW2" -s 1000000 -r disk.ranges --print-size
+'
+
+if [ "$HAVE_NBD" = 1 ]; then
+test_expect_success 'nbdinfo --map of qemu-nbd serving that disk' '
+	trap "stop disk" EXIT &&
+	serve disk -f raw disk.raw &&
+	test_eq "$(nbdinfo --size "$(nbd_uri disk)")" 1000448 &&
+	nbdinfo --map "$(nbd_uri disk)" >disk.map &&
+	grep -q "^ *1000000 *448 *3  hole,zero$" disk.map &&
+	"$SQCOW2" -r disk.map <disk.raw >map.qcow2 &&
+	cmp map.qcow2 disk.qcow2
+'
+else
+	test_skip 'nbdinfo --map of qemu-nbd serving that disk' "$NO_NBD"
+fi
+
+test_done
