@@ -132,12 +132,15 @@ check-valgrind: t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
 demo: sqcow2
 	sh t/demo.sh ./sqcow2
 
+# install-strip installs the binary without its debugging symbols, as
+# packagers expect; install keeps them, like the build.
 install: sqcow2
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1
-	cp -f sqcow2 $(DESTDIR)$(BINDIR)/sqcow2
-	chmod 755 $(DESTDIR)$(BINDIR)/sqcow2
-	cp -f man/sqcow2.1 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
-	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
+	install -m 755 $(INSTALL_STRIP) sqcow2 $(DESTDIR)$(BINDIR)/sqcow2
+	install -m 644 man/sqcow2.1 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
+
+install-strip:
+	$(MAKE) INSTALL_STRIP=-s install
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sqcow2 $(DESTDIR)$(MANPREFIX)/man1/sqcow2.1
@@ -145,4 +148,4 @@ uninstall:
 clean:
 	rm -rf sqcow2 t/bin t/results t/valgrind-logs demo.raw demo.ranges demo.qcow2
 
-.PHONY: all check check-valgrind coverage fuzz bench demo install uninstall clean $(RESULTS)
+.PHONY: all check check-valgrind coverage fuzz bench demo install install-strip uninstall clean $(RESULTS)

@@ -159,11 +159,12 @@ void guard_header(struct io *out, uint64_t offset);
 
 /*
  * -p: progress on stderr, of total bytes of input over all passes.
- * count_progress reports done bytes of the current pass if it is time to,
- * or always when final; progress_pass_done adds a finished pass's bytes.
+ * count_progress reports done bytes of the current pass, of which moved
+ * were read, if it is time to, or always when final; progress_pass_done
+ * adds a finished pass's bytes.
  */
 void progress_start(uint64_t total, int console);
-void count_progress(uint64_t done, int final);
+void count_progress(uint64_t done, uint64_t moved, int final);
 void progress_pass_done(uint64_t bytes);
 
 #endif

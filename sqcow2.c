@@ -50,19 +50,20 @@ static void
 help(void)
 {
 	fputs(
-"Usage: sqcow2 [OPTION]... [-i RAW | < RAW] > IMAGE\n"
-"       sqcow2 [OPTION]... -o IMAGE < RAW\n"
-"       sqcow2 --map [FILE] > RANGES\n"
-"Convert the raw disk image on standard input into a qcow2 image on standard\n"
-"output in one forward pass: both may be pipes.\n"
+"Usage: sqcow2 [OPTION]... [RAW] > IMAGE\n"
+"       sqcow2 [OPTION]... -o IMAGE [RAW]\n"
+"       sqcow2 --map [RAW] > RANGES\n"
+"Convert the raw disk image RAW, or standard input (RAW - or none), into a\n"
+"qcow2 image on standard output in one forward pass: both may be pipes.\n"
 "\n"
-"  -s, --size SIZE          size of the raw disk in bytes; suffixes k, M, G, T, P\n"
-"                           are powers of 1024 (default: the size of the file\n"
-"                           or block device on standard input)\n"
+"  -s, --size SIZE          size of the raw disk in bytes, or with a suffix k,\n"
+"                           M, G, T, P or E (powers of 1024; 1.5G and 20GiB are\n"
+"                           read too); default: the size of a file or block\n"
+"                           device\n"
 "  -r, --ranges FILE        the byte ranges of the disk that hold data: lines of\n"
 "                           \"OFFSET LENGTH\", or the output of nbdinfo --map or\n"
 "                           qemu-img map --output=json (default: the data of\n"
-"                           a file on standard input, else all of the disk)\n"
+"                           a file or block device, else all of the disk)\n"
 "  -c, --cluster-size SIZE  cluster size, a power of two from 512 to 2M\n"
 "                           (default 64k)\n"
 "  -b, --backing FILE       write an overlay of the backing file FILE: only the\n"
@@ -70,8 +71,8 @@ help(void)
 "                           bytes outside the ranges need not be zero; the\n"
 "                           name is written as given and FILE is not opened\n"
 "  -F, --backing-format FMT the format of the backing file (raw, qcow2, ...)\n"
-"      --compat VERSION     1.1 (qcow2 version 3, the default) or 0.10 (version 2)\n"
-"  -i, --input FILE         read the raw disk from FILE instead of stdin\n"
+"      --compat VERSION     1.1 (qcow2 version 3, default) or 0.10 (version 2)\n"
+"  -i, --input RAW          read the raw disk from RAW, as the argument does\n"
 "      --sparsify           read a file or block device once first, and store\n"
 "                           none of the clusters that hold only zeros\n"
 "  -o, --output FILE        write the image to FILE (default: stdout); data\n"
@@ -79,10 +80,11 @@ help(void)
 "                           and FILE appears only once it is complete\n"
 "      --fsync              make the image durable before exiting\n"
 "      --print-size         print the exact size of the image in bytes and exit;\n"
-"                           only --sparsify and finding ranges read stdin\n"
-"      --map                print the data ranges of FILE (default: standard\n"
-"                           input) as a range file and exit\n"
-"  -p, --progress           show progress on stderr: percent, rate, time\n"
+"                           only --sparsify and finding ranges read the disk\n"
+"      --map                print the data ranges of RAW, a file or a block\n"
+"                           device, as a range file and exit\n"
+"  -p, --progress           show progress on stderr: percent, rate of bytes\n"
+"                           read, time taken and time left\n"
 "  -v, --verbose            print what was read, skipped and written at the end\n"
 "  -h, --help               print this help and exit\n"
 "  -V, --version            print the version and exit\n"
@@ -91,39 +93,88 @@ help(void)
 "is not.  Exit status: 0 success, 1 failure, 2 usage error.\n", stdout);
 }
 
-/* A size with an optional k, M, G, T or P suffix (powers of 1024). */
+/*
+ * The bytes of digits after a decimal point, numerator / 10^places, in
+ * units of 1 << shift: whole bytes, or -1.  Trailing zeros are dropped
+ * first, so that 1.50G is 1.5G.
+ */
 static int
+fraction_bytes(uint64_t numerator, unsigned places, unsigned shift, uint64_t *bytes)
+{
+	uint64_t fives = 1;
+
+	for (; places > 0 && numerator % 10 == 0; places--)
+		numerator /= 10;
+	for (unsigned i = 0; i < places; i++)
+		fives *= 5;
+	/* numerator * 2^shift / (2^places * 5^places) */
+	if (numerator % fives != 0)
+		return -1;
+	numerator /= fives;
+	if (shift >= places) {
+		*bytes = numerator << (shift - places);
+		return 0;
+	}
+	if (numerator % (UINT64_C(1) << (places - shift)) != 0)
+		return -1;
+	*bytes = numerator >> (places - shift);
+	return 0;
+}
+
+/*
+ * A size in bytes, with an optional suffix k, M, G, T, P or E for powers
+ * of 1024, as qemu-img reads them, also written KiB, MiB...; a decimal
+ * fraction such as 1.5G must come to whole bytes.  KB, MB, GB... are
+ * refused: truncate reads them as powers of 1000, and many people as
+ * powers of 1024.  Returns NULL, or why s is no size.
+ */
+static const char *
 parse_size(const char *s, uint64_t *size)
 {
-	static const char suffixes[] = "kmgtp";
-	const char *suffix;
+	static const char units[] = "kmgtpe";
+	const char *unit;
+	uint64_t whole, numerator = 0, part = 0;
+	unsigned places = 0, shift = 0;
 	char *end;
-	unsigned shift;
 
-	if (parse_number(s, &end, size) == -1)
-		return -1;
-	if (*end == '\0')
-		return 0;
-	if (end[1] != '\0' || (suffix = strchr(suffixes, tolower((unsigned char)*end))) == NULL)
-		return -1;
-	shift = 10 * (unsigned)(suffix - suffixes + 1);
-	if (*size > UINT64_MAX >> shift)
-		return -1;
-	*size <<= shift;
-	return 0;
+	if (parse_number(s, &end, &whole) == -1)
+		return "a number of bytes, or with k, M, G, T, P or E for powers of 1024";
+	if (*end == '.' && s[1] != 'x' && s[1] != 'X') {
+		for (end++; isdigit((unsigned char)*end) && places < 19; end++, places++)
+			numerator = numerator * 10 + (uint64_t)(*end - '0');
+		if (places == 0 || isdigit((unsigned char)*end))
+			return "a number of bytes, or with k, M, G, T, P or E for powers of 1024";
+	}
+	if (*end != '\0' && (unit = strchr(units, tolower((unsigned char)*end))) != NULL) {
+		shift = 10 * (unsigned)(unit - units + 1);
+		end++;
+		if (strcmp(end, "B") == 0 || strcmp(end, "b") == 0)
+			return "KB, MB, GB... mean powers of 1000 to some and 1024 to "
+			    "others: write k, M, G... or KiB, MiB, GiB... for 1024";
+		if (strcmp(end, "iB") == 0 || strcmp(end, "ib") == 0)
+			end += 2;
+	} else if (strcmp(end, "B") == 0 || strcmp(end, "b") == 0) {
+		end++;
+	}
+	if (*end != '\0')
+		return "a number of bytes, or with k, M, G, T, P or E for powers of 1024";
+	if (fraction_bytes(numerator, places, shift, &part) == -1)
+		return "not a whole number of bytes";
+	if (whole > (UINT64_MAX >> shift) || (whole << shift) > UINT64_MAX - part)
+		return "too large";
+	*size = (whole << shift) + part;
+	return NULL;
 }
 
 static unsigned
 parse_cluster_size(const char *s)
 {
-	uint64_t size;
-	unsigned bits;
+	uint64_t size = 0;
 
-	if (parse_size(s, &size) == -1)
-		diex(2, "bad cluster size '%s'", s);
-	for (bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++)
-		if (size == UINT64_C(1) << bits)
-			return bits;
+	if (parse_size(s, &size) == NULL)
+		for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++)
+			if (size == UINT64_C(1) << bits)
+				return bits;
 	diex(2, "cluster size must be a power of two from 512 to 2M, not '%s'", s);
 }
 
@@ -185,6 +236,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "version",		no_argument,		NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char *why;
 	int ch;
 
 	opt->cluster_bits = DEFAULT_CLUSTER_BITS;
@@ -194,8 +246,8 @@ parse_options(int argc, char **argv, struct options *opt)
 	while ((ch = getopt_long(argc, argv, ":s:r:c:o:i:b:F:pvhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			if (parse_size(optarg, &opt->size) == -1)
-				diex(2, "bad size '%s'", optarg);
+			if ((why = parse_size(optarg, &opt->size)) != NULL)
+				diex(2, "bad size '%s': %s", optarg, why);
 			opt->have_size = 1;
 			break;
 		case 'r':
@@ -386,6 +438,23 @@ load_ranges(const struct options *opt, struct io *in, uint64_t size,
 	ranges_merge(list);
 }
 
+/* For a size whose L1 table is too large: the cluster size that fits it. */
+static const char *
+cluster_size_that_fits(uint64_t size)
+{
+	static char advice[64];
+	struct layout lo;
+
+	for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++) {
+		if (layout_init(&lo, size, bits, NULL, 0) == LAYOUT_L1_TOO_LARGE)
+			continue;
+		snprintf(advice, sizeof(advice), "-c %u%s or more makes it fit",
+		    bits >= 20 ? 1u << (bits - 20) : 1u << (bits - 10), bits >= 20 ? "M" : "k");
+		return advice;
+	}
+	return "no cluster size does: QEMU opens at most 2 EiB, at -c 2M";
+}
+
 /* The layout of ranges, with the header the options ask for. */
 static void
 plan_image(struct layout *plan, const struct options *opt, uint64_t size,
@@ -394,7 +463,9 @@ plan_image(struct layout *plan, const struct options *opt, uint64_t size,
 	enum layout_error error;
 
 	if ((error = layout_init(plan, size, opt->cluster_bits, ranges->v,
-	    ranges->n)) != LAYOUT_OK)
+	    ranges->n)) == LAYOUT_L1_TOO_LARGE)
+		diex(1, "%s: %s", layout_strerror(error), cluster_size_that_fits(size));
+	if (error != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));
 	/* Only the options make the header: what is wrong there is usage. */
 	if ((error = layout_set_header(plan, opt->version, opt->backing_file,
@@ -503,7 +574,7 @@ main(int argc, char **argv)
 			written = plan;
 		}
 		commit_output(&out, opt.fsync);
-		count_progress(in.offset, 1);
+		count_progress(in.offset, c.bytes_read, 1);
 		if (opt.verbose)
 			print_statistics(&c, &written);
 	}

@@ -9,9 +9,13 @@
 
 test_count=0
 test_failed=0
+T_DIR=$(cd "$(dirname "$0")" && pwd)
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/sqcow2-test.XXXXXX") || exit 1
-trap 'rm -rf "$TRASH"' EXIT
+trap 'stop_httpd; rm -rf "$TRASH"' EXIT
 cd "$TRASH" || exit 1
+# The commands of the README and the man page call sqcow2 by name.
+mkdir .bin && ln -s "$SQCOW2" .bin/sqcow2 || exit 1
+PATH=$TRASH/.bin:$PATH
 
 # qemu-img is the oracle.  Without it the project's own reader still runs;
 # under CI=true its absence is a failure, not a skip.
@@ -131,4 +135,31 @@ file_size() {
 # A key of `readback info`.
 info() {
 	"$READBACK" info "$1" | sed -n "s/^$2=//p"
+}
+
+# start_httpd DIR: the loopback HTTP server of t/httpd.py, storing what is
+# PUT under DIR; sets URL to its http://127.0.0.1:PORT.
+start_httpd() {
+	mkdir -p "$1" && rm -f "$TRASH/.httpd.port" || return 1
+	python3 "$T_DIR/httpd.py" "$1" "$TRASH/.httpd.port" &
+	HTTPD_PID=$!
+	for i in $(seq 50); do
+		[ -s "$TRASH/.httpd.port" ] && break
+		sleep 0.1
+	done
+	[ -s "$TRASH/.httpd.port" ] || { echo "the HTTP server did not start"; return 1; }
+	URL=http://127.0.0.1:$(cat "$TRASH/.httpd.port")
+}
+
+stop_httpd() {
+	[ -z "${HTTPD_PID:-}" ] || kill "$HTTPD_PID" 2>/dev/null
+	HTTPD_PID=
+}
+
+# Whether this run may mount a tmpfs (as root, outside a locked-down
+# container): the tests of a full or small file system need one.
+can_mount_tmpfs() {
+	mkdir -p "$TRASH/.probe" &&
+	mount -t tmpfs -o size=64k tmpfs "$TRASH/.probe" 2>/dev/null &&
+	umount "$TRASH/.probe"
 }

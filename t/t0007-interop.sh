@@ -161,6 +161,36 @@ test_expect_success '-p on a console: one line rewritten, ended at 100%' '
 	tr "\\r" "\\n" <console | tail -n 1 | grep -q "^sqcow2: 100.0% of 100.0 MiB"
 '
 
+test_expect_success '-p: the 100% line once, and time left before it' '
+	make_raw tail.raw 1572964 && put_data tail.raw 0 1572964 &&
+	{ head -c 1048576 tail.raw; sleep 1.2; tail -c +1048577 tail.raw | head -c 524288;
+	  sleep 1.2; tail -c 100 tail.raw; } |
+		"$SQCOW2" -s 1572964 -p >/dev/null 2>progress &&
+	cat progress &&
+	test_eq "$(grep -c "100.0%" progress)" 1 &&
+	head -n 1 progress | grep -q ", 0:0[0-9] left$"
+'
+
+test_expect_success '-p: the rate is of bytes read, not of holes skipped' '
+	make_raw holes.raw 64G && put_data holes.raw 30000000000 1048576 &&
+	"$SQCOW2" -p <holes.raw >holes.qcow2 2>progress &&
+	rate=$(sed -n "s/.*MiB, \([0-9]*\)\.[0-9] MiB\/s.*/\1/p" progress | tail -n 1) &&
+	echo "rate $rate MiB/s" && test "$rate" -lt 20000
+'
+
+if command -v strace >/dev/null 2>&1; then
+test_expect_success '-p: the kernel moves at most 8 MiB a call, for five updates a second' '
+	make_raw moved.raw 64M && put_data moved.raw 0 67108864 &&
+	ASAN_OPTIONS=detect_leaks=0 strace -e trace=copy_file_range -o cfr.trace \
+		"$SQCOW2" -p <moved.raw >moved.qcow2 2>/dev/null &&
+	verify moved.qcow2 moved.raw &&
+	awk -F"= " "/copy_file_range/ { if (\$NF + 0 > 8388608) bad = 1; n++ }
+		END { exit bad || n < 8 }" cfr.trace
+'
+else
+	test_skip '-p: the kernel moves at most 8 MiB a call, for five updates a second' 'strace not found'
+fi
+
 test_expect_success 'an error after a progress line starts a line of its own' '
 	{ head -c 10M v1.raw; sleep 0.5; head -c 1M v1.raw; } |
 		"$SQCOW2" -s 100M -p --fake-stderr-is-console >/dev/null 2>err; test $? = 1 &&

@@ -5,4 +5,4 @@
 exec valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect \
 	--log-file="${VALGRIND_LOGS:?}/vg.%p" \
-	"$(dirname "$0")/bin/sqcow2" "$@"
+	"$(dirname "$(readlink -f "$0")")/bin/sqcow2" "$@"

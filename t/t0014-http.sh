@@ -1,0 +1,65 @@
+#!/bin/sh
+# Uploads over HTTP, as the examples of the man page and the README print
+# them, to a loopback server (t/httpd.py) that stores a body by its
+# Content-Length as a strict server does; https://example.com stands for
+# it.
+. "$(dirname "$0")/lib.sh"
+
+# man_example TEXT: the literal block of man/sqcow2.1 that follows the line
+# holding TEXT, as a shell reads it.
+man_example() {
+	sed -n "/$1/,/^\.Ed/p" "$T_DIR/../man/sqcow2.1" |
+		sed -n '/^\.Bd -literal/,/^\.Ed/p' | sed '1d;$d' |
+		sed 's/\\e/\\/g; s/\\&//g'
+}
+
+# readme_example TEXT: the indented block of the README after the line
+# holding TEXT.
+readme_example() {
+	awk -v text="$1" 'index($0, text) { found = 1; next }
+		found && /^    / { print substr($0, 5); block = 1; next }
+		found && block { exit }' "$T_DIR/../README"
+}
+
+# run_example FILE: run the example in FILE with the server for example.com.
+run_example() {
+	sed "s|https://example.com|$URL|g" "$1" >"$1.sh" && sh -e "$1.sh"
+}
+
+start_httpd store || exit 1
+
+test_expect_success 'setup' '
+	make_raw disk.raw 64M && put_data disk.raw 0 3000000 &&
+	head -c 8M /dev/zero | dd of=disk.raw bs=1M seek=8 conv=notrunc status=none &&
+	put_data disk.raw 40000000 70000
+'
+
+test_expect_success 'the upload of the man page stores the image, byte for byte' '
+	man_example "Upload a disk whose guest wrote zeros" >upload &&
+	grep -q "Transfer-Encoding:" upload && cat upload &&
+	run_example upload &&
+	"$SQCOW2" --sparsify disk.raw >want.qcow2 &&
+	cmp want.qcow2 store/disk.qcow2 && verify store/disk.qcow2 disk.raw
+'
+
+test_expect_success 'the upload of the README stores the image, byte for byte' '
+	readme_example "To upload an image with its exact size announced first" >readme-upload &&
+	grep -q "Transfer-Encoding:" readme-upload && cat readme-upload &&
+	rm -f store/disk.qcow2 && run_example readme-upload &&
+	"$SQCOW2" disk.raw >want2.qcow2 &&
+	cmp want2.qcow2 store/disk.qcow2 && verify store/disk.qcow2 disk.raw
+'
+
+test_expect_success 'without the empty Transfer-Encoding, curl sends chunks the server keeps' '
+	size=$("$SQCOW2" --print-size disk.raw) &&
+	"$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" "$URL/chunked.qcow2" &&
+	head -c 6 store/chunked.qcow2 | od -c | head -n 1 | grep -q "\\\\r  *\\\\n" &&
+	! "$READBACK" check store/chunked.qcow2 2>/dev/null
+'
+
+test_expect_success 'a chunked upload without a length is stored whole' '
+	"$SQCOW2" disk.raw | curl -s -T - "$URL/plain.qcow2" &&
+	cmp want2.qcow2 store/plain.qcow2
+'
+
+test_done
