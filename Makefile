@@ -21,8 +21,8 @@ FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
 FUZZ_SECONDS ?= 60
 
 SRC = sqcow2.c layout.c ranges.c
-CORE = layout.c ranges.c
-HDR = layout.h ranges.h
+CORE = layout.c ranges.c image.c
+HDR = layout.h ranges.h image.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
 FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
