@@ -29,7 +29,7 @@ TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
 	t/bin/replay-ranges t/bin/replay-layout \
 	t/bin/asan/sqcow2 t/bin/asan/unit \
 	t/bin/asan/replay-ranges t/bin/asan/replay-layout \
-	t/bin/imgcat t/bin/asan/imgcat \
+	t/bin/imgcat t/bin/asan/imgcat t/bin/unit-image t/bin/asan/unit-image \
 	$(if $(HAVE_CLANG),$(FUZZERS))
 
 all: sqcow2
@@ -52,6 +52,12 @@ t/bin/unit: t/unit.c $(CORE) $(HDR) | t/bin
 
 t/bin/asan/unit: t/unit.c $(CORE) $(HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(CORE)
+
+t/bin/unit-image: t/unit_image.c image.c image.h | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c image.c
+
+t/bin/asan/unit-image: t/unit_image.c image.c image.h | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c image.c
 
 # A test driver of image.c: a qcow2 image in, the raw disk out.
 t/bin/imgcat: t/imgcat.c image.c image.h | t/bin

@@ -711,7 +711,8 @@ check_refblock_forward(struct decoder *d, uint64_t block)
 static int
 finish_refcount_table(struct decoder *d)
 {
-	qsort(d->refblocks, d->nrefblocks, sizeof(*d->refblocks), cmp_u64);
+	if (d->nrefblocks > 1)
+		qsort(d->refblocks, d->nrefblocks, sizeof(*d->refblocks), cmp_u64);
 	for (size_t i = 1; i < d->nrefblocks; i++)
 		if (d->refblocks[i] == d->refblocks[i - 1])
 			return fail(d, IMAGE_OVERLAP, d->hdr.refcount_table_offset,
@@ -919,7 +920,8 @@ check_runs_apart(struct decoder *d)
 {
 	uint64_t cs = d->hdr.cluster_size, end = 0, delta = 0, guest = 0;
 
-	qsort(d->runs, d->nruns, sizeof(*d->runs), cmp_run_host);
+	if (d->nruns > 1)
+		qsort(d->runs, d->nruns, sizeof(*d->runs), cmp_run_host);
 	for (size_t i = 0; i < d->nruns; i++) {
 		const struct data_run *r = &d->runs[i];
 
@@ -934,7 +936,8 @@ check_runs_apart(struct decoder *d)
 			guest = r->guest;
 		}
 	}
-	qsort(d->runs, d->nruns, sizeof(*d->runs), cmp_run_guest);
+	if (d->nruns > 1)
+		qsort(d->runs, d->nruns, sizeof(*d->runs), cmp_run_guest);
 	d->runs_checked = 1;
 	return 0;
 }
