@@ -748,6 +748,11 @@ add_run(struct decoder *d, uint64_t guest, uint64_t host, uint64_t length,
 	uint64_t prev_end = prev->host + prev->length;
 
 	if (d->mode == DECODE_FORWARD && prev->length > 0) {
+		if (host < prev_end && host + length > prev->host)
+			return fail(d, IMAGE_OVERLAP, at, "L2 entry at offset %ju "
+			    "(guest offset %ju) points to the host cluster at %ju, "
+			    "already used for guest offset %ju", U(at), U(guest),
+			    U(host / cs * cs), U(prev->guest));
 		if (host < prev_end)
 			return fail(d, IMAGE_ORDER, host, "data for guest offset %ju at "
 			    "offset %ju comes before data for guest offset %ju at %ju: "
