@@ -24,12 +24,13 @@ SRC = sqcow2.c layout.c ranges.c
 CORE = layout.c ranges.c image.c
 HDR = layout.h ranges.h image.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
-FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout
+FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout t/bin/fuzz-image
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
 	t/bin/replay-ranges t/bin/replay-layout \
 	t/bin/asan/sqcow2 t/bin/asan/unit \
 	t/bin/asan/replay-ranges t/bin/asan/replay-layout \
 	t/bin/imgcat t/bin/asan/imgcat t/bin/unit-image t/bin/asan/unit-image \
+	t/bin/replay-image t/bin/asan/replay-image \
 	$(if $(HAVE_CLANG),$(FUZZERS))
 
 all: sqcow2
@@ -87,9 +88,10 @@ check: $(TEST_BIN)
 
 # Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus.
 fuzz: $(FUZZERS)
-	for h in ranges layout; do \
+	for h in ranges layout image; do \
+		case $$h in image) len=131072;; *) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
-		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
 			t/bin/corpus-$$h || exit 1; \
 	done
 
