@@ -78,6 +78,12 @@ round_up(uint64_t n, uint64_t align)
 }
 
 static uint64_t
+ceil_div(uint64_t n, uint64_t d)
+{
+	return n / d + (n % d != 0);
+}
+
+static uint64_t
 min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -336,7 +342,7 @@ static int
 check_tables(struct image_header *hdr, struct image_error *err)
 {
 	uint64_t cs = hdr->cluster_size, span = hdr->l2_span;
-	uint64_t qemu_needs = hdr->size / span + (hdr->size % span != 0);
+	uint64_t qemu_needs = ceil_div(hdr->size, span);
 	uint64_t l1_len = round_up((uint64_t)hdr->l1_size * 8, cs);
 	uint64_t rt_len = (uint64_t)hdr->refcount_table_clusters * cs;
 	uint64_t l1 = hdr->l1_offset, rt = hdr->refcount_table_offset;
@@ -431,8 +437,7 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 	hdr->l2_entries = cs / hdr->l2_entry_size;
 	hdr->l2_span = hdr->l2_entries * cs;
 	hdr->subcluster_size = hdr->extended_l2 ? cs / SUBCLUSTERS : cs;
-	hdr->l1_used = hdr->virtual_size / hdr->l2_span +
-	    (hdr->virtual_size % hdr->l2_span != 0);
+	hdr->l1_used = ceil_div(hdr->virtual_size, hdr->l2_span);
 	return check_tables(hdr, err);
 }
 
@@ -866,6 +871,9 @@ parse_extended_entry(struct decoder *d, uint64_t entry, uint64_t bitmap,
 		return fail(d, IMAGE_SUBCLUSTERS, at, "L2 entry at offset %ju (guest "
 		    "offset %ju) has subclusters both allocated and zero (bitmap "
 		    "0x%016jx)", U(at), U(guest), U(bitmap));
+	/* Subclusters past the end of the disk are never read. */
+	if (d->hdr.virtual_size - guest < SUBCLUSTERS * sub)
+		allocated &= (UINT64_C(1) << ceil_div(d->hdr.virtual_size - guest, sub)) - 1;
 	if (allocated == 0)
 		return 0;
 	if (check_data_cluster(d, host, at, guest) != 0)
@@ -879,8 +887,6 @@ parse_extended_entry(struct decoder *d, uint64_t entry, uint64_t bitmap,
 		}
 		while (b < SUBCLUSTERS && (allocated >> b & 1))
 			b++;
-		if (guest + a * sub >= d->hdr.virtual_size)
-			break;
 		if (add_run(d, guest + a * sub, host + a * sub,
 		    min_u64((b - a) * sub, d->hdr.virtual_size - guest - a * sub), at) != 0)
 			return -1;

@@ -1166,6 +1166,31 @@ t_subcluster_refusals(void)
 	b_free(&b);
 }
 
+/* Subclusters past the end of the disk are not read: nor is their cluster. */
+static void
+t_subclusters_past_disk(void)
+{
+	struct build b;
+	struct img im;
+
+	set_case("a last cluster whose allocated subclusters are past the disk");
+	b_init(&b, 3, 14, 4 * 16 * KiB - 8 * KiB);	/* half of cluster 3 */
+	b_extended(&b);
+	b_data(&b, 0, 1);
+	b_add(&b, 3, G_SUB, 0xffff0000, 0);
+	place_stream(&b);
+	b_write(&b, &im);
+	want_both(&im);
+	poke(&im, l2_entry_at(&b, 3), 8, (UINT64_C(1) << 40) | COPIED);
+	want_both(&im);		/* past the end of the file, never read */
+	poke(&im, l2_entry_at(&b, 3), 8, b.l1_at * 16 * KiB | COPIED);
+	want_both(&im);		/* in the L1 table, never read */
+	poke(&im, l2_entry_at(&b, 3) + 8, 8, 0x00018000);
+	refused_both(&im, IMAGE_OVERLAP, "points into the L1 table");
+	img_free(&im);
+	b_free(&b);
+}
+
 /* Tests: the header */
 
 /* A small valid image to corrupt: 64 KiB clusters, stream layout. */
@@ -2099,6 +2124,7 @@ main(int argc, char **argv)
 	TEST(t_subclusters(14), "extended L2 entries, 16 KiB clusters: subclusters allocated, zero, neither");
 	TEST(t_subclusters(16), "extended L2 entries, 64 KiB clusters");
 	TEST(t_subclusters(21), "extended L2 entries, 2 MiB clusters");
+	TEST(t_subclusters_past_disk(), "extended L2 entries: subclusters past the disk's end are not read, wherever they point");
 	TEST(t_subcluster_refusals(), "extended L2 entries: bitmaps QEMU calls invalid, reserved bit 0, small clusters");
 	TEST(t_header_refusals(), "header fields out of bounds are refused, naming the offset");
 	TEST(t_header_names(), "backing file, data file and feature names in messages; dirty bit, extensions, snapshots accepted");
