@@ -502,15 +502,13 @@ in_extent(const struct extent *e, uint64_t offset)
 }
 
 /*
- * Whether the cluster at host (aligned) is metadata known so far; if so,
- * what it is, in desc.
+ * Whether the cluster at host is metadata known so far; if so, what it
+ * is, in desc.  Offsets here are aligned and not 0, so past the header.
  */
 static int
 metadata_at(const struct decoder *d, uint64_t host, char *desc, size_t size)
 {
-	if (in_extent(&d->header_at, host))
-		snprintf(desc, size, "the header");
-	else if (in_extent(&d->l1_at, host))
+	if (in_extent(&d->l1_at, host))
 		snprintf(desc, size, "the L1 table at %ju", U(d->l1_at.start));
 	else if (in_extent(&d->refcount_table_at, host))
 		snprintf(desc, size, "the refcount table at %ju",
@@ -570,23 +568,11 @@ parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 	return 0;
 }
 
-/* With both the L2 tables and the refcount blocks known: none is both. */
-static int
-check_tables_against_refblocks(struct decoder *d)
-{
-	for (size_t i = 0; i < d->ntables; i++) {
-		const struct l2_ref *t = &d->tables[i];
-
-		if (contains(d->refblocks, d->nrefblocks, t->host))
-			return fail(d, IMAGE_OVERLAP, d->hdr.l1_offset + t->index * 8,
-			    "L1 entry %ju at offset %ju points into the refcount "
-			    "block at %ju", U(t->index),
-			    U(d->hdr.l1_offset + t->index * 8), U(t->host));
-	}
-	return 0;
-}
-
-/* All of the L1 table read: sort the L2 tables by host, none twice. */
+/*
+ * All of the L1 table read: sort the L2 tables by host, none twice.  (An
+ * L2 table and a refcount block in one cluster are caught by metadata_at
+ * as the second of the two tables is read.)
+ */
 static int
 finish_l1(struct decoder *d)
 {
@@ -618,8 +604,6 @@ finish_l1(struct decoder *d)
 			    U(first), U(second), U(host));
 		}
 	}
-	if (d->refcount_table_read == d->refcount_table_bytes)
-		return check_tables_against_refblocks(d);
 	return 0;
 }
 
@@ -723,8 +707,6 @@ finish_refcount_table(struct decoder *d)
 			return fail(d, IMAGE_OVERLAP, d->hdr.refcount_table_offset,
 			    "two refcount table entries point to the refcount block "
 			    "at %ju", U(d->refblocks[i]));
-	if (d->l1_read == d->l1_bytes && check_tables_against_refblocks(d) != 0)
-		return -1;
 	if (d->mode == DECODE_FORWARD)
 		for (size_t i = 0; i < d->nrefblocks; i++)
 			if (check_refblock_forward(d, d->refblocks[i]) != 0)
@@ -970,7 +952,6 @@ decoder_init(struct decoder *d, const struct image_header *hdr,
 	d->input_end = NOT_YET;
 	d->l1_bytes = hdr->l1_used * 8;
 	d->refcount_table_bytes = (uint64_t)hdr->refcount_table_clusters * cs;
-	d->header_at.end = cs;
 	d->l1_at.start = hdr->l1_offset;
 	d->l1_at.end = hdr->l1_offset + round_up((uint64_t)hdr->l1_size * 8, cs);
 	d->refcount_table_at.start = hdr->refcount_table_offset;
@@ -1180,10 +1161,6 @@ add_hole(struct decoder *d, uint64_t start, uint64_t end)
 {
 	if (d->refcount_table_read == d->refcount_table_bytes)
 		return 0;
-	if (d->nholes > 0 && d->holes[d->nholes - 1].end == start) {
-		d->holes[d->nholes - 1].end = end;
-		return 0;
-	}
 	if (grow(d, (void **)&d->holes, &d->holes_cap, sizeof(*d->holes),
 	    d->nholes + 1, "gaps skipped before the refcount table") != 0)
 		return -1;

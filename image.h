@@ -170,7 +170,7 @@ struct decoder {
 
 	uint64_t l1_bytes, l1_read;	/* of the entries that map the disk */
 	uint64_t refcount_table_bytes, refcount_table_read;
-	struct extent header_at, l1_at, refcount_table_at;	/* whole clusters */
+	struct extent l1_at, refcount_table_at;	/* whole clusters */
 
 	struct l2_ref *tables;		/* L1 entries in use, in L1 order */
 	size_t ntables, tables_cap, tables_read;
