@@ -1079,9 +1079,10 @@ output_run(struct decoder *d, struct step *step)
 		end = min_u64(end, d->input_end);
 	last_cluster = (r->host + r->length - 1) / cs * cs;
 	if (last_cluster >= end)
-		return fail(d, IMAGE_TRUNCATED, last_cluster, "data cluster at offset "
-		    "%ju starts past the end of the image at %ju", U(last_cluster),
-		    U(end)), give_error(step);
+		return fail(d, IMAGE_TRUNCATED, end, "image truncated at offset %ju: "
+		    "the data cluster at %ju (guest offset %ju) is missing", U(end),
+		    U(last_cluster), U(r->guest + (last_cluster - r->host))),
+		    give_error(step);
 	data = r->host < end ? min_u64(r->length, end - r->host) : 0;
 	d->next_run++;
 	d->cursor += r->length;
@@ -1186,6 +1187,9 @@ next_forward(struct decoder *d, struct step *step)
 		return fail(d, IMAGE_ORDER, c.host, "%s lies behind offset %ju, where "
 		    "the stream already is" ADVICE, what, U(d->position)),
 		    give_error(step);
+	/* Past the end, data of a cluster begun before it reads as zeros. */
+	if (d->input_end != NOT_YET && c.kind == INPUT_DATA)
+		return output_run(d, step);
 	if (d->input_end != NOT_YET)
 		return fail(d, IMAGE_TRUNCATED, d->input_end, "image truncated at "
 		    "offset %ju, before %s", U(d->input_end), what), give_error(step);
@@ -1273,10 +1277,9 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 		return fail(d, IMAGE_TRUNCATED, offset, "image truncated at offset "
 		    "%ju, inside the %s at %ju", U(offset), input_name(d->asked_for),
 		    U(s->host));
+	d->position = offset;
 	if (s->kind == STEP_SKIP)
-		return fail(d, IMAGE_TRUNCATED, offset, "image truncated at offset "
-		    "%ju, before the %s at %ju", U(offset), input_name(d->asked_for),
-		    U(s->host + s->length));
+		return 0;	/* decoder_next says whether what follows is missing */
 	/* A short last cluster reads as zeros past the end, as in QEMU. */
 	last_cluster = (s->host + s->length - 1) / cs * cs;
 	if (last_cluster >= offset) {
@@ -1288,7 +1291,6 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 	}
 	d->owed_guest = s->guest + (offset - s->host);
 	d->owed_length += s->length - (offset - s->host);
-	d->position = offset;
 	return 0;
 }
 

@@ -229,10 +229,10 @@ int decoder_table(struct decoder *d, const unsigned char *buf, size_t len);
 
 /*
  * The input ended at offset, inside the last input step, before its end.
- * Inside the last cluster of a DATA step this is a short last cluster:
- * decoder_next then gives ZEROS for the rest of the step, as QEMU reads
- * past the end of a file.  Anywhere else it is a truncated image.
- * Returns 0, or -1 with the error that decoder_next will return.
+ * Data past it in a cluster that begins before it reads as zeros, as QEMU
+ * reads past the end of a file, and decoder_next gives ZEROS for it; any
+ * other byte still needed makes a truncated image.  Returns 0, or -1 with
+ * the error that decoder_next will return.
  */
 int decoder_input_ended(struct decoder *d, uint64_t offset);
 
