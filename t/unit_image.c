@@ -1151,6 +1151,20 @@ t_subcluster_refusals(void)
 	poke(&im, at + 8, 8, 0x1);
 	refused_both(&im, IMAGE_RESERVED_BITS, "reserved bits set");
 
+	set_case("an unaligned cluster of subclusters");
+	poke(&im, at, 8, (host_of(&b, 1) + 512) | COPIED);
+	poke(&im, at + 8, 8, 0x1);
+	refused_both(&im, IMAGE_UNALIGNED, "points to unaligned offset");
+
+	set_case("two entries, other subclusters of one host cluster");
+	poke(&im, at, 8, host_of(&b, 0) | COPIED);
+	poke(&im, at + 8, 8, 0x0);
+	poke(&im, l2_entry_at(&b, 0) + 8, 8, 0x0000ffff);
+	poke(&im, at + 8, 8, 0xffff0000);
+	want_refusal(&im, DECODE_SEEKABLE, IMAGE_OVERLAP,
+	    "guest offsets 0 and 98304 both point to the host cluster");
+	want_refusal(&im, DECODE_FORWARD, IMAGE_OVERLAP, "already used for guest offset 0");
+
 	set_case("a compressed cluster in an extended table");
 	poke(&im, at, 8, COMPRESSED | 12345);
 	poke(&im, at + 8, 8, 0);
@@ -1310,6 +1324,11 @@ t_header_names(void)
 	poke(&im, 16, 4, 7);
 	refused_both(&im, IMAGE_BACKING_FILE, "'a\\x1b[2J\\x27\\x0a'");
 
+	set_case("a backing file name of 1023 bytes, shortened in the message");
+	memset(im.bytes + 512, 'n', 1023);
+	poke(&im, 16, 4, 1023);
+	refused_both(&im, IMAGE_BACKING_FILE, "nnnnnnnnnn...': the overlay alone");
+
 	set_case("a backing file name out of bounds");
 	poke(&im, 8, 8, 65536 - 4);
 	refused_both(&im, IMAGE_BACKING_FILE, "out of bounds");
@@ -1393,6 +1412,11 @@ t_truncated_header(void)
 	check_u64(image_header_size(im.bytes, 23, &err), 0);
 	check_u64(err.fault, IMAGE_TRUNCATED);
 	check_u64(image_header_size(im.bytes, 24, &err), 65536);
+	set_case("image_header_parse without image_header_size first");
+	im.bytes[0] = 'q';
+	check(image_header_parse(&hdr, im.bytes, im.len, &err) == -1);
+	check_u64(err.fault, IMAGE_NOT_QCOW2);
+	im.bytes[0] = 'Q';
 	set_case("a header cut inside its cluster");
 	check(image_header_parse(&hdr, im.bytes, 65535, &err) == -1);
 	check_u64(err.fault, IMAGE_TRUNCATED);
@@ -1548,6 +1572,19 @@ t_l2_refusals(void)
 	want_refusal(&im, DECODE_SEEKABLE, IMAGE_OVERLAP,
 	    "guest offsets 4096 and 40960 both point to the host cluster");
 	want_refusal(&im, DECODE_FORWARD, IMAGE_ORDER, "save the image to a file first");
+	set_case("the cluster just read, again");
+	poke(&im, at, 8, host_of(&b, 0) | COPIED);
+	want_refusal(&im, DECODE_SEEKABLE, IMAGE_OVERLAP,
+	    "guest offsets 0 and 4096 both point to the host cluster");
+	want_refusal(&im, DECODE_FORWARD, IMAGE_OVERLAP,
+	    "(guest offset 4096) points to the host cluster at 20480, already used "
+	    "for guest offset 0");
+	set_case("an unaligned L1 entry");
+	poke(&im, at, 8, host | COPIED);
+	poke(&im, l1_entry_at(&b, 0), 8, (b.tables[0].host * 4096 + 512) | COPIED);
+	refused_both(&im, IMAGE_UNALIGNED, "L1 entry 0 at offset 4096 points to "
+	    "unaligned offset");
+	poke(&im, l1_entry_at(&b, 0), 8, b.tables[0].host * 4096 | COPIED);
 	set_case("a preallocated zero cluster is not read, wherever it points");
 	poke(&im, at, 8, host_of(&b, 10) | COPIED | ZERO_FLAG);
 	b.map[1].kind = G_PREALLOC;	/* the model: it reads as zeros now */
@@ -1634,6 +1671,31 @@ t_late_refcount_table(void)
 	b.total = c + b.rt_clusters;
 	b_write(&b, &im);
 	want_both(&im);
+
+	set_case("refcount table between L2 tables and data, a block on data to come");
+	{
+		struct build b2;
+		struct img im2;
+		uint64_t c2;
+
+		b_init(&b2, 3, 9, 300 * 512);
+		b_data(&b2, 0, 10);
+		b_count(&b2);
+		/* header | L1 | L2 | refcount table | block | data */
+		c2 = place_l1(&b2, 1);
+		b2.tables[0].host = c2++;
+		c2 = place_refcounts(&b2, c2);
+		place_data(&b2, c2, NULL);
+		b_write(&b2, &im2);
+		want_both(&im2);
+		poke(&im2, b2.rt_at * 512 + 8, 8, host_of(&b2, 5));
+		want_refusal(&im2, DECODE_FORWARD, IMAGE_OVERLAP,
+		    "lies in the refcount block at 5120");
+		want_refusal(&im2, DECODE_SEEKABLE, IMAGE_OVERLAP,
+		    "points into the refcount block at 5120");
+		img_free(&im2);
+		b_free(&b2);
+	}
 
 	set_case("refcount table behind data, a block on data already out");
 	poke(&im, b.rt_at * 512 + 8 * b.rb_count, 8, host_of(&b, 72));

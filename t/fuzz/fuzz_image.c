@@ -12,8 +12,10 @@
  * The two modes must agree: an image a pipe decodes decodes from a file
  * to the same disk (compared by a sum over its non-zero bytes), and an
  * image a file decodes is refused from a pipe only for its order or for
- * memory (a pipe holds gaps a file does not; a file holds all its runs).  Inputs whose size is 3 mod 4 run under a lowered memory cap
- * so that the cap's paths are fuzzed too.
+ * memory (a pipe holds gaps a file does not; a file holds all its runs).
+ * data_map_add must turn the DATA steps into ranges apart and in order.
+ * Inputs whose size is 3 mod 4 run under a lowered memory cap so that the
+ * cap's paths are fuzzed too.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +31,29 @@ struct outcome {
 	enum image_fault fault;
 	uint64_t fingerprint;	/* a sum over the disk's non-zero bytes */
 	uint64_t steps;
+	uint64_t data_bytes;	/* in DATA steps, as long as they say */
 };
+
+/* The data map of the steps so far: joined ranges, apart and in order. */
+struct map_check {
+	struct data_map map;
+	uint64_t end, bytes;	/* where the last range ended; bytes in ranges */
+};
+
+static void
+map_step(struct map_check *m, const struct step *s, uint64_t virtual_size)
+{
+	struct data_map done;
+
+	if (!data_map_add(&m->map, s, &done))
+		return;
+	need(done.length > 0 && (m->bytes == 0 || done.offset > m->end),
+	    "data map: [%llu, +%llu) after %llu", U(done.offset), U(done.length),
+	    U(m->end));
+	need(done.length <= virtual_size - done.offset, "data map past the disk");
+	m->end = done.offset + done.length;
+	m->bytes += done.length;
+}
 
 /* The pipe or the file: the input, and where reading has got to. */
 struct source {
@@ -66,6 +90,7 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
     enum decoder_mode mode, size_t memory_max, struct outcome *out)
 {
 	struct source src = { data, size, hdr->cluster_size };
+	struct map_check map = { { 0, 0 }, 0, 0 };
 	uint64_t cs = hdr->cluster_size, written = 0;
 	uint64_t max_steps = 64 + 8 * (size / 512);
 	const char *name = mode == DECODE_FORWARD ? "forward" : "seekable";
@@ -80,6 +105,7 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 		const uint8_t *bytes = NULL;
 		size_t got;
 
+		map_step(&map, &s, hdr->virtual_size);
 		need(++out->steps <= max_steps, "%s: over %llu steps for %zu bytes",
 		    name, U(max_steps), size);
 		need(d.memory <= d.memory_max, "%s: %zu bytes held, cap %zu", name,
@@ -101,10 +127,12 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 		need(s.kind != STEP_TABLE || s.length <= cs, "%s: TABLE step of %llu",
 		    name, U(s.length));
 		got = source_read(&src, s.host, &bytes, s.length);
-		if (s.kind == STEP_DATA)
+		if (s.kind == STEP_DATA) {
+			out->data_bytes += s.length;
 			for (size_t i = 0; i < got; i++)
 				if (bytes[i] != 0)
 					out->fingerprint += mix((s.guest + i) << 8 | bytes[i]);
+		}
 		if (got < s.length) {
 			if (s.kind == STEP_DATA)
 				written = s.guest + got;
@@ -125,6 +153,9 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 	} else {
 		need(written == hdr->virtual_size, "%s: done with the disk out to %llu of %llu",
 		    name, U(written), U(hdr->virtual_size));
+		map_step(&map, &s, hdr->virtual_size);
+		need(map.bytes == out->data_bytes, "%s: data map of %llu bytes, DATA of %llu",
+		    name, U(map.bytes), U(out->data_bytes));
 		need(decoder_next(&d, &s) == STEP_DONE, "%s: more after STEP_DONE", name);
 	}
 	decoder_free(&d);
