@@ -444,35 +444,39 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 /* Memory */
 
 /*
- * Make room for need elements of size bytes in *array, doubling, keeping
- * the total of all arrays within memory_max.  Returns 0 or -1.
+ * Room for need elements of size bytes in array, of *cap now: the array,
+ * perhaps moved, doubled or more, the total of all arrays kept within
+ * memory_max.  Returns NULL with the error set, array still held.
  */
-static int
-grow(struct decoder *d, void **array, size_t *cap, size_t size, size_t need,
+static void *
+grow(struct decoder *d, void *array, size_t *cap, size_t size, size_t need,
     const char *what)
 {
 	size_t others = d->memory - *cap * size, room, new_cap;
 	void *p;
 
 	if (need <= *cap)
-		return 0;
+		return array;
 	room = d->memory_max > others ? (d->memory_max - others) / size : 0;
-	if (need > room)
-		return fail(d, IMAGE_MEMORY, d->asked.host, "image needs more than "
-		    "the %zu MiB memory cap to decode: over %zu %s", d->memory_max >> 20,
+	if (need > room) {
+		fail(d, IMAGE_MEMORY, d->asked.host, "image needs more than the %zu "
+		    "MiB memory cap to decode: over %zu %s", d->memory_max >> 20,
 		    need - 1, what);
+		return NULL;
+	}
 	new_cap = *cap > 0 ? *cap : 64;
 	while (new_cap < need)
 		new_cap = new_cap > room / 2 ? room : new_cap * 2;
 	if (new_cap > room)
 		new_cap = room;
-	if ((p = realloc(*array, new_cap * size)) == NULL)
-		return fail(d, IMAGE_MEMORY, d->asked.host, "out of memory for %zu %s",
-		    need, what);
+	if ((p = realloc(array, new_cap * size)) == NULL) {
+		fail(d, IMAGE_MEMORY, d->asked.host, "out of memory for %zu %s", need,
+		    what);
+		return NULL;
+	}
 	d->memory = others + new_cap * size;
-	*array = p;
 	*cap = new_cap;
-	return 0;
+	return p;
 }
 
 /* Where things are */
@@ -530,6 +534,7 @@ static int
 parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 {
 	uint64_t cs = d->hdr.cluster_size, first = d->l1_read / 8;
+	struct l2_ref *tables;
 	char desc[64];
 
 	for (size_t k = 0; k < len / 8; k++) {
@@ -557,9 +562,10 @@ parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 			return fail(d, IMAGE_ORDER, host, "L2 table at offset %ju comes "
 			    "before the L1 table at %ju that points to it" ADVICE,
 			    U(host), U(d->hdr.l1_offset));
-		if (grow(d, (void **)&d->tables, &d->tables_cap, sizeof(*d->tables),
-		    d->ntables + 1, "L1 entries in use") != 0)
+		if ((tables = grow(d, d->tables, &d->tables_cap, sizeof(*tables),
+		    d->ntables + 1, "L1 entries in use")) == NULL)
 			return -1;
+		d->tables = tables;
 		d->tables[d->ntables].host = host;
 		d->tables[d->ntables].index = index;
 		d->ntables++;
@@ -580,8 +586,8 @@ finish_l1(struct decoder *d)
 
 	if (d->ntables == 0)
 		return 0;
-	if (grow(d, (void **)&d->l2_hosts, &cap, sizeof(*d->l2_hosts), d->ntables,
-	    "L1 entries in use") != 0)
+	if ((d->l2_hosts = grow(d, NULL, &cap, sizeof(*d->l2_hosts), d->ntables,
+	    "L1 entries in use")) == NULL)
 		return -1;
 	for (size_t i = 0; i < d->ntables; i++)
 		d->l2_hosts[i] = d->tables[i].host;
@@ -613,6 +619,7 @@ static int
 parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 {
 	uint64_t cs = d->hdr.cluster_size, first = d->refcount_table_read / 8;
+	uint64_t *blocks;
 	char desc[64];
 
 	for (size_t k = 0; k < len / 8; k++) {
@@ -635,9 +642,10 @@ parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 		if (metadata_at(d, block, desc, sizeof(desc)))
 			return fail(d, IMAGE_OVERLAP, at, "refcount table entry %ju at "
 			    "offset %ju points into %s", U(index), U(at), desc);
-		if (grow(d, (void **)&d->refblocks, &d->refblocks_cap,
-		    sizeof(*d->refblocks), d->nrefblocks + 1, "refcount blocks") != 0)
+		if ((blocks = grow(d, d->refblocks, &d->refblocks_cap, sizeof(*blocks),
+		    d->nrefblocks + 1, "refcount blocks")) == NULL)
 			return -1;
+		d->refblocks = blocks;
 		d->refblocks[d->nrefblocks++] = block;
 	}
 	d->refcount_table_read += len;
@@ -721,38 +729,44 @@ finish_refcount_table(struct decoder *d)
 /* L2 tables and data */
 
 /*
- * Keep a run of data.  From a pipe, data must come in guest order, and no
- * two L2 entries may share a host cluster.
+ * From a pipe: data in guest order, and no host cluster for two guest
+ * clusters (subclusters of one entry share theirs).  Only the run before
+ * can break either, since all before it did not.
  */
+static int
+check_stream_order(struct decoder *d, uint64_t guest, uint64_t host,
+    uint64_t length, uint64_t at)
+{
+	const struct data_run *prev = &d->last_added;
+	uint64_t cs = d->hdr.cluster_size, prev_end = prev->host + prev->length;
+
+	if (prev->length == 0)
+		return 0;
+	if (host + length <= prev->host)
+		return fail(d, IMAGE_ORDER, host, "data for guest offset %ju at offset "
+		    "%ju comes before data for guest offset %ju at %ju: its guest "
+		    "order differs from its host order" ADVICE, U(guest), U(host),
+		    U(prev->guest), U(prev->host));
+	if (host < prev_end || (host / cs == (prev_end - 1) / cs &&
+	    guest - host != prev->guest - prev->host))
+		return fail(d, IMAGE_OVERLAP, at, "L2 entry at offset %ju (guest "
+		    "offset %ju) points to the host cluster at %ju, already used for "
+		    "guest offset %ju", U(at), U(guest), U(host / cs * cs),
+		    U(prev->guest));
+	return 0;
+}
+
+/* Keep a run of data, joined to the one before if it continues it. */
 static int
 add_run(struct decoder *d, uint64_t guest, uint64_t host, uint64_t length,
     uint64_t at)
 {
-	uint64_t cs = d->hdr.cluster_size;
 	struct data_run *last = d->nruns > d->next_run ? &d->runs[d->nruns - 1] : NULL;
+	struct data_run *runs;
 
-	const struct data_run *prev = &d->last_added;
-	uint64_t prev_end = prev->host + prev->length;
-
-	if (d->mode == DECODE_FORWARD && prev->length > 0) {
-		if (host < prev_end && host + length > prev->host)
-			return fail(d, IMAGE_OVERLAP, at, "L2 entry at offset %ju "
-			    "(guest offset %ju) points to the host cluster at %ju, "
-			    "already used for guest offset %ju", U(at), U(guest),
-			    U(host / cs * cs), U(prev->guest));
-		if (host < prev_end)
-			return fail(d, IMAGE_ORDER, host, "data for guest offset %ju at "
-			    "offset %ju comes before data for guest offset %ju at %ju: "
-			    "its guest order differs from its host order" ADVICE,
-			    U(guest), U(host), U(prev->guest), U(prev->host));
-		/* Same host cluster, other guest cluster: two L2 entries. */
-		if (host / cs == (prev_end - 1) / cs &&
-		    guest - host != prev->guest - prev->host)
-			return fail(d, IMAGE_OVERLAP, at, "L2 entry at offset %ju "
-			    "(guest offset %ju) points to the host cluster at %ju, "
-			    "already used for guest offset %ju", U(at), U(guest),
-			    U(host / cs * cs), U(prev->guest));
-	}
+	if (d->mode == DECODE_FORWARD &&
+	    check_stream_order(d, guest, host, length, at) != 0)
+		return -1;
 	d->last_added.guest = guest;
 	d->last_added.host = host;
 	d->last_added.length = length;
@@ -768,9 +782,10 @@ add_run(struct decoder *d, uint64_t guest, uint64_t host, uint64_t length,
 		d->nruns -= d->next_run;
 		d->next_run = 0;
 	}
-	if (grow(d, (void **)&d->runs, &d->runs_cap, sizeof(*d->runs), d->nruns + 1,
-	    "runs of data") != 0)
+	if ((runs = grow(d, d->runs, &d->runs_cap, sizeof(*runs), d->nruns + 1,
+	    "runs of data")) == NULL)
 		return -1;
+	d->runs = runs;
 	d->runs[d->nruns].guest = guest;
 	d->runs[d->nruns].host = host;
 	d->runs[d->nruns].length = length;
@@ -1160,11 +1175,14 @@ nearest_input(const struct decoder *d, struct candidate *c)
 static int
 add_hole(struct decoder *d, uint64_t start, uint64_t end)
 {
+	struct extent *holes;
+
 	if (d->refcount_table_read == d->refcount_table_bytes)
 		return 0;
-	if (grow(d, (void **)&d->holes, &d->holes_cap, sizeof(*d->holes),
-	    d->nholes + 1, "gaps skipped before the refcount table") != 0)
+	if ((holes = grow(d, d->holes, &d->holes_cap, sizeof(*holes), d->nholes + 1,
+	    "gaps skipped before the refcount table")) == NULL)
 		return -1;
+	d->holes = holes;
 	d->holes[d->nholes].start = start;
 	d->holes[d->nholes].end = end;
 	d->nholes++;
