@@ -21,17 +21,19 @@ FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
 FUZZ_SECONDS ?= 60
 
 SRC = sqcow2.c io.c output.c encode.c layout.c ranges.c
-CORE = layout.c ranges.c
-HDR = layout.h ranges.h io.h encode.h
+CORE = layout.c ranges.c image.c
+HDR = layout.h ranges.h io.h encode.h image.h
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
-FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout
+FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout t/bin/fuzz-image
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
 	t/bin/replay-ranges t/bin/replay-layout \
 	t/bin/asan/sqcow2 t/bin/asan/unit \
 	t/bin/asan/replay-ranges t/bin/asan/replay-layout \
+	t/bin/imgcat t/bin/asan/imgcat t/bin/unit-image t/bin/asan/unit-image \
+	t/bin/replay-image t/bin/asan/replay-image \
 	$(if $(HAVE_CLANG),$(FUZZERS))
 
 all: sqcow2
@@ -54,6 +56,19 @@ t/bin/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
 
 t/bin/asan/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
+
+t/bin/unit-image: t/unit_image.c image.c image.h | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c image.c
+
+t/bin/asan/unit-image: t/unit_image.c image.c image.h | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c image.c
+
+# A test driver of image.c: a qcow2 image in, the raw disk out.
+t/bin/imgcat: t/imgcat.c image.c image.h | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c image.c
+
+t/bin/asan/imgcat: t/imgcat.c image.c image.h | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c image.c
 
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
@@ -87,9 +102,10 @@ $(RESULTS): $(TEST_BIN)
 
 # Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus.
 fuzz: $(FUZZERS)
-	for h in ranges layout; do \
+	for h in ranges layout image; do \
+		case $$h in image) len=131072;; *) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
-		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
 			t/bin/corpus-$$h || exit 1; \
 	done
 

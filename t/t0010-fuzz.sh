@@ -10,7 +10,7 @@ bin=$(dirname "$SQCOW2")
 seconds=${FUZZ_SECONDS:-10}
 [ "${CI:-}" = true ] && seconds=${FUZZ_SECONDS:-60}
 
-for harness in ranges layout; do
+for harness in ranges layout image; do
 	test_expect_success "the $harness corpus replays clean" '
 		"$bin/replay-$harness" "$top/t/fuzz/corpus/$harness" >replay.tap &&
 		grep -q "^ok 1 - replayed [1-9][0-9]* inputs" replay.tap
@@ -19,11 +19,14 @@ done
 
 if [ "${VARIANT:-plain}" != plain ]; then
 	echo "# libFuzzer runs in the plain variant only"
-elif [ -x "$top/t/bin/fuzz-ranges" ] && [ -x "$top/t/bin/fuzz-layout" ]; then
-	for harness in ranges layout; do
+elif [ -x "$top/t/bin/fuzz-ranges" ] && [ -x "$top/t/bin/fuzz-layout" ] &&
+    [ -x "$top/t/bin/fuzz-image" ]; then
+	for harness in ranges layout image; do
+		# Images with extended L2 entries need 16 KiB clusters.
+		case $harness in image) max_len=131072 ;; *) max_len=4096 ;; esac
 		test_expect_success "libFuzzer on $harness for $seconds s finds nothing" '
 			cp -r "$top/t/fuzz/corpus/$harness" corpus-$harness &&
-			"$top/t/bin/fuzz-$harness" -max_total_time=$seconds -max_len=4096 \
+			"$top/t/bin/fuzz-$harness" -max_total_time=$seconds -max_len=$max_len \
 				corpus-$harness >fuzz.log 2>&1 &&
 			sed -n "s/^Done \([0-9]*\) runs in \([0-9]*\) second.*/# fuzz-$harness: \1 runs in \2 s/p" \
 				fuzz.log >"$TRASH/done-$harness"
