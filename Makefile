@@ -20,9 +20,9 @@ FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 
-SRC = sqcow2.c io.c output.c encode.c layout.c ranges.c
+SRC = sqcow2.c io.c files.c encode.c decode.c report.c image.c layout.c ranges.c
 CORE = layout.c ranges.c image.c
-HDR = layout.h ranges.h io.h encode.h image.h
+HDR = layout.h ranges.h io.h encode.h decode.h report.h image.h
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h

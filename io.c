@@ -6,157 +6,30 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/fs.h>		/* BLKGETSIZE64 */
 
 #include "io.h"
+#include "report.h"
 
 #define KERNEL_CHUNK	(1u << 30)	/* most one copy_file_range or splice asks */
 #define PROGRESS_CHUNK	(8u << 20)	/* the same under -p: five updates a second
 					   down to 40 MB/s */
 #define PIPE_SIZE	(1 << 20)	/* the default pipe-max-size */
 
-#define PROGRESS_CONSOLE_INTERVAL	0.2	/* seconds */
-#define PROGRESS_LINE_INTERVAL		1.0
-
-/*
- * -p: progress on stderr.  On a console one line is rewritten in place;
- * elsewhere, as in a log, each update is a line of its own.
- */
-static struct {
-	int on;
-	int console;
-	int showing;		/* a console line waits for its newline */
-	int width;		/* of the line showing, to blank what it leaves */
-	uint64_t total;		/* bytes of input, over all passes */
-	uint64_t passes_done;	/* bytes of the passes before this one */
-	struct timespec start, last;
-} progress;
-
-static void
-end_progress_line(void)
-{
-	if (progress.showing)
-		fputc('\n', stderr);
-	progress.showing = 0;
-}
-
-void
-die(int status, const char *fmt, ...)
-{
-	int saved_errno = errno;
-	va_list ap;
-
-	end_progress_line();
-	errno = saved_errno;
-	va_start(ap, fmt);
-	verr(status, fmt, ap);
-}
-
-void
-diex(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	end_progress_line();
-	va_start(ap, fmt);
-	verrx(status, fmt, ap);
-}
-
 static _Noreturn void
 input_ended(const struct io *in)
 {
 	diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
 	    in->offset, in->size);
-}
-
-static double
-seconds_since(const struct timespec *then, const struct timespec *now)
-{
-	return (double)(now->tv_sec - then->tv_sec) +
-	    (double)(now->tv_nsec - then->tv_nsec) / 1e9;
-}
-
-void
-progress_start(uint64_t total, int console)
-{
-	progress.on = 1;
-	progress.console = console;
-	progress.total = total;
-	clock_gettime(CLOCK_MONOTONIC, &progress.start);
-	progress.last = progress.start;
-}
-
-void
-progress_pass_done(uint64_t bytes)
-{
-	progress.passes_done += bytes;
-}
-
-/* Seconds as m:ss. */
-static int
-print_time(char *p, size_t room, double seconds)
-{
-	unsigned long whole = (unsigned long)seconds;
-
-	return snprintf(p, room, "%lu:%02lu", whole / 60, whole % 60);
-}
-
-/*
- * The share of the input done, the rate of bytes read (not those skipped
- * over by seeking), the time taken and, until the end, the time left at
- * the pace so far.  The final line alone says 100%.
- */
-void
-count_progress(uint64_t done, uint64_t moved, int final)
-{
-	struct timespec now;
-	double elapsed, percent, rate;
-	char line[160];
-	int width;
-
-	if (!progress.on)
-		return;
-	done += progress.passes_done;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!final && (done >= progress.total || seconds_since(&progress.last, &now) <
-	    (progress.console ? PROGRESS_CONSOLE_INTERVAL : PROGRESS_LINE_INTERVAL)))
-		return;
-	progress.last = now;
-	elapsed = seconds_since(&progress.start, &now);
-	percent = progress.total > 0 && !final ?
-	    100.0 * (double)done / (double)progress.total : 100.0;
-	rate = elapsed > 0 ? (double)moved / elapsed / 1048576.0 : 0.0;
-	width = snprintf(line, sizeof(line), "sqcow2: %5.1f%% of %.1f MiB, %.1f MiB/s, ",
-	    percent, (double)progress.total / 1048576.0, rate);
-	width += print_time(line + width, sizeof(line) - (size_t)width, elapsed);
-	if (!final && done > 0) {
-		width += snprintf(line + width, sizeof(line) - (size_t)width, ", ");
-		width += print_time(line + width, sizeof(line) - (size_t)width,
-		    elapsed * (double)(progress.total - done) / (double)done);
-		width += snprintf(line + width, sizeof(line) - (size_t)width, " left");
-	}
-	if (progress.console) {
-		fprintf(stderr, "\r%-*s", progress.width, line);
-		progress.width = width;
-		progress.showing = 1;
-		if (final)
-			end_progress_line();
-	} else {
-		fprintf(stderr, "%s\n", line);
-	}
-	fflush(stderr);
 }
 
 void
@@ -261,7 +134,8 @@ count(struct copier *c, uint64_t read, uint64_t skipped, uint64_t written)
 	c->bytes_read += read;
 	c->bytes_skipped += skipped;
 	c->bytes_written += written;
-	count_progress(c->in->offset, c->bytes_read, 0);
+	count_progress(c->progress_by_output ? c->out->offset : c->in->offset,
+	    c->bytes_read, 0);
 }
 
 void
@@ -326,13 +200,19 @@ reserve_output(struct copier *c, uint64_t end, int exact)
 	c->reserved = end;
 }
 
-void
-read_exact(struct copier *c, void *buf, size_t len)
+size_t
+read_some(struct copier *c, void *buf, size_t len)
 {
 	size_t got = read_full(c->in, buf, len);
 
 	count(c, got, 0, 0);
-	if (got != len)
+	return got;
+}
+
+void
+read_exact(struct copier *c, void *buf, size_t len)
+{
+	if (read_some(c, buf, len) != len)
 		input_ended(c->in);
 }
 
@@ -408,30 +288,44 @@ copy_in_kernel(struct copier *c, size_t len)
 	return n;
 }
 
-/* The buffer must be empty: it carries the bytes on the slow path. */
-void
-copy_bytes(struct copier *c, uint64_t len)
+/* What is buffered goes out first: the slow path carries bytes in it. */
+uint64_t
+copy_some(struct copier *c, uint64_t len)
 {
+	uint64_t done = 0;
+
 	flush_buffer(c);
-	while (len > 0 && (c->use_copy_range || c->use_splice)) {
-		size_t most = progress.on ? PROGRESS_CHUNK : KERNEL_CHUNK;
-		ssize_t n = copy_in_kernel(c, len < most ? (size_t)len : most);
+	while (done < len && (c->use_copy_range || c->use_splice)) {
+		size_t most = progress_on() ? PROGRESS_CHUNK : KERNEL_CHUNK;
+		uint64_t left = len - done;
+		ssize_t n = copy_in_kernel(c, left < most ? (size_t)left : most);
 
 		if (n == 0)
-			input_ended(c->in);
+			return done;
 		if (n < 0)
 			break;
 		count(c, (uint64_t)n, 0, (uint64_t)n);
-		len -= (uint64_t)n;
+		done += (uint64_t)n;
 	}
-	while (len > 0) {
-		size_t chunk = len < c->buffer_size ? (size_t)len : c->buffer_size;
+	while (done < len) {
+		uint64_t left = len - done;
+		size_t chunk = left < c->buffer_size ? (size_t)left : c->buffer_size;
+		size_t got = read_some(c, c->buffer, chunk);
 
-		read_exact(c, c->buffer, chunk);
-		write_full(c->out, c->buffer, chunk);
-		count(c, 0, 0, chunk);
-		len -= chunk;
+		write_full(c->out, c->buffer, got);
+		count(c, 0, 0, got);
+		done += got;
+		if (got < chunk)
+			break;
 	}
+	return done;
+}
+
+void
+copy_bytes(struct copier *c, uint64_t len)
+{
+	if (copy_some(c, len) != len)
+		input_ended(c->in);
 }
 
 static void
@@ -494,20 +388,45 @@ next_data(struct copier *c, uint64_t *data, uint64_t *hole)
 	return found;
 }
 
+void
+move_input(struct copier *c, uint64_t offset)
+{
+	if (offset >= c->in->offset) {
+		seek_input(c, offset);
+		return;
+	}
+	if (lseek(c->in->fd, (off_t)offset, SEEK_SET) == -1)
+		die(1, "%s", c->in->name);
+	c->in->offset = offset;
+}
+
+uint64_t
+skip_some(struct copier *c, uint64_t len)
+{
+	uint64_t done = 0;
+
+	if (io_seekable(c->in)) {
+		seek_input(c, c->in->offset + len);
+		return len;
+	}
+	while (done < len) {
+		uint64_t left = len - done;
+		size_t chunk = left < IO_SIZE ? (size_t)left : IO_SIZE;
+		size_t got = read_some(c, c->scratch, chunk);
+
+		done += got;
+		if (got < chunk)
+			break;
+	}
+	return done;
+}
+
 /* Get past len bytes of input that nobody needs: seek, or read them. */
 static void
 discard(struct copier *c, uint64_t len)
 {
-	if (io_seekable(c->in)) {
-		seek_input(c, c->in->offset + len);
-		return;
-	}
-	while (len > 0) {
-		size_t chunk = len < IO_SIZE ? (size_t)len : IO_SIZE;
-
-		read_exact(c, c->scratch, chunk);
-		len -= chunk;
-	}
+	if (skip_some(c, len) != len)
+		input_ended(c->in);
 }
 
 /*
@@ -602,4 +521,59 @@ data_ranges(struct io *in, uint64_t size, struct range_list *list)
 	}
 	if (lseek(in->fd, 0, SEEK_SET) == -1)
 		die(1, "%s", in->name);
+}
+
+void
+start_output(struct copier *c)
+{
+	if (c->out->kind == IO_FILE && c->can_rewrite &&
+	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
+		die(1, "%s", c->out->name);
+}
+
+/* BLKZEROOUT of [offset, offset + len); 0, or -1 if the device will not. */
+static int
+zero_device(struct io *out, uint64_t len)
+{
+	uint64_t range[2] = { out->offset, len };
+
+	if (ioctl(out->fd, BLKZEROOUT, range) == 0)
+		return lseek(out->fd, (off_t)len, SEEK_CUR) == -1 ? -2 : 0;
+	return errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTTY ? -1 : -2;
+}
+
+void
+zero_output(struct copier *c, uint64_t len)
+{
+	int zeroed;
+
+	if (c->out->kind == IO_FILE && c->can_rewrite) {
+		flush_buffer(c);
+		if (lseek(c->out->fd, (off_t)len, SEEK_CUR) == -1)
+			die(1, "%s", c->out->name);
+		c->out->offset += len;
+		count(c, 0, 0, 0);
+		return;
+	}
+	if (c->out->kind == IO_BLOCK) {
+		flush_buffer(c);
+		if ((zeroed = zero_device(c->out, len)) == -2)
+			die(1, "%s", c->out->name);
+		if (zeroed == 0) {
+			c->out->offset += len;
+			count(c, 0, 0, 0);
+			return;
+		}
+	}
+	write_zeros(c, len);
+	flush_buffer(c);
+}
+
+void
+end_output(struct copier *c)
+{
+	flush_buffer(c);
+	if (c->out->kind == IO_FILE && c->can_rewrite &&
+	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
+		die(1, "%s", c->out->name);
 }

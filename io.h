@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ranges.h"
+#include "report.h"
 
 #define IO_SIZE		(1u << 20)	/* large enough to amortise a syscall */
 
@@ -41,6 +42,7 @@ struct copier {
 	int use_fallocate;	/* a regular output: reserve blocks ahead */
 	int can_rewrite;	/* a regular output, not appended to: it can
 				   seek back and write a cluster again */
+	int progress_by_output;	/* -p counts the output's bytes, not the input's */
 	unsigned char *buffer;
 	size_t buffer_size;
 	size_t filled;		/* bytes of buffer not yet written */
@@ -48,12 +50,6 @@ struct copier {
 	uint64_t reserved;	/* blocks of output reserved up to here */
 	uint64_t bytes_read, bytes_skipped, bytes_written;
 };
-
-/* err(3) and errx(3), once a progress line showing has been ended. */
-_Noreturn void die(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-_Noreturn void diex(int status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 /*
  * Open /dev/null on whichever of descriptors 0, 1 and 2 is closed, before
@@ -63,6 +59,14 @@ _Noreturn void diex(int status, const char *fmt, ...)
  */
 void io_start(void);
 void need_standard(int fd, const char *name);
+
+/*
+ * The raw disk or the image to read: path, or stdin if it is NULL or
+ * "-", at its start wherever whoever opened it left it.  A terminal on
+ * stdin is refused.  same_file tells whether in is the very file out is.
+ */
+void open_input(const char *path, struct io *in);
+int same_file(const struct io *in, const struct io *out);
 
 /* Fill io's kind, and its size if it is a file or a block device. */
 void io_probe(struct io *io);
@@ -103,6 +107,28 @@ void finish_input(struct copier *c);
 
 /* Move the input to offset by seeking, counted as skipped. */
 void seek_input(struct copier *c, uint64_t offset);
+
+/*
+ * For a decoder, which may meet the end of its input where it is allowed
+ * to: read up to len bytes, copy up to len bytes to the output, or get
+ * past up to len bytes; each returns the bytes it did, fewer only at the
+ * input's end.  move_input seeks a seekable input anywhere, back too.
+ */
+size_t read_some(struct copier *c, void *buf, size_t len);
+uint64_t copy_some(struct copier *c, uint64_t len);
+uint64_t skip_some(struct copier *c, uint64_t len);
+void move_input(struct copier *c, uint64_t offset);
+
+/*
+ * len bytes of the output that read as zeros: a hole in a regular file
+ * (skipped by seeking; end_output gives the file its size), zeroed on a
+ * block device (BLKZEROOUT, else written), written elsewhere.  A regular
+ * output is first cut where the writing starts, so that no hole shows
+ * what the file held before.
+ */
+void start_output(struct copier *c);
+void zero_output(struct copier *c, uint64_t len);
+void end_output(struct copier *c);
 
 /*
  * The first data at or after the input's offset, by SEEK_DATA: 1 with
@@ -156,15 +182,5 @@ void commit_output(struct io *out, int durable);
  * the guard.
  */
 void guard_header(struct io *out, uint64_t offset);
-
-/*
- * -p: progress on stderr, of total bytes of input over all passes.
- * count_progress reports done bytes of the current pass, of which moved
- * were read, if it is time to, or always when final; progress_pass_done
- * adds a finished pass's bytes.
- */
-void progress_start(uint64_t total, int console);
-void count_progress(uint64_t done, uint64_t moved, int final);
-void progress_pass_done(uint64_t bytes);
 
 #endif

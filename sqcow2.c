@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "decode.h"
 #include "encode.h"
 #include "io.h"
 #include "layout.h"
@@ -44,6 +44,8 @@ struct options {
 	int progress;
 	int fake_console;		/* tests reach the console form of -p */
 	int verbose;
+	int decode;			/* -d: a qcow2 image back to the raw disk */
+	const char *encoding_option;	/* the first option given that -d has no use for */
 };
 
 static void
@@ -192,12 +194,21 @@ bad_option(const char *arg)
 	diex(2, "unknown option '%s'; try 'sqcow2 --help'", arg);
 }
 
+/* The first option given that makes sense only when making an image. */
+static void
+note_encoding(struct options *opt, const struct option *longopts, int ch)
+{
+	for (; longopts->name != NULL && opt->encoding_option == NULL; longopts++)
+		if (longopts->val == ch)
+			opt->encoding_option = longopts->name;
+}
+
 /* The raw disk, named once, by -i or as the argument; "-" is stdin. */
 static void
 set_input(struct options *opt, const char *path)
 {
 	if (opt->input_path != NULL)
-		diex(2, "the raw disk is given twice: '%s' and '%s'",
+		diex(2, "the input is given twice: '%s' and '%s'",
 		    opt->input_path, path);
 	opt->input_path = path;
 }
@@ -217,6 +228,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		OPT_FAKE_CONSOLE, OPT_SPARSIFY
 	};
 	static const struct option longopts[] = {
+		{ "decode",		no_argument,		NULL, 'd' },
 		{ "size",		required_argument,	NULL, 's' },
 		{ "ranges",		required_argument,	NULL, 'r' },
 		{ "cluster-size",	required_argument,	NULL, 'c' },
@@ -243,8 +255,14 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->version = 3;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":s:r:c:o:i:b:F:pvhV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":ds:r:c:o:i:b:F:pvhV", longopts, NULL)) != -1) {
+		if ((ch < 256 && strchr("srcbF", ch) != NULL) || ch == OPT_COMPAT ||
+		    ch == OPT_SPARSIFY)
+			note_encoding(opt, longopts, ch);
 		switch (ch) {
+		case 'd':
+			opt->decode = 1;
+			break;
 		case 's':
 			if ((why = parse_size(optarg, &opt->size)) != NULL)
 				diex(2, "bad size '%s': %s", optarg, why);
@@ -314,7 +332,10 @@ parse_options(int argc, char **argv, struct options *opt)
 	if (optind < argc)
 		set_input(opt, argv[optind++]);
 	if (optind != argc)
-		diex(2, "unexpected argument '%s': one raw disk at most", argv[optind]);
+		diex(2, "unexpected argument '%s': one %s at most", argv[optind],
+		    opt->decode ? "image" : "raw disk");
+	if (opt->decode && opt->encoding_option != NULL)
+		diex(2, "--%s is for making an image, not for -d", opt->encoding_option);
 	/* An unset shell variable is no name: QEMU would read it as no backing file. */
 	if (opt->backing_file != NULL && *opt->backing_file == '\0')
 		diex(2, "--backing needs a file name, not ''");
@@ -327,31 +348,6 @@ parse_options(int argc, char **argv, struct options *opt)
 		diex(2, "--backing needs --ranges, the blocks that changed");
 	if (opt->sparsify && opt->backing_file != NULL)
 		diex(2, "--sparsify drops clusters of zeros, which over --backing hide data");
-}
-
-/*
- * The raw disk: stdin or --input, read from its start wherever whoever
- * opened it left it.
- */
-static void
-open_input(const char *path, struct io *in)
-{
-	if (path != NULL && strcmp(path, "-") == 0)
-		path = NULL;
-	in->name = path != NULL ? path : "stdin";
-	in->offset = 0;
-	if (path == NULL) {
-		need_standard(STDIN_FILENO, in->name);
-		in->fd = STDIN_FILENO;
-		/* A disk is not typed: whoever runs us bare needs the help. */
-		if (isatty(in->fd))
-			diex(2, "refusing to read a disk from a terminal; try 'sqcow2 --help'");
-	} else if ((in->fd = open(path, O_RDONLY)) == -1) {
-		die(1, "%s", path);
-	}
-	io_probe(in);
-	if (io_seekable(in) && lseek(in->fd, 0, SEEK_SET) == -1)
-		die(1, "%s", in->name);
 }
 
 /* --size, or the size of the input; the two must agree. */
@@ -487,17 +483,6 @@ print_statistics(const struct copier *c, const struct layout *lo)
 	    layout_meta_clusters(lo), usage.ru_maxrss);
 }
 
-/* Whether the input is the very file the output is: cat refuses too. */
-static int
-same_file(const struct io *in, const struct io *out)
-{
-	struct stat a, b;
-
-	return in->kind == IO_FILE && out->kind == IO_FILE &&
-	    fstat(in->fd, &a) == 0 && fstat(out->fd, &b) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 /*
  * With all it needs given, --print-size does not look at the input: the
  * size and the ranges are known, and nothing is to be sparsified.
@@ -525,6 +510,62 @@ sparsify_plan(struct copier *c, struct layout *plan, const struct options *opt,
 	plan_image(plan, opt, plan->input_size, ranges);
 }
 
+static void
+print_disk_statistics(const struct copier *c, const struct disk_counts *counts)
+{
+	struct rusage usage;
+
+	if (getrusage(RUSAGE_SELF, &usage) == -1)
+		die(1, "getrusage");
+	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
+	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " of data, %" PRIu64
+	    " of zeros, as holes where the output has them), peak memory %ld KiB\n",
+	    c->bytes_read, c->bytes_skipped, c->bytes_written, counts->data,
+	    counts->zeros, usage.ru_maxrss);
+}
+
+/* -d: the raw disk of a qcow2 image, or its size or data ranges. */
+static int
+decode(const struct options *opt)
+{
+	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
+	struct disk_counts counts = { 0, 0 };
+	struct image_header hdr;
+	struct copier c;
+
+	if (!opt->print_size && !opt->map)
+		open_output(opt->output_path, &out);
+	open_input(opt->input_path, &in);
+	if (!opt->print_size && !opt->map && same_file(&in, &out))
+		diex(1, "%s: input file is output file", in.name);
+	copier_init(&c, &in, &out, UINT64_C(1) << MAX_CLUSTER_BITS);
+	/* A raw disk keeps its holes: nothing is reserved ahead. */
+	c.use_fallocate = 0;
+	c.progress_by_output = 1;
+	read_image_header(&c, &hdr);
+	if (opt->print_size) {
+		printf("%" PRIu64 "\n", hdr.virtual_size);
+	} else if (opt->map) {
+		fputs("# data ranges of ", stdout);
+		print_escaped(in.name);
+		printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", hdr.virtual_size);
+		print_disk_ranges(&c, &hdr);
+	} else {
+		if (opt->progress)
+			progress_start(hdr.virtual_size, opt->fake_console ||
+			    isatty(STDERR_FILENO));
+		write_disk(&c, &hdr, &counts);
+		commit_output(&out, opt->fsync);
+		count_progress(out.offset, c.bytes_read, 1);
+		if (opt->verbose)
+			print_disk_statistics(&c, &counts);
+	}
+	if (opt->print_size || opt->map)
+		flush_stdout();
+	copier_free(&c);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -537,6 +578,8 @@ main(int argc, char **argv)
 
 	io_start();
 	parse_options(argc, argv, &opt);
+	if (opt.decode)
+		return decode(&opt);
 	if (opt.map) {
 		print_map(opt.input_path);
 		return 0;

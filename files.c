@@ -1,7 +1,8 @@
 /*
- * output.c: the standard descriptors, and the file the image goes to:
- * standard output, a device written in place, or the temporary file of
- * -o renamed into place once complete.  See io.h.
+ * files.c: the files at both ends: the standard descriptors, the input
+ * opened and checked, and the output: standard output, a device written
+ * in place, or the temporary file of -o renamed into place once
+ * complete.  See io.h.
  */
 #define _GNU_SOURCE
 
@@ -41,6 +42,42 @@ need_standard(int fd, const char *name)
 		errno = EBADF;
 		die(1, "%s", name);
 	}
+}
+
+/*
+ * The raw disk: stdin or --input, read from its start wherever whoever
+ * opened it left it.
+ */
+void
+open_input(const char *path, struct io *in)
+{
+	if (path != NULL && strcmp(path, "-") == 0)
+		path = NULL;
+	in->name = path != NULL ? path : "stdin";
+	in->offset = 0;
+	if (path == NULL) {
+		need_standard(STDIN_FILENO, in->name);
+		in->fd = STDIN_FILENO;
+		/* A disk is not typed: whoever runs us bare needs the help. */
+		if (isatty(in->fd))
+			diex(2, "refusing to read a disk from a terminal; try 'sqcow2 --help'");
+	} else if ((in->fd = open(path, O_RDONLY)) == -1) {
+		die(1, "%s", path);
+	}
+	io_probe(in);
+	if (io_seekable(in) && lseek(in->fd, 0, SEEK_SET) == -1)
+		die(1, "%s", in->name);
+}
+
+/* Whether the input is the very file the output is: cat refuses too. */
+int
+same_file(const struct io *in, const struct io *out)
+{
+	struct stat a, b;
+
+	return in->kind == IO_FILE && out->kind == IO_FILE &&
+	    fstat(in->fd, &a) == 0 && fstat(out->fd, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*

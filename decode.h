@@ -1,0 +1,36 @@
+/*
+ * decode.h: sqcow2 -d, a qcow2 image back to the raw disk it holds.
+ * image.c decides what every byte of the image is; these functions read
+ * and write as it says, through a copier (io.h).  From a pipe the image
+ * is read once, forward; from a file it is read by offset, any layout.
+ */
+#ifndef DECODE_H
+#define DECODE_H
+
+#include "image.h"
+#include "io.h"
+
+/* What the disk turned out to be: bytes of data and of zeros written. */
+struct disk_counts {
+	uint64_t data, zeros;
+};
+
+/*
+ * Read the header from the input's start, cluster 0 whole; the input is
+ * left just past it.  A refused image exits, naming the input.
+ */
+void read_image_header(struct copier *c, struct image_header *hdr);
+
+/*
+ * The raw disk of the image whose header was just read, to the output:
+ * exactly its virtual size, holes where the output can have them.
+ * Anything after the image in a pipe is read and dropped, so that the
+ * sender is not cut off.
+ */
+void write_disk(struct copier *c, const struct image_header *hdr,
+    struct disk_counts *counts);
+
+/* Its data ranges instead, to stdout, as a plain range file. */
+void print_disk_ranges(struct copier *c, const struct image_header *hdr);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * report.c: what the user sees on stderr: the one-line errors, and the
+ * progress of -p, whose line an error ends first.  See report.h.
+ */
+#define _GNU_SOURCE
+
+#include <err.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "report.h"
+
+#define PROGRESS_CONSOLE_INTERVAL	0.2	/* seconds */
+#define PROGRESS_LINE_INTERVAL		1.0
+
+/*
+ * -p: progress on stderr.  On a console one line is rewritten in place;
+ * elsewhere, as in a log, each update is a line of its own.
+ */
+static struct {
+	int on;
+	int console;
+	int showing;		/* a console line waits for its newline */
+	int width;		/* of the line showing, to blank what it leaves */
+	uint64_t total;		/* bytes of input, over all passes */
+	uint64_t passes_done;	/* bytes of the passes before this one */
+	struct timespec start, last;
+} progress;
+
+static void
+end_progress_line(void)
+{
+	if (progress.showing)
+		fputc('\n', stderr);
+	progress.showing = 0;
+}
+
+void
+die(int status, const char *fmt, ...)
+{
+	int saved_errno = errno;
+	va_list ap;
+
+	end_progress_line();
+	errno = saved_errno;
+	va_start(ap, fmt);
+	verr(status, fmt, ap);
+}
+
+void
+diex(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	end_progress_line();
+	va_start(ap, fmt);
+	verrx(status, fmt, ap);
+}
+
+static double
+seconds_since(const struct timespec *then, const struct timespec *now)
+{
+	return (double)(now->tv_sec - then->tv_sec) +
+	    (double)(now->tv_nsec - then->tv_nsec) / 1e9;
+}
+
+void
+progress_start(uint64_t total, int console)
+{
+	progress.on = 1;
+	progress.console = console;
+	progress.total = total;
+	clock_gettime(CLOCK_MONOTONIC, &progress.start);
+	progress.last = progress.start;
+}
+
+void
+progress_pass_done(uint64_t bytes)
+{
+	progress.passes_done += bytes;
+}
+
+/* Seconds as m:ss. */
+static int
+print_time(char *p, size_t room, double seconds)
+{
+	unsigned long whole = (unsigned long)seconds;
+
+	return snprintf(p, room, "%lu:%02lu", whole / 60, whole % 60);
+}
+
+/*
+ * The share of the input done, the rate of bytes read (not those skipped
+ * over by seeking), the time taken and, until the end, the time left at
+ * the pace so far.  The final line alone says 100%.
+ */
+void
+count_progress(uint64_t done, uint64_t moved, int final)
+{
+	struct timespec now;
+	double elapsed, percent, rate;
+	char line[160];
+	int width;
+
+	if (!progress.on)
+		return;
+	done += progress.passes_done;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final && (done >= progress.total || seconds_since(&progress.last, &now) <
+	    (progress.console ? PROGRESS_CONSOLE_INTERVAL : PROGRESS_LINE_INTERVAL)))
+		return;
+	progress.last = now;
+	elapsed = seconds_since(&progress.start, &now);
+	percent = progress.total > 0 && !final ?
+	    100.0 * (double)done / (double)progress.total : 100.0;
+	rate = elapsed > 0 ? (double)moved / elapsed / 1048576.0 : 0.0;
+	width = snprintf(line, sizeof(line), "sqcow2: %5.1f%% of %.1f MiB, %.1f MiB/s, ",
+	    percent, (double)progress.total / 1048576.0, rate);
+	width += print_time(line + width, sizeof(line) - (size_t)width, elapsed);
+	if (!final && done > 0) {
+		width += snprintf(line + width, sizeof(line) - (size_t)width, ", ");
+		width += print_time(line + width, sizeof(line) - (size_t)width,
+		    elapsed * (double)(progress.total - done) / (double)done);
+		width += snprintf(line + width, sizeof(line) - (size_t)width, " left");
+	}
+	if (progress.console) {
+		fprintf(stderr, "\r%-*s", progress.width, line);
+		progress.width = width;
+		progress.showing = 1;
+		if (final)
+			end_progress_line();
+	} else {
+		fprintf(stderr, "%s\n", line);
+	}
+	fflush(stderr);
+}
+
+int
+progress_on(void)
+{
+	return progress.on;
+}
