@@ -139,9 +139,25 @@ read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
 }
 
 /*
- * Guest clusters [first, end) into the output buffer, less those that are
- * all zeros.  They are read straight into the buffer, and a kept cluster
- * moves down only once a dropped one has left a gap before it.
+ * n kept clusters at chunk, guest clusters from first on: shared with the
+ * input by copy_file_range where the kernel can, else written.
+ */
+static void
+keep_run(struct copier *c, const struct layout *lo, const unsigned char *chunk,
+    uint64_t first, uint64_t n)
+{
+	if (n == 0)
+		return;
+	if (share_range(c, first << lo->cluster_bits, n * lo->cluster_size) == -1)
+		write_out(c, chunk, n * lo->cluster_size);
+}
+
+/*
+ * Guest clusters [first, end) to the output, less those that are all
+ * zeros.  Between two regular files the kept ones go by copy_file_range,
+ * which shares extents on XFS and btrfs; otherwise they are read straight
+ * into the buffer, and a kept cluster moves down only once a dropped one
+ * has left a gap before it.
  */
 static void
 copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
@@ -150,8 +166,9 @@ copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
 	size_t cs = lo->cluster_size;
 
 	while (first < end) {
+		int sharing = c->use_copy_range;
 		unsigned char *chunk = c->buffer + c->filled;
-		uint64_t clusters;
+		uint64_t clusters, run = 0;
 
 		if (c->filled + cs > c->buffer_size) {
 			/* In steps: the final size is known only to be at most the plan's. */
@@ -167,13 +184,21 @@ copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
 		for (uint64_t i = 0; i < clusters; i++) {
 			unsigned char *cluster = chunk + i * cs;
 
-			if (first_nonzero(cluster, cs) == cs)
+			if (first_nonzero(cluster, cs) == cs) {
+				if (sharing)
+					keep_run(c, lo, chunk + run * cs, first + run, i - run);
+				run = i + 1;
+				continue;
+			}
+			note_stored(stored, first + i, lo);
+			if (sharing)
 				continue;
 			if (cluster != c->buffer + c->filled)
 				memmove(c->buffer + c->filled, cluster, cs);
 			c->filled += cs;
-			note_stored(stored, first + i, lo);
 		}
+		if (sharing)
+			keep_run(c, lo, chunk + run * cs, first + run, clusters - run);
 		first += clusters;
 	}
 }

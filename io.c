@@ -288,6 +288,48 @@ copy_in_kernel(struct copier *c, size_t len)
 	return n;
 }
 
+void
+write_out(struct copier *c, const void *buf, size_t len)
+{
+	flush_buffer(c);
+	reserve_output(c, c->out->offset + len, 0);
+	write_full(c->out, buf, len);
+	count(c, 0, 0, len);
+}
+
+int
+share_range(struct copier *c, uint64_t offset, uint64_t len)
+{
+	loff_t from = (loff_t)offset;
+	uint64_t done = 0;
+
+	flush_buffer(c);
+	while (done < len && c->use_copy_range) {
+		uint64_t left = len - done;
+		ssize_t n = copy_file_range(c->in->fd, &from, c->out->fd, NULL,
+		    left < KERNEL_CHUNK ? (size_t)left : KERNEL_CHUNK, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && refused(errno) && done == 0) {
+			c->use_copy_range = 0;
+			return -1;
+		}
+		if (n < 0)
+			die(1, "%s", errno == ENOSPC || errno == EDQUOT || errno == EFBIG ?
+			    c->out->name : c->in->name);
+		if (n == 0)
+			break;
+		count(c, 0, 0, (uint64_t)n);
+		done += (uint64_t)n;
+	}
+	if (!c->use_copy_range)
+		die(1, "%s: copy_file_range refused part way", c->out->name);
+	write_zeros(c, len - done);
+	flush_buffer(c);
+	return 0;
+}
+
 /* What is buffered goes out first: the slow path carries bytes in it. */
 uint64_t
 copy_some(struct copier *c, uint64_t len)
