@@ -140,16 +140,18 @@ read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
 
 /*
  * n kept clusters at chunk, guest clusters from first on: shared with the
- * input by copy_file_range where the kernel can, else written.
+ * input by copy_file_range where the kernel can, the rest written (the
+ * chunk holds them, zeros past the input's end included).
  */
 static void
 keep_run(struct copier *c, const struct layout *lo, const unsigned char *chunk,
     uint64_t first, uint64_t n)
 {
-	if (n == 0)
-		return;
-	if (share_range(c, first << lo->cluster_bits, n * lo->cluster_size) == -1)
-		write_out(c, chunk, n * lo->cluster_size);
+	uint64_t bytes = n * lo->cluster_size;
+	uint64_t shared = bytes > 0 ? share_range(c, first << lo->cluster_bits, bytes) : 0;
+
+	if (shared < bytes)
+		write_out(c, chunk + shared, bytes - shared);
 }
 
 /*

@@ -297,7 +297,7 @@ write_out(struct copier *c, const void *buf, size_t len)
 	count(c, 0, 0, len);
 }
 
-int
+uint64_t
 share_range(struct copier *c, uint64_t offset, uint64_t len)
 {
 	loff_t from = (loff_t)offset;
@@ -309,11 +309,11 @@ share_range(struct copier *c, uint64_t offset, uint64_t len)
 		ssize_t n = copy_file_range(c->in->fd, &from, c->out->fd, NULL,
 		    left < KERNEL_CHUNK ? (size_t)left : KERNEL_CHUNK, 0);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n < 0 && refused(errno) && done == 0) {
+		if (n < 0 && refused(errno)) {
 			c->use_copy_range = 0;
-			return -1;
+			break;
 		}
 		if (n < 0)
 			die(1, "%s", errno == ENOSPC || errno == EDQUOT || errno == EFBIG ?
@@ -323,11 +323,7 @@ share_range(struct copier *c, uint64_t offset, uint64_t len)
 		count(c, 0, 0, (uint64_t)n);
 		done += (uint64_t)n;
 	}
-	if (!c->use_copy_range)
-		die(1, "%s: copy_file_range refused part way", c->out->name);
-	write_zeros(c, len - done);
-	flush_buffer(c);
-	return 0;
+	return done;
 }
 
 /* What is buffered goes out first: the slow path carries bytes in it. */

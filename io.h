@@ -158,13 +158,13 @@ void rewrite_output(struct copier *c, uint64_t offset, const void *buf, size_t l
 void write_out(struct copier *c, const void *buf, size_t len);
 
 /*
- * Copy len bytes of a regular input, from offset, to where a regular
- * output stands, in the kernel: copy_file_range(2) shares the extents on
- * XFS and btrfs instead of writing the bytes again.  The input does not
- * move; past its end the output gets zeros.  Returns 0, or -1 when the
- * kernel refuses and the caller must write the bytes itself.
+ * Copy up to len bytes of a regular input, from offset, to where a
+ * regular output stands, in the kernel: copy_file_range(2) shares the
+ * extents on XFS and btrfs instead of writing the bytes again.  The input
+ * does not move.  Returns the bytes copied: fewer at the input's end, or
+ * when the kernel refuses, and the caller writes the rest itself.
  */
-int share_range(struct copier *c, uint64_t offset, uint64_t len);
+uint64_t share_range(struct copier *c, uint64_t offset, uint64_t len);
 
 /* Offset of the first non-zero byte of p[0..len), or len if there is none. */
 size_t first_nonzero(const unsigned char *p, size_t len);

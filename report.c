@@ -113,8 +113,9 @@ count_progress(uint64_t done, uint64_t moved, int final)
 		return;
 	progress.last = now;
 	elapsed = seconds_since(&progress.start, &now);
+	/* Rounded down: 100% is for the end alone. */
 	percent = progress.total > 0 && !final ?
-	    100.0 * (double)done / (double)progress.total : 100.0;
+	    (double)(uint64_t)(1000.0 * (double)done / (double)progress.total) / 10 : 100.0;
 	rate = elapsed > 0 ? (double)moved / elapsed / 1048576.0 : 0.0;
 	width = snprintf(line, sizeof(line), "sqcow2: %5.1f%% of %.1f MiB, %.1f MiB/s, ",
 	    percent, (double)progress.total / 1048576.0, rate);

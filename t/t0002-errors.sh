@@ -63,7 +63,7 @@ test_expect_success 'the raw disk as an argument, as cat takes a file' '
 	"$SQCOW2" -i - <disk.raw >idash.qcow2 && cmp arg.qcow2 idash.qcow2 &&
 	cat disk.raw | "$SQCOW2" -s 1M - >pipe.qcow2 && verify pipe.qcow2 disk.raw &&
 	test_fails_with 2 - "$SQCOW2" -i disk.raw disk.raw <<-EOF
-	sqcow2: the raw disk is given twice: ${SQ}disk.raw${SQ} and ${SQ}disk.raw${SQ}
+	sqcow2: the input is given twice: ${SQ}disk.raw${SQ} and ${SQ}disk.raw${SQ}
 	EOF
 '
 
