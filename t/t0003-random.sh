@@ -1,8 +1,9 @@
 #!/bin/sh
 # A randomised batch of layouts: random sizes (odd ones too), cluster
 # sizes, data ranges and extra ranges over zeros, listed in random order
-# and overlapping.  The seed is fixed so that a failure reproduces; set
-# SEED to explore others.
+# and overlapping; each image decoded again by -d through a pipe, and its
+# -d --map made into the same image again.  The seed is fixed so that a
+# failure reproduces; set SEED to explore others.
 . "$(dirname "$0")/lib.sh"
 
 seed=${SEED:-20261126}
@@ -46,7 +47,13 @@ while read -r size cluster ranges; do
 		verify r$i.qcow2 r$i.raw &&
 		test_eq "$(file_size r$i.qcow2)" \
 			"$("$SQCOW2" -s $size -c $cluster -r r$i.ranges --print-size)" &&
-		rm -f r$i.raw r$i.qcow2
+		cat r$i.qcow2 | "$SQCOW2" -d >r$i.back &&
+		test_eq "$(file_size r$i.back)" $(( (size + 511) / 512 * 512 )) &&
+		cmp -n $size r$i.back r$i.raw &&
+		"$SQCOW2" -d --map r$i.qcow2 >r$i.map &&
+		{ [ $((size % 512)) != 0 ] ||
+		  { cat r$i.raw | "$SQCOW2" -s $size -c $cluster -r r$i.map | cmp - r$i.qcow2; }; } &&
+		rm -f r$i.raw r$i.qcow2 r$i.back
 	'
 done <plan
 
