@@ -4,10 +4,14 @@
  */
 #define _GNU_SOURCE
 
+#include <sys/resource.h>
+
 #include <inttypes.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "decode.h"
+#include "layout.h"
 
 static _Noreturn void
 refuse(const struct copier *c, const struct image_error *error)
@@ -155,4 +159,59 @@ print_disk_ranges(struct copier *c, const struct image_header *hdr)
 	} while (s.kind != STEP_DONE);
 	decoder_free(&d);
 	drain(c);
+}
+
+static void
+print_disk_statistics(const struct copier *c, const struct disk_counts *counts)
+{
+	struct rusage usage;
+
+	if (getrusage(RUSAGE_SELF, &usage) == -1)
+		die(1, "getrusage");
+	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
+	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " of data, %" PRIu64
+	    " of zeros, as holes where the output has them), peak memory %ld KiB\n",
+	    c->bytes_read, c->bytes_skipped, c->bytes_written, counts->data,
+	    counts->zeros, usage.ru_maxrss);
+}
+
+int
+decode(const struct decode_options *opt)
+{
+	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
+	struct disk_counts counts = { 0, 0 };
+	struct image_header hdr;
+	struct copier c;
+
+	if (!opt->print_size && !opt->map)
+		open_output(opt->output_path, &out);
+	open_input(opt->input_path, &in);
+	if (!opt->print_size && !opt->map && same_file(&in, &out))
+		diex(1, "%s: input file is output file", in.name);
+	copier_init(&c, &in, &out, UINT64_C(1) << MAX_CLUSTER_BITS);
+	/* A raw disk keeps its holes: nothing is reserved ahead. */
+	c.use_fallocate = 0;
+	c.progress_by_output = 1;
+	read_image_header(&c, &hdr);
+	if (opt->print_size) {
+		printf("%" PRIu64 "\n", hdr.virtual_size);
+	} else if (opt->map) {
+		fputs("# data ranges of ", stdout);
+		print_name(in.name);
+		printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", hdr.virtual_size);
+		print_disk_ranges(&c, &hdr);
+	} else {
+		if (opt->progress)
+			progress_start(hdr.virtual_size, opt->fake_console ||
+			    isatty(STDERR_FILENO));
+		write_disk(&c, &hdr, &counts);
+		commit_output(&out, opt->fsync);
+		count_progress(out.offset, c.bytes_read, 1);
+		if (opt->verbose)
+			print_disk_statistics(&c, &counts);
+	}
+	if (opt->print_size || opt->map)
+		flush_stdout();
+	copier_free(&c);
+	return 0;
 }

@@ -10,6 +10,21 @@
 #include "image.h"
 #include "io.h"
 
+/* What -d was asked to do. */
+struct decode_options {
+	const char *input_path;		/* NULL or "-": stdin */
+	const char *output_path;	/* NULL or "-": stdout */
+	int print_size;			/* the disk's size, from the header */
+	int map;			/* its data ranges, as a range file */
+	int progress, fake_console, verbose, fsync;
+};
+
+/*
+ * sqcow2 -d: the raw disk of a qcow2 image, or its size or its data
+ * ranges, as opt asks.  Returns 0; every failure exits.
+ */
+int decode(const struct decode_options *opt);
+
 /* What the disk turned out to be: bytes of data and of zeros written. */
 struct disk_counts {
 	uint64_t data, zeros;

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <linux/fs.h>		/* BLKZEROOUT */
 
 #include "io.h"
 
@@ -296,3 +299,55 @@ commit_output(struct io *out, int durable)
 		sync_directory_of(out->name);
 }
 
+void
+start_output(struct copier *c)
+{
+	if (c->out->kind == IO_FILE && c->can_rewrite &&
+	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
+		die(1, "%s", c->out->name);
+}
+
+/*
+ * BLKZEROOUT of the len bytes where the device stands: 0, -1 if the
+ * device will not (write the zeros then), -2 on an error.
+ */
+static int
+zero_device(struct io *out, uint64_t len)
+{
+	uint64_t range[2] = { out->offset, len };
+
+	if (ioctl(out->fd, BLKZEROOUT, range) == 0)
+		return 0;
+	return errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTTY ? -1 : -2;
+}
+
+void
+zero_output(struct copier *c, uint64_t len)
+{
+	int zeroed;
+
+	if (c->out->kind == IO_FILE && c->can_rewrite) {
+		skip_output(c, len);
+		return;
+	}
+	if (c->out->kind == IO_BLOCK) {
+		flush_buffer(c);
+		if ((zeroed = zero_device(c->out, len)) == -2)
+			die(1, "%s", c->out->name);
+		if (zeroed == 0) {
+			skip_output(c, len);
+			return;
+		}
+	}
+	write_zeros(c, len);
+	flush_buffer(c);
+}
+
+void
+end_output(struct copier *c)
+{
+	flush_buffer(c);
+	if (c->out->kind == IO_FILE && c->can_rewrite &&
+	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
+		die(1, "%s", c->out->name);
+}

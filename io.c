@@ -562,56 +562,11 @@ data_ranges(struct io *in, uint64_t size, struct range_list *list)
 }
 
 void
-start_output(struct copier *c)
-{
-	if (c->out->kind == IO_FILE && c->can_rewrite &&
-	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
-		die(1, "%s", c->out->name);
-}
-
-/* BLKZEROOUT of [offset, offset + len); 0, or -1 if the device will not. */
-static int
-zero_device(struct io *out, uint64_t len)
-{
-	uint64_t range[2] = { out->offset, len };
-
-	if (ioctl(out->fd, BLKZEROOUT, range) == 0)
-		return lseek(out->fd, (off_t)len, SEEK_CUR) == -1 ? -2 : 0;
-	return errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTTY ? -1 : -2;
-}
-
-void
-zero_output(struct copier *c, uint64_t len)
-{
-	int zeroed;
-
-	if (c->out->kind == IO_FILE && c->can_rewrite) {
-		flush_buffer(c);
-		if (lseek(c->out->fd, (off_t)len, SEEK_CUR) == -1)
-			die(1, "%s", c->out->name);
-		c->out->offset += len;
-		count(c, 0, 0, 0);
-		return;
-	}
-	if (c->out->kind == IO_BLOCK) {
-		flush_buffer(c);
-		if ((zeroed = zero_device(c->out, len)) == -2)
-			die(1, "%s", c->out->name);
-		if (zeroed == 0) {
-			c->out->offset += len;
-			count(c, 0, 0, 0);
-			return;
-		}
-	}
-	write_zeros(c, len);
-	flush_buffer(c);
-}
-
-void
-end_output(struct copier *c)
+skip_output(struct copier *c, uint64_t len)
 {
 	flush_buffer(c);
-	if (c->out->kind == IO_FILE && c->can_rewrite &&
-	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
+	if (lseek(c->out->fd, (off_t)len, SEEK_CUR) == -1)
 		die(1, "%s", c->out->name);
+	c->out->offset += len;
+	count(c, 0, 0, 0);
 }

@@ -130,6 +130,9 @@ void start_output(struct copier *c);
 void zero_output(struct copier *c, uint64_t len);
 void end_output(struct copier *c);
 
+/* Move a seekable output len bytes on, leaving them as they are. */
+void skip_output(struct copier *c, uint64_t len);
+
 /*
  * The first data at or after the input's offset, by SEEK_DATA: 1 with
  * *data and *hole (where it ends) set, 0 if only holes follow.  A file

@@ -143,3 +143,18 @@ progress_on(void)
 {
 	return progress.on;
 }
+
+/*
+ * A file name in a comment line: bytes that would end the line or hide in
+ * a terminal are written as \ooo, so that the range file reads back.
+ */
+void
+print_name(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			printf("\\%03o", *p);
+		else
+			putchar(*p);
+	}
+}

@@ -24,4 +24,10 @@ void count_progress(uint64_t done, uint64_t moved, int final);
 void progress_pass_done(uint64_t bytes);
 int progress_on(void);
 
+/*
+ * A file name on stdout, in the comment line of a range file: bytes that
+ * would end the line or hide in a terminal are written as \\ooo.
+ */
+void print_name(const char *name);
+
 #endif

@@ -370,21 +370,6 @@ disk_size(const struct options *opt, const struct io *in)
 	return opt->size;
 }
 
-/*
- * A file name in a comment line: bytes that would end the line or hide in
- * a terminal are written as \ooo, so that the range file reads back.
- */
-static void
-print_escaped(const char *name)
-{
-	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
-			printf("\\%03o", *p);
-		else
-			putchar(*p);
-	}
-}
-
 /* --map: the data ranges of a file, as a range file. */
 static void
 print_map(const char *path)
@@ -397,7 +382,7 @@ print_map(const char *path)
 		diex(2, "--map needs a file or a block device, and %s is neither", in.name);
 	data_ranges(&in, in.size, &ranges);
 	fputs("# data ranges of ", stdout);
-	print_escaped(in.name);
+	print_name(in.name);
 	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", in.size);
 	for (size_t i = 0; i < ranges.n; i++)
 		printf("%" PRIu64 " %" PRIu64 "\n", ranges.v[i].offset, ranges.v[i].length);
@@ -510,62 +495,6 @@ sparsify_plan(struct copier *c, struct layout *plan, const struct options *opt,
 	plan_image(plan, opt, plan->input_size, ranges);
 }
 
-static void
-print_disk_statistics(const struct copier *c, const struct disk_counts *counts)
-{
-	struct rusage usage;
-
-	if (getrusage(RUSAGE_SELF, &usage) == -1)
-		die(1, "getrusage");
-	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
-	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " of data, %" PRIu64
-	    " of zeros, as holes where the output has them), peak memory %ld KiB\n",
-	    c->bytes_read, c->bytes_skipped, c->bytes_written, counts->data,
-	    counts->zeros, usage.ru_maxrss);
-}
-
-/* -d: the raw disk of a qcow2 image, or its size or data ranges. */
-static int
-decode(const struct options *opt)
-{
-	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
-	struct disk_counts counts = { 0, 0 };
-	struct image_header hdr;
-	struct copier c;
-
-	if (!opt->print_size && !opt->map)
-		open_output(opt->output_path, &out);
-	open_input(opt->input_path, &in);
-	if (!opt->print_size && !opt->map && same_file(&in, &out))
-		diex(1, "%s: input file is output file", in.name);
-	copier_init(&c, &in, &out, UINT64_C(1) << MAX_CLUSTER_BITS);
-	/* A raw disk keeps its holes: nothing is reserved ahead. */
-	c.use_fallocate = 0;
-	c.progress_by_output = 1;
-	read_image_header(&c, &hdr);
-	if (opt->print_size) {
-		printf("%" PRIu64 "\n", hdr.virtual_size);
-	} else if (opt->map) {
-		fputs("# data ranges of ", stdout);
-		print_escaped(in.name);
-		printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", hdr.virtual_size);
-		print_disk_ranges(&c, &hdr);
-	} else {
-		if (opt->progress)
-			progress_start(hdr.virtual_size, opt->fake_console ||
-			    isatty(STDERR_FILENO));
-		write_disk(&c, &hdr, &counts);
-		commit_output(&out, opt->fsync);
-		count_progress(out.offset, c.bytes_read, 1);
-		if (opt->verbose)
-			print_disk_statistics(&c, &counts);
-	}
-	if (opt->print_size || opt->map)
-		flush_stdout();
-	copier_free(&c);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -579,7 +508,11 @@ main(int argc, char **argv)
 	io_start();
 	parse_options(argc, argv, &opt);
 	if (opt.decode)
-		return decode(&opt);
+		return decode(&(struct decode_options){
+		    .input_path = opt.input_path, .output_path = opt.output_path,
+		    .print_size = opt.print_size, .map = opt.map,
+		    .progress = opt.progress, .fake_console = opt.fake_console,
+		    .verbose = opt.verbose, .fsync = opt.fsync });
 	if (opt.map) {
 		print_map(opt.input_path);
 		return 0;

@@ -137,6 +137,26 @@ else
 	echo "qemu-img not found: file mode comparisons skipped (apt-get install qemu-utils)"
 fi
 
+# 3. decoding: the image of the dense disk back to raw
+"$sqcow2" dense.raw >dense.qcow2
+sq=$(median "cat dense.qcow2 | $sqcow2 -d | cat >/dev/null")
+ref=$(median "cat dense.qcow2 | cat | cat >/dev/null")
+row "dense: -d stream, vs cat|cat|cat" "$(seconds "$sq")" "$(seconds "$ref")" "<= 0.6"
+decode_rss=$(rss "$sq")
+if [ $have_qemu = 1 ]; then
+	sq=$(median "$sqcow2 -d dense.qcow2 >out.raw")
+	ref=$(median "qemu-img convert -f qcow2 -O raw dense.qcow2 out.raw")
+	row "dense: -d file, vs qemu-img convert" "$(seconds "$sq")" "$(seconds "$ref")" "<= 0.8"
+	"$sqcow2" sparse.raw >sparse.qcow2
+	sq=$(median "cat sparse.qcow2 | $sqcow2 -d >out.raw")
+	ref=$(median "qemu-img convert -f qcow2 -O raw sparse.qcow2 out.raw")
+	row "sparse 64 GiB: -d pipe to file" "$(seconds "$sq")" "$(seconds "$ref")" "qemu-img from the file"
+	decode_sparse_rss=$(rss "$sq")
+	rm -f out.raw sparse.qcow2
+fi
+rm -f dense.qcow2
+echo "  -d peak RSS, KiB: ${decode_rss:--} (1 GiB dense, pipe), ${decode_sparse_rss:--} (64 GiB sparse)"
+
 echo
 echo "peak RSS, KiB (goal for sqcow2: <= 4096)"
 printf '  %-8s %10s %10s %10s %10s\n' input "stream" "file" "-o FILE" "qemu-img"
