@@ -188,6 +188,11 @@ decode(const struct decode_options *opt)
 	open_input(opt->input_path, &in);
 	if (!opt->print_size && !opt->map && same_file(&in, &out))
 		diex(1, "%s: input file is output file", in.name);
+	if (!opt->print_size && !opt->map) {
+		ready_output(&out);
+		if ((opt->progress || opt->verbose) && is_stderr(&out))
+			diex(2, "stderr is the output: -p and -v would write into the disk");
+	}
 	copier_init(&c, &in, &out, UINT64_C(1) << MAX_CLUSTER_BITS);
 	/* A raw disk keeps its holes: nothing is reserved ahead. */
 	c.use_fallocate = 0;

@@ -101,7 +101,7 @@ skip_hole(struct copier *c, const struct layout *lo, uint64_t *first, uint64_t e
 	uint64_t data, hole, next;
 	int found;
 
-	if (!c->seek_data || (found = next_data(c, &data, &hole)) == -1)
+	if (*first >= end || !c->seek_data || (found = next_data(c, &data, &hole)) == -1)
 		return 0;
 	next = found == 0 ? end : data >> lo->cluster_bits;
 	if (next <= *first)

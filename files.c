@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,8 @@ need_standard(int fd, const char *name)
 void
 open_input(const char *path, struct io *in)
 {
+	if (path != NULL)
+		refuse_closed(path);
 	if (path != NULL && strcmp(path, "-") == 0)
 		path = NULL;
 	in->name = path != NULL ? path : "stdin";
@@ -78,9 +81,12 @@ same_file(const struct io *in, const struct io *out)
 {
 	struct stat a, b;
 
-	return in->kind == IO_FILE && out->kind == IO_FILE &&
-	    fstat(in->fd, &a) == 0 && fstat(out->fd, &b) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	if (!io_seekable(in) || in->kind != out->kind ||
+	    fstat(in->fd, &a) == -1 || fstat(out->fd, &b) == -1)
+		return 0;
+	if (in->kind == IO_BLOCK)
+		return a.st_rdev == b.st_rdev;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*
@@ -104,7 +110,10 @@ remove_temp_and_die(int sig)
 	raise(sig);
 }
 
-static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+static const int fatal_signals[] = {
+	SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
+	SIGPROF, SIGXCPU
+};
 
 /* Hold the fatal signals while temp_path changes, so none sees it half-made. */
 static void
@@ -142,22 +151,57 @@ is_stdout(const char *path)
 }
 
 /*
- * Whether path is, or links straight to, a name under /dev or /proc: a
- * descriptor's file or a device's name, which a rename would replace
- * (as root, /dev/stdout itself).
+ * The descriptor a name of one stands for: /dev/stdin, /dev/stdout,
+ * /dev/stderr, /dev/fd/N and /proc/self/fd/N (or /proc/PID/fd/N); -1 for
+ * any other name.
  */
 static int
-names_a_descriptor(const char *path)
+descriptor_named(const char *path)
+{
+	static const char *const standard[] = { "/dev/stdin", "/dev/stdout", "/dev/stderr" };
+	const char *n = NULL;
+	char *end;
+	long fd;
+
+	for (int i = 0; i < 3; i++)
+		if (strcmp(path, standard[i]) == 0)
+			return i;
+	if (strncmp(path, "/dev/fd/", 8) == 0)
+		n = path + 8;
+	else if (strncmp(path, "/proc/", 6) == 0 && (n = strstr(path + 6, "/fd/")) != NULL)
+		n += 4;
+	if (n == NULL || *n < '0' || *n > '9')
+		return -1;
+	fd = strtol(n, &end, 10);
+	return *end == '\0' && fd <= INT_MAX ? (int)fd : -1;
+}
+
+/*
+ * The descriptor that path, or the link it is, names: a rename over such
+ * a name would replace it (as root, /dev/stdout itself).
+ */
+static int
+descriptor_of(const char *path)
 {
 	char target[64];
 	ssize_t length;
+	int fd = descriptor_named(path);
 
-	if (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0)
-		return 1;
-	if ((length = readlink(path, target, sizeof(target) - 1)) == -1)
-		return 0;
+	if (fd != -1 || (length = readlink(path, target, sizeof(target) - 1)) == -1)
+		return fd;
 	target[length] = '\0';
-	return strncmp(target, "/dev/", 5) == 0 || strncmp(target, "/proc/", 6) == 0;
+	return descriptor_named(target);
+}
+
+void
+refuse_closed(const char *path)
+{
+	int fd = descriptor_of(path);
+
+	if (fd >= STDIN_FILENO && fd <= STDERR_FILENO && closed_at_start[fd]) {
+		errno = EBADF;
+		die(1, "%s", path);
+	}
 }
 
 /*
@@ -177,8 +221,11 @@ open_temp(const char *path)
 	memcpy(name, path, dir_length);
 	strcpy(name + dir_length, ".sqcow2-XXXXXX");
 	hold_signals(SIG_BLOCK);
-	if ((fd = mkstemp(name)) == -1)
-		die(1, "%s", path);
+	if ((fd = mkstemp(name)) == -1) {
+		/* The image is made beside FILE: its directory is what failed. */
+		name[dir_length > 1 ? dir_length - 1 : dir_length] = '\0';
+		die(1, "%s", dir_length > 0 ? name : ".");
+	}
 	temp_path = name;
 	atexit(remove_temp);
 	catch_fatal_signals();
@@ -209,6 +256,12 @@ inherit_mode(int fd, const char *path)
 		die(1, "%s", temp_path);
 }
 
+/*
+ * Standard output, or a device, FIFO or descriptor named by -o, is
+ * written in place, in the stream form; it is cut to nothing only by
+ * ready_output, once the input has been seen not to be it.  Any other
+ * FILE is made anew as a temporary file beside it.
+ */
 int
 open_output(const char *path, struct io *out)
 {
@@ -217,13 +270,17 @@ open_output(const char *path, struct io *out)
 
 	out->name = path != NULL ? path : "stdout";
 	out->offset = 0;
+	out->in_place = 0;
+	if (path != NULL)
+		refuse_closed(path);
 	if (path == NULL || is_stdout(path)) {
 		need_standard(STDOUT_FILENO, "stdout");
 		out->fd = STDOUT_FILENO;
 	} else if ((stat(path, &st) == 0 && !S_ISREG(st.st_mode)) ||
-	    names_a_descriptor(path)) {
-		if ((out->fd = open(path, O_WRONLY | O_TRUNC)) == -1)
+	    descriptor_of(path) != -1) {
+		if ((out->fd = open(path, O_WRONLY)) == -1)
 			die(1, "%s", path);
+		out->in_place = 1;
 	} else {
 		out->fd = open_temp(path);
 		inherit_mode(out->fd, path);
@@ -233,6 +290,55 @@ open_output(const char *path, struct io *out)
 		diex(2, "refusing to write an image to a terminal; try 'sqcow2 --help'");
 	io_probe(out);
 	return new_file;
+}
+
+void
+ready_output(struct io *out)
+{
+	if (out->in_place && out->kind == IO_FILE && ftruncate(out->fd, 0) == -1)
+		die(1, "%s", out->name);
+}
+
+int
+is_stderr(const struct io *out)
+{
+	struct stat a, b;
+
+	return out->kind != IO_OTHER && fstat(out->fd, &a) == 0 &&
+	    fstat(STDERR_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int
+is_output(int fd, const struct io *out)
+{
+	struct stat a, b;
+
+	return out->fd != -1 && fstat(fd, &a) == 0 && fstat(out->fd, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+void
+refuse_own_backing(const char *output, const char *backing_file)
+{
+	const char *slash;
+	struct stat a, b;
+	char *backing;
+
+	if (backing_file == NULL || output == NULL || stat(output, &a) == -1)
+		return;
+	slash = strrchr(output, '/');
+	if (backing_file[0] == '/' || slash == NULL) {
+		backing = strdup(backing_file);
+	} else if ((backing = malloc((size_t)(slash - output) + 2 +
+	    strlen(backing_file))) != NULL) {
+		memcpy(backing, output, (size_t)(slash - output) + 1);
+		strcpy(backing + (slash - output) + 1, backing_file);
+	}
+	if (backing == NULL)
+		die(1, "%s", backing_file);
+	if (stat(backing, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		diex(2, "-o %s is the backing file %s", output, backing_file);
+	free(backing);
 }
 
 static void

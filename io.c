@@ -157,8 +157,8 @@ copier_init(struct copier *c, struct io *in, struct io *out, size_t cluster_size
 	 * there, so an appended image reserves nothing.  Otherwise the writes
 	 * start where the file's offset stands.
 	 */
-	c->can_rewrite = out->kind == IO_FILE && !(fcntl(out->fd, F_GETFL) & O_APPEND);
-	c->use_fallocate = c->can_rewrite;
+	c->can_rewrite = io_seekable(out) && !(fcntl(out->fd, F_GETFL) & O_APPEND);
+	c->use_fallocate = c->can_rewrite && out->kind == IO_FILE;
 	if (c->use_fallocate) {
 		off_t start = lseek(out->fd, 0, SEEK_CUR);
 
@@ -275,7 +275,11 @@ copy_in_kernel(struct copier *c, size_t len)
 			again(out, POLLOUT);
 		}
 	}
-	if (n < 0 && refused(errno)) {
+	/*
+	 * EIO may come from either side: read and write then find out which,
+	 * and name it, as they do for every other error.
+	 */
+	if (n < 0 && (refused(errno) || errno == EIO)) {
 		c->use_copy_range = c->use_splice = 0;
 		return -1;
 	}
@@ -311,7 +315,7 @@ share_range(struct copier *c, uint64_t offset, uint64_t len)
 
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n < 0 && refused(errno)) {
+		if (n < 0 && (refused(errno) || errno == EIO)) {
 			c->use_copy_range = 0;
 			break;
 		}

@@ -27,6 +27,7 @@ struct io {
 	enum io_kind kind;
 	uint64_t size;		/* input: the disk's size; a file's or device's else */
 	uint64_t offset;	/* bytes consumed or skipped; the next write's place */
+	int in_place;		/* an output named by -o and written in place */
 };
 
 /*
@@ -189,6 +190,25 @@ void data_ranges(struct io *in, uint64_t size, struct range_list *list);
  */
 int open_output(const char *path, struct io *out);
 void commit_output(struct io *out, int durable);
+
+/*
+ * An output opened in place is cut to nothing only here, once the input
+ * has been seen not to be the same file.  is_stderr tells whether the
+ * output is where stderr goes too (2>&1), where -p and -v would land.
+ */
+void ready_output(struct io *out);
+int is_stderr(const struct io *out);
+
+/* Exit with EBADF if path names descriptor 0, 1 or 2 and it was closed. */
+void refuse_closed(const char *path);
+
+/*
+ * Whether the open file fd is the output.  refuse_own_backing exits
+ * (usage) when -o output names the file that backing_file, read from
+ * output's directory as QEMU reads it, names too.
+ */
+int is_output(int fd, const struct io *out);
+void refuse_own_backing(const char *output, const char *backing_file);
 
 /*
  * The image's header has been written at offset of out, which stays in

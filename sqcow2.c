@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -212,6 +213,8 @@ note_encoding(struct options *opt, const struct option *longopts, int ch)
 static void
 set_input(struct options *opt, const char *path)
 {
+	if (*path == '\0')
+		diex(2, "the input needs a file name, not ''");
 	if (opt->input_path != NULL)
 		diex(2, "the input is given twice: '%s' and '%s'",
 		    opt->input_path, path);
@@ -274,6 +277,8 @@ parse_options(int argc, char **argv, struct options *opt)
 			opt->have_size = 1;
 			break;
 		case 'r':
+			if (*optarg == '\0')
+				diex(2, "--ranges needs a file name, not ''");
 			opt->ranges_path = optarg;
 			break;
 		case 'c':
@@ -341,6 +346,11 @@ parse_options(int argc, char **argv, struct options *opt)
 		    opt->decode ? "image" : "raw disk");
 	if (opt->decode && opt->encoding_option != NULL)
 		diex(2, "--%s is for making an image, not for -d", opt->encoding_option);
+	if (opt->map && !opt->decode && (opt->encoding_option != NULL ||
+	    opt->output_path != NULL || opt->print_size))
+		diex(2, "--map prints the data ranges of a disk on stdout: --%s does "
+		    "not go with it", opt->output_path != NULL ? "output" :
+		    opt->print_size ? "print-size" : opt->encoding_option);
 	/* An unset shell variable is no name: QEMU would read it as no backing file. */
 	if (opt->backing_file != NULL && *opt->backing_file == '\0')
 		diex(2, "--backing needs a file name, not ''");
@@ -400,8 +410,8 @@ print_map(const char *path)
  * input holds, or else the whole disk.
  */
 static void
-load_ranges(const struct options *opt, struct io *in, uint64_t size,
-    struct range_list *list)
+load_ranges(const struct options *opt, struct io *in, const struct io *out,
+    uint64_t size, struct range_list *list)
 {
 	struct ranges_error error;
 	FILE *f;
@@ -413,8 +423,12 @@ load_ranges(const struct options *opt, struct io *in, uint64_t size,
 			die(1, "ranges");
 		return;
 	}
+	refuse_closed(opt->ranges_path);
 	if ((f = fopen(opt->ranges_path, "r")) == NULL)
 		die(1, "%s", opt->ranges_path);
+	/* A range file the shell has just emptied for the image (> r) lists nothing. */
+	if (is_output(fileno(f), out))
+		diex(1, "%s: the range file is the output file", opt->ranges_path);
 	if (ranges_read(f, size, opt->backing_file != NULL, list, &error) == -1) {
 		if (error.line == 0)
 			die(1, "%s", opt->ranges_path);
@@ -481,7 +495,7 @@ static int
 needs_input(const struct options *opt)
 {
 	return !opt->print_size || !opt->have_size || opt->ranges_path == NULL ||
-	    opt->sparsify;
+	    opt->sparsify || opt->input_path != NULL;
 }
 
 /* --sparsify: the plan again, of the clusters that hold a non-zero byte. */
@@ -522,16 +536,21 @@ main(int argc, char **argv)
 		print_map(opt.input_path);
 		return 0;
 	}
+	refuse_own_backing(opt.output_path, opt.backing_file);
 	/* A terminal is refused before any work is done. */
 	if (!opt.print_size)
 		new_file = open_output(opt.output_path, &out);
+	if ((opt.progress || opt.verbose) && !opt.print_size && is_stderr(&out))
+		diex(2, "stderr is the output: -p and -v would write into the image");
 	if (needs_input(&opt)) {
 		open_input(opt.input_path, &in);
 		if (!opt.print_size && same_file(&in, &out))
 			diex(1, "%s: input file is output file", in.name);
 	}
+	if (!opt.print_size)
+		ready_output(&out);
 	in.size = disk_size(&opt, &in);
-	load_ranges(&opt, &in, in.size, &ranges);
+	load_ranges(&opt, &in, &out, in.size, &ranges);
 	plan_image(&plan, &opt, in.size, &ranges);
 
 	copier_init(&c, &in, &out, plan.cluster_size);
@@ -554,6 +573,8 @@ main(int argc, char **argv)
 			write_stream(&c, &plan);
 			written = plan;
 		}
+		/* Whatever a file held past the image is not part of it. */
+		end_output(&c);
 		commit_output(&out, opt.fsync);
 		count_progress(in.offset, c.bytes_read, 1);
 		if (opt.verbose)

@@ -197,9 +197,11 @@ test_expect_success 'bad nbdinfo lines name the line' '
 
 # A loop device needs root and /dev/loop-control; where it cannot be had,
 # the test says so.
-test_expect_success 'setup: a small disk' '
-	make_raw small.raw 3145728 && put_data small.raw 100000 5000
+test_expect_success 'setup: a small disk, and a device to write an image to' '
+	make_raw small.raw 3145728 && put_data small.raw 100000 5000 &&
+	make_raw target.raw 8M
 '
+
 if loop=$(losetup -f --show small.raw 2>/dev/null); then
 test_expect_success 'a block device on stdin gives its size (BLKGETSIZE64)' '
 	"$SQCOW2" <"$loop" >loop.qcow2 &&
@@ -207,9 +209,34 @@ test_expect_success 'a block device on stdin gives its size (BLKGETSIZE64)' '
 	"$SQCOW2" --map "$loop" >loop.ranges &&
 	head -n 1 loop.ranges | grep -q ", 3145728 bytes"
 '
+
+test_expect_success 'the same block device in and out is refused, the device untouched' '
+	cp small.raw before.raw &&
+	test_fails_with 1 "sqcow2: stdin: input file is output file" \
+		sh -c "\"\$SQCOW2\" -o $loop <$loop" &&
+	test_fails_with 1 "sqcow2: stdin: input file is output file" \
+		sh -c "\"\$SQCOW2\" <$loop >$loop" &&
+	cmp small.raw before.raw
+'
 	losetup -d "$loop"
 else
 	test_skip 'a block device on stdin gives its size (BLKGETSIZE64)' 'no loop device here'
+	test_skip 'the same block device in and out is refused, the device untouched' 'no loop device here'
+fi
+
+if loop=$(losetup -f --show target.raw 2>/dev/null); then
+test_expect_success 'a run killed while writing to a block device leaves no image there' '
+	mkfifo dev.fifo || exit 1
+	{ head -c 1M small.raw; sleep 1.5; } >dev.fifo &
+	timeout -s TERM 0.7 sh -c "exec \"\$SQCOW2\" -s 3145728 <dev.fifo >$loop"
+	test_eq $? 124 && wait &&
+	! "$READBACK" check "$loop" 2>/dev/null &&
+	{ [ "$HAVE_QEMU" = 0 ] || ! qemu-img check -q -f qcow2 "$loop" 2>/dev/null; } &&
+	"$SQCOW2" -s 3145728 <small.raw >$loop && "$READBACK" compare "$loop" small.raw
+'
+	losetup -d "$loop"
+else
+	test_skip 'a run killed while writing to a block device leaves no image there' 'no loop device here'
 fi
 
 test_done

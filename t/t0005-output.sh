@@ -174,6 +174,44 @@ test_expect_success '-o FILE with a name of 255 bytes' '
 	mkdir -p sub && "$SQCOW2" -o "sub/$name" <z.raw && cmp "sub/$name" "$name"
 '
 
+test_expect_success 'a range that ends in a hole, data after it: -o and --sparsify end' '
+	make_raw h.raw 8M && echo hello | dd of=h.raw bs=1M seek=4 conv=notrunc status=none &&
+	printf "0 1048576\n4194304 65536\n" >h.ranges &&
+	timeout 20 "$SQCOW2" -r h.ranges -o h.qcow2 <h.raw && verify h.qcow2 h.raw &&
+	timeout 20 "$SQCOW2" -r h.ranges --sparsify <h.raw >h2.qcow2 && verify h2.qcow2 h.raw
+'
+
+test_expect_success '-o naming the input through /dev: refused before the input is touched' '
+	cp z.raw in.raw &&
+	test_fails_with 1 "sqcow2: stdin: input file is output file" \
+		sh -c "\"\$SQCOW2\" -o /dev/stdin <in.raw" &&
+	cmp in.raw z.raw &&
+	test_fails_with 1 "sqcow2: stdin: input file is output file" \
+		sh -c "\"\$SQCOW2\" -o /proc/self/fd/0 <in.raw" &&
+	cmp in.raw z.raw
+'
+
+test_expect_success 'other fatal signals leave no temporary file either' '
+	for sig in USR1 USR2 ALRM XCPU VTALRM; do
+		rm -f sig.fifo && mkfifo sig.fifo || exit 1
+		{ head -c 5M z.raw; sleep 2; } >sig.fifo &
+		writer=$!
+		"$SQCOW2" -s 41943000 -o sig.qcow2 <sig.fifo &
+		pid=$!
+		sleep 0.5 && kill -$sig $pid
+		wait $pid
+		kill $writer 2>/dev/null; wait $writer
+		test ! -e sig.qcow2 && no_leftovers || { echo "after SIG$sig"; exit 1; }
+	done
+'
+
+test_expect_success 'over a longer file, the image and nothing of what it held' '
+	head -c 50M /dev/urandom >longer.qcow2 &&
+	"$SQCOW2" -r nonzero.ranges <z.raw 1<>longer.qcow2 &&
+	test_eq "$(file_size longer.qcow2)" "$("$SQCOW2" -r nonzero.ranges --print-size <z.raw)" &&
+	verify longer.qcow2 z.raw
+'
+
 test_expect_success '-o of a device writes the stream form in place' '
 	"$SQCOW2" -o /dev/null <z.raw && test -c /dev/null
 '

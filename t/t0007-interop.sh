@@ -113,6 +113,22 @@ test_expect_success 'backing options that cannot work' '
 		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F 0123456789abcdef --print-size
 '
 
+test_expect_success '-o naming its own backing file is refused, the backing file untouched' '
+	cp base.qcow2 prev.qcow2 &&
+	test_fails_with 2 "sqcow2: -o prev.qcow2 is the backing file prev.qcow2" \
+		"$SQCOW2" -r changed.ranges -b prev.qcow2 -F qcow2 -o prev.qcow2 v2.raw &&
+	cmp prev.qcow2 base.qcow2 &&
+	mkdir -p sub && cp base.qcow2 sub/prev.qcow2 &&
+	test_fails_with 2 "sqcow2: -o sub/prev.qcow2 is the backing file prev.qcow2" \
+		"$SQCOW2" -r changed.ranges -b prev.qcow2 -F qcow2 -o sub/prev.qcow2 v2.raw
+'
+
+test_expect_success 'a range file that the shell has just emptied for the image is refused' '
+	cp changed.ranges c.map &&
+	test_fails_with 1 "sqcow2: c.map: the range file is the output file" \
+		sh -c "\"\$SQCOW2\" -r c.map -b base.qcow2 v2.raw >c.map"
+'
+
 test_expect_success 'an empty backing name or format is a usage error' '
 	test_fails_with 2 - "$SQCOW2" -s 100M -r changed.ranges -b "" <<-EOF &&
 	sqcow2: --backing needs a file name, not ${SQ}${SQ}

@@ -87,6 +87,27 @@ test_expect_success 'the adversarial run: -p, -b and -o with stderr closed' '
 	verify_overlay ov.qcow2 disk.raw
 '
 
+test_expect_success 'a closed descriptor named by its path is an error, not /dev/null' '
+	test_fails_with 1 "sqcow2: /dev/stdout: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" disk.raw -o /dev/stdout >&-" &&
+	test_fails_with 1 "sqcow2: /proc/self/fd/1: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" disk.raw -o /proc/self/fd/1 >&-" &&
+	{ "$SQCOW2" disk.raw -o /dev/stderr 2>&-; test_eq $? 1; } &&
+	test_fails_with 1 "sqcow2: /dev/stdin: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" -i disk.raw -r /dev/stdin -b base.qcow2 >ov.qcow2 <&-" &&
+	test_fails_with 1 "sqcow2: /dev/stdin: Bad file descriptor" \
+		sh -c "\"\$SQCOW2\" -i /dev/stdin >x.qcow2 <&-"
+'
+
+test_expect_success 'stderr that is the output (2>&1) is refused with -p and -v' '
+	echo "sqcow2: stderr is the output: -p and -v would write into the image" >want &&
+	{ "$SQCOW2" -p disk.raw >same.qcow2 2>&1; test_eq $? 2; } &&
+	test_cmp want same.qcow2 &&
+	{ "$SQCOW2" -v disk.raw 2>&1; echo $? >status; } | cat >piped.qcow2 &&
+	test_eq "$(cat status)" 2 && test_cmp want piped.qcow2 &&
+	"$SQCOW2" disk.raw >quiet.qcow2 2>&1 && verify quiet.qcow2 disk.raw
+'
+
 test_expect_success 'a closed stdout fails for --print-size, --map and --help' '
 	test_fails_with 1 "sqcow2: stdout: Bad file descriptor" \
 		sh -c "\"\$SQCOW2\" --print-size <disk.raw >&-" &&
