@@ -971,7 +971,6 @@ decoder_init(struct decoder *d, const struct image_header *hdr,
 	d->l1_at.end = hdr->l1_offset + round_up((uint64_t)hdr->l1_size * 8, cs);
 	d->refcount_table_at.start = hdr->refcount_table_offset;
 	d->refcount_table_at.end = hdr->refcount_table_offset + d->refcount_table_bytes;
-	finish_l1(d);	/* when nothing of it maps the disk */
 }
 
 void
