@@ -20,9 +20,16 @@ FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
 
-SRC = sqcow2.c io.c files.c encode.c decode.c report.c image.c layout.c ranges.c
-CORE = layout.c ranges.c image.c
-HDR = layout.h ranges.h io.h encode.h decode.h report.h image.h
+# The range files read, and the core of sqcow2 -d: each file built on
+# the ones before it.
+RANGES = range_list.c range_entry.c range_json.c ranges.c
+RANGES_HDR = range_list.h range_entry.h range_json.h ranges.h
+IMAGE = image_header.c image_tables.c image_runs.c image.c
+IMAGE_HDR = image_header.h image_tables.h image_runs.h image.h
+SRC = sqcow2.c io.c files.c encode.c decode.c report.c layout.c $(RANGES) \
+	$(IMAGE)
+CORE = layout.c $(RANGES) $(IMAGE)
+HDR = layout.h $(RANGES_HDR) io.h encode.h decode.h report.h $(IMAGE_HDR)
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h
@@ -57,18 +64,18 @@ t/bin/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
 t/bin/asan/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
 
-t/bin/unit-image: t/unit_image.c image.c image.h | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c image.c
+t/bin/unit-image: t/unit_image.c $(IMAGE) $(IMAGE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c $(IMAGE)
 
-t/bin/asan/unit-image: t/unit_image.c image.c image.h | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c image.c
+t/bin/asan/unit-image: t/unit_image.c $(IMAGE) $(IMAGE_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c $(IMAGE)
 
-# A test driver of image.c: a qcow2 image in, the raw disk out.
-t/bin/imgcat: t/imgcat.c image.c image.h | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c image.c
+# A test driver of the decoder's core: a qcow2 image in, the raw disk out.
+t/bin/imgcat: t/imgcat.c $(IMAGE) $(IMAGE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c $(IMAGE)
 
-t/bin/asan/imgcat: t/imgcat.c image.c image.h | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c image.c
+t/bin/asan/imgcat: t/imgcat.c $(IMAGE) $(IMAGE_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c $(IMAGE)
 
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c

@@ -2,7 +2,12 @@
  * image.h: a qcow2 image read back into the raw disk it holds, decided
  * step by step with no I/O.  Nothing here reads, writes or exits; it
  * allocates with malloc under a cap and formats its messages with
- * snprintf into the caller's structs.
+ * snprintf into the caller's structs.  Four files hold it, each built on
+ * the ones before: image_header.c parses and checks cluster 0 (its
+ * interface, image_header.h, comes with this one); image_tables.c reads
+ * the L1 and refcount tables and keeps the memory cap (image_tables.h);
+ * image_runs.c turns the L2 tables into runs of data (image_runs.h);
+ * image.c hands out the steps below.  Callers need only this header.
  *
  * The caller holds the image's bytes, in a file it can pread or in a pipe
  * it can only read forward, and drives a decoder:
@@ -47,66 +52,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMAGE_PROBE_BYTES	512	/* what image_header_size looks at */
+#include "image_header.h"
+
 #define IMAGE_MEMORY_MAX	((size_t)256 << 20)	/* 256 MiB of tables and runs */
-#define IMAGE_WHY_MAX		512	/* a message, with its NUL */
-
-/* What is wrong with an image, or with how the decoder was driven. */
-enum image_fault {
-	IMAGE_OK,
-	IMAGE_NOT_QCOW2,
-	IMAGE_TRUNCATED,	/* the file or stream ends too soon */
-	IMAGE_VERSION,		/* not version 2 or 3 */
-	IMAGE_CLUSTER_BITS,	/* not 9..21, or under 14 with subclusters */
-	IMAGE_BAD_HEADER,	/* a header field or extension out of bounds */
-	IMAGE_CORRUPT,		/* the corrupt bit is set */
-	IMAGE_DATA_FILE,	/* the data is in an external file */
-	IMAGE_FEATURE,		/* an incompatible feature sqcow2 does not know */
-	IMAGE_ENCRYPTED,
-	IMAGE_BACKING_FILE,
-	IMAGE_L1_SIZE,		/* over 32 MiB, or too small for the disk */
-	IMAGE_RESERVED_BITS,	/* in an L1, L2 or refcount table entry */
-	IMAGE_UNALIGNED,	/* an offset not on a cluster boundary */
-	IMAGE_COMPRESSED,
-	IMAGE_SUBCLUSTERS,	/* an extended L2 bitmap QEMU calls invalid */
-	IMAGE_OVERLAP,		/* an entry points into metadata, or twice */
-	IMAGE_PAST_END,		/* an entry points past the end of the file */
-	IMAGE_ORDER,		/* forward mode: not in stream order */
-	IMAGE_MEMORY,		/* needs more than the memory cap */
-	IMAGE_MISUSE,		/* the caller broke the protocol below */
-};
-
-struct image_error {
-	enum image_fault fault;
-	uint64_t offset;		/* the byte of the image file it is about */
-	char why[IMAGE_WHY_MAX];	/* short lowercase phrase, no period */
-};
-
-/* The header in cluster 0, checked; the fields sqcow2 needs to decode. */
-struct image_header {
-	int version;			/* 2 or 3 */
-	unsigned cluster_bits;		/* 9..21 */
-	uint64_t cluster_size;
-	uint64_t size;			/* the size field, in bytes */
-	uint64_t virtual_size;		/* size rounded down to 512, as QEMU does */
-	uint32_t l1_size;		/* entries in the active L1 table */
-	uint64_t l1_used;		/* of those, the ones that map the disk */
-	uint64_t l1_offset;
-	uint64_t refcount_table_offset;
-	uint32_t refcount_table_clusters;
-	unsigned refcount_order;	/* 0..6; refcounts are never read */
-	uint32_t header_length;		/* 72 for version 2 */
-	uint64_t incompatible_features;
-	uint64_t compatible_features;	/* e.g. lazy refcounts: ignored */
-	uint64_t autoclear_features;	/* e.g. bitmaps: ignored */
-	int dirty;			/* refcounts may be stale: not used anyway */
-	int extended_l2;		/* 128-bit L2 entries, 32 subclusters each */
-	uint32_t snapshots;		/* internal snapshots: ignored */
-	unsigned l2_entry_size;		/* 8, or 16 with extended L2 entries */
-	uint64_t l2_entries;		/* entries in one L2 table */
-	uint64_t l2_span;		/* guest bytes one L2 table maps */
-	uint64_t subcluster_size;	/* cluster_size / 32, or cluster_size */
-};
 
 enum decoder_mode {
 	DECODE_FORWARD,		/* a pipe: every input step starts where the last ended */
@@ -154,12 +102,14 @@ enum input_kind { INPUT_NONE, INPUT_L1, INPUT_REFCOUNT_TABLE, INPUT_L2, INPUT_DA
  * memory_max may be lowered after decoder_init (tests do).
  */
 struct decoder {
+	/* What decoder_init was given */
 	struct image_header hdr;	/* a copy */
 	enum decoder_mode mode;
 	uint64_t file_size;		/* seekable: bytes in the file */
 	size_t memory_max;		/* IMAGE_MEMORY_MAX unless lowered */
 	size_t memory;			/* bytes the arrays below hold */
 
+	/* Where the steps have got to (image.c) */
 	uint64_t position;		/* forward: the next byte of input */
 	uint64_t input_end;		/* where the input ended; UINT64_MAX: not yet */
 	uint64_t cursor;		/* the disk is output up to here */
@@ -168,6 +118,7 @@ struct decoder {
 	enum input_kind asked_for;	/* what it reads or leads to */
 	int awaiting_table;		/* a TABLE step's bytes are due */
 
+	/* What the tables have said so far (image_tables.c, image_runs.c) */
 	uint64_t l1_bytes, l1_read;	/* of the entries that map the disk */
 	uint64_t refcount_table_bytes, refcount_table_read;
 	struct extent l1_at, refcount_table_at;	/* whole clusters */
@@ -184,27 +135,10 @@ struct decoder {
 	size_t nholes, holes_cap;
 	int runs_checked;		/* seekable: no two runs share a byte */
 
+	/* Why the image is refused: set by decoder_fail (image_tables.h) */
 	int failed;
 	struct image_error error;
 };
-
-/*
- * From the first len bytes of a file (IMAGE_PROBE_BYTES, or all of a
- * shorter file): the number of bytes from offset 0 that
- * image_header_parse needs, which is the whole of cluster 0.  Returns 0
- * with err filled in if the bytes are no qcow2 header sqcow2 can read.
- */
-uint64_t image_header_size(const unsigned char *probe, size_t len,
-    struct image_error *err);
-
-/*
- * Check and parse the header, its extensions and the backing file name
- * from buf, the first len bytes of the file; len below the size
- * image_header_size gives is a truncated image.  Refuses, in err, every
- * image that sqcow2 cannot decode from its header alone.  Returns 0 or -1.
- */
-int image_header_parse(struct image_header *hdr, const unsigned char *buf,
-    size_t len, struct image_error *err);
 
 /*
  * Start decoding the image whose header hdr holds (copied), read as mode

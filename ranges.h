@@ -1,7 +1,8 @@
 /*
  * ranges.h: the list of byte ranges of the input that hold data, read from
  * a range file.  Nothing here prints or exits: failures come back as a line
- * number and a reason.
+ * number and a reason.  The list itself, and parse_number, are in
+ * range_list.h, which comes with this header.
  */
 #ifndef RANGES_H
 #define RANGES_H
@@ -9,26 +10,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "layout.h"
-
-struct range_list {
-	struct range *v;
-	size_t n;
-	size_t cap;
-};
+#include "range_list.h"
 
 struct ranges_error {
 	unsigned long line;	/* 0 when the error is not about one line */
 	const char *why;	/* short lowercase phrase */
 };
-
-/*
- * Parse a decimal or 0x-hex unsigned number at s.  No sign, no leading
- * space.  On success stores it in *value, points *end past its last digit
- * and returns 0; returns -1 if s does not start with a number or it
- * overflows 64 bits.
- */
-int parse_number(const char *s, char **end, uint64_t *value);
 
 /*
  * Append the data ranges of a range file to list, each checked against
@@ -45,13 +32,5 @@ int parse_number(const char *s, char **end, uint64_t *value);
  */
 int ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error);
-
-/* Sort by offset, in place, and merge ranges that overlap or touch. */
-void ranges_merge(struct range_list *list);
-
-/* Append one range; returns -1 with errno ENOMEM if the list cannot grow. */
-int ranges_add(struct range_list *list, uint64_t offset, uint64_t length);
-
-void ranges_free(struct range_list *list);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * t/imgcat.c: a test driver of image.c, not part of sqcow2.  It reads a
- * qcow2 image and writes the raw disk to stdout, doing what the decoder
- * asks with plain read, pread and write, and checking as it goes that the
- * steps keep the decoder's promises (order, tiling, forward reads).
+ * t/imgcat.c: a test driver of the decoder's core (image.h), not part of
+ * sqcow2.  It reads a qcow2 image and writes the raw disk to stdout,
+ * doing what the decoder asks with plain read, pread and write, and
+ * checking as it goes that the steps keep the decoder's promises (order,
+ * tiling, forward reads).
  *
  *	imgcat [-s] [-m | -n] [-v] [FILE]
  *

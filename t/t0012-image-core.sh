@@ -1,5 +1,5 @@
 #!/bin/sh
-# image.c, the core of sqcow2 -d, end to end: t/bin/imgcat drives it over
+# The core of sqcow2 -d (image.h), end to end: t/bin/imgcat drives it over
 # real images made by qemu-img, qemu-io and sqcow2, forward as from a pipe
 # and by offset as from a file, and its disk must be what
 # qemu-img convert -f qcow2 -O raw makes of the same image.
@@ -52,7 +52,7 @@ poke() {
 	printf "$s" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
-test_expect_success 'the unit tests of image.c pass' '
+test_expect_success 'the unit tests of the decoder core pass' '
 	"$bin/unit-image" >unit.tap 2>&1 && ! grep "^not ok" unit.tap &&
 	sed -n "s/^1\.\./# unit-image: /p" unit.tap >"$TRASH/unit-count"
 '
@@ -175,7 +175,7 @@ test_expect_success 'all data across L2 tables: one DATA step from the stream fo
 	grep "^imgcat: [0-9]* table, [0-9]* skip, 1 data, 0 zeros steps" steps
 '
 
-# 8 TiB, the most a test can truncate to on ext4; image.c's unit tests
+# 8 TiB, the most a test can truncate to on ext4; the core's unit tests
 # take 64 TiB.  sqcow2 reads a seekable stdin only in the ranges.
 test_expect_success '8 TiB with 10 MiB of data: a few steps, a few KiB of memory' '
 	truncate -s 8T huge.raw && put_data huge.raw 4398046511104 10485760 &&

@@ -1,5 +1,6 @@
 /*
- * t/unit.c: unit tests of sqcow2's pure core, layout.c and ranges.c.
+ * t/unit.c: unit tests of sqcow2's pure core: layout.c, and the range
+ * files read and merged (ranges.h: ranges.c to range_list.c).
  *
  * Prints TAP, one "ok N - what" line per test.  A failed check prints, as
  * TAP comments before its test's line, the check, where it is, what it was

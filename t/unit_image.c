@@ -1,5 +1,6 @@
 /*
- * t/unit_image.c: unit tests of image.c, the qcow2 decoder's core.
+ * t/unit_image.c: unit tests of the qcow2 decoder's core, image.h (its
+ * header, tables, runs and steps: image_header.c to image.c).
  *
  * Prints TAP, one "ok N - what" line per test.  A failed check prints, as
  * TAP comments before its test's line, the check, where it is, what it was

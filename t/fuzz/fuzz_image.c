@@ -1,7 +1,8 @@
 /*
- * t/fuzz/fuzz_image.c: image.c on any bytes as a qcow2 image, decoded
- * twice with an in-memory driver: as a file (pread, its size known) and
- * as a pipe (read forward only, the end found by reading).
+ * t/fuzz/fuzz_image.c: the decoder's core (image.h) on any bytes as a
+ * qcow2 image, decoded twice with an in-memory driver: as a file (pread,
+ * its size known) and as a pipe (read forward only, the end found by
+ * reading).
  *
  * Each step must keep image.h's promises: output steps in guest order,
  * tiling [0, virtual_size) exactly and never outside it; input steps

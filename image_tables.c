@@ -1,0 +1,357 @@
+/*
+ * image_tables.c: the L1 and refcount tables of a qcow2 image read into
+ * the decoder (see image_tables.h): the L2 tables the L1 table names and
+ * the refcount blocks the refcount table names, each entry refused for
+ * reserved bits, an unaligned offset, a place past the end or in other
+ * metadata, a table named twice, or from a pipe, an order that cannot be
+ * read forward.  Also what the decoder shares below its steps: which
+ * clusters are metadata, and the memory cap its arrays grow under.
+ *
+ * Every offset an entry holds is checked against everything known at the
+ * time both are known: the header, L1 table and refcount table from the
+ * header; the L2 tables once the L1 table is read; the refcount blocks
+ * once the refcount table is; data as each L2 table is read
+ * (image_runs.c).
+ */
+#include <inttypes.h>
+#include <stdio.h>	/* snprintf, for messages */
+#include <stdlib.h>
+
+#include "image_tables.h"
+
+#define L1_RESERVED		UINT64_C(0x7f000000000001ff)	/* 0-8, 56-62 */
+#define REFTABLE_RESERVED	UINT64_C(0x1ff)			/* 0-8 */
+
+#define U(x)	((uintmax_t)(x))
+
+/* Sorted numbers */
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The first of the n sorted values that is at least key. */
+static size_t
+lower_bound(const uint64_t *v, size_t n, uint64_t key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int
+contains(const uint64_t *v, size_t n, uint64_t key)
+{
+	size_t i = lower_bound(v, n, key);
+
+	return i < n && v[i] == key;
+}
+
+/* Memory */
+
+/* Doubling, or up to what is left under the cap. */
+void *
+decoder_grow(struct decoder *d, void *array, size_t *cap, size_t size,
+    size_t need, const char *what)
+{
+	size_t others = d->memory - *cap * size, room, new_cap;
+	void *p;
+
+	if (need <= *cap)
+		return array;
+	room = d->memory_max > others ? (d->memory_max - others) / size : 0;
+	if (need > room) {
+		decoder_fail(d, IMAGE_MEMORY, d->asked.host, "image needs more than "
+		    "the %zu MiB memory cap to decode: over %zu %s",
+		    d->memory_max >> 20, need - 1, what);
+		return NULL;
+	}
+	new_cap = *cap > 0 ? *cap : 64;
+	while (new_cap < need)
+		new_cap = new_cap > room / 2 ? room : new_cap * 2;
+	if (new_cap > room)
+		new_cap = room;
+	if ((p = realloc(array, new_cap * size)) == NULL) {
+		decoder_fail(d, IMAGE_MEMORY, d->asked.host, "out of memory for %zu %s",
+		    need, what);
+		return NULL;
+	}
+	d->memory = others + new_cap * size;
+	*cap = new_cap;
+	return p;
+}
+
+static int
+in_extent(const struct extent *e, uint64_t offset)
+{
+	return offset >= e->start && offset < e->end;
+}
+
+int
+tables_metadata_at(const struct decoder *d, uint64_t host, char *desc,
+    size_t size)
+{
+	if (in_extent(&d->l1_at, host))
+		snprintf(desc, size, "the L1 table at %ju", U(d->l1_at.start));
+	else if (in_extent(&d->refcount_table_at, host))
+		snprintf(desc, size, "the refcount table at %ju",
+		    U(d->refcount_table_at.start));
+	else if (d->l2_hosts != NULL && contains(d->l2_hosts, d->ntables, host))
+		snprintf(desc, size, "the L2 table at %ju", U(host));
+	else if (d->refcount_table_read == d->refcount_table_bytes &&
+	    contains(d->refblocks, d->nrefblocks, host))
+		snprintf(desc, size, "the refcount block at %ju", U(host));
+	else
+		return 0;
+	return 1;
+}
+
+/* The L1 table */
+
+/* Each L2 table in use: reserved bits, alignment, place; then kept. */
+static int
+parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
+{
+	uint64_t cs = d->hdr.cluster_size, first = d->l1_read / 8;
+	struct l2_ref *tables;
+	char desc[64];
+
+	for (size_t k = 0; k < len / 8; k++) {
+		uint64_t entry = image_be(buf + k * 8, 8), index = first + k;
+		uint64_t at = d->hdr.l1_offset + index * 8;
+		uint64_t host = entry & IMAGE_OFFSET_MASK;
+
+		if (entry & L1_RESERVED)
+			return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L1 entry %ju at "
+			    "offset %ju has reserved bits set (0x%016jx)", U(index), U(at),
+			    U(entry));
+		if (host == 0)
+			continue;
+		if (host % cs != 0)
+			return decoder_fail(d, IMAGE_UNALIGNED, at, "L1 entry %ju at "
+			    "offset %ju points to unaligned offset %ju", U(index), U(at),
+			    U(host));
+		if (tables_metadata_at(d, host, desc, sizeof(desc)))
+			return decoder_fail(d, IMAGE_OVERLAP, at, "L1 entry %ju at offset "
+			    "%ju points into %s", U(index), U(at), desc);
+		if (d->mode == DECODE_SEEKABLE && (host >= d->file_size ||
+		    d->file_size - host < cs))
+			return decoder_fail(d, IMAGE_PAST_END, at, "L1 entry %ju at offset "
+			    "%ju points to an L2 table at %ju, past the end of the file "
+			    "(%ju bytes)", U(index), U(at), U(host), U(d->file_size));
+		if (d->mode == DECODE_FORWARD && host < d->hdr.l1_offset)
+			return decoder_fail(d, IMAGE_ORDER, host, "L2 table at offset %ju "
+			    "comes before the L1 table at %ju that points to it"
+			    IMAGE_ORDER_ADVICE, U(host), U(d->hdr.l1_offset));
+		if ((tables = decoder_grow(d, d->tables, &d->tables_cap,
+		    sizeof(*tables), d->ntables + 1, "L1 entries in use")) == NULL)
+			return -1;
+		d->tables = tables;
+		d->tables[d->ntables].host = host;
+		d->tables[d->ntables].index = index;
+		d->ntables++;
+	}
+	d->l1_read += len;
+	return 0;
+}
+
+/*
+ * All of the L1 table read: sort the L2 tables by host, none twice.  (An
+ * L2 table and a refcount block in one cluster are caught by tables_metadata_at
+ * as the second of the two tables is read.)
+ */
+static int
+finish_l1(struct decoder *d)
+{
+	size_t cap = 0;
+
+	if (d->ntables == 0)
+		return 0;
+	if ((d->l2_hosts = decoder_grow(d, NULL, &cap, sizeof(*d->l2_hosts),
+	    d->ntables, "L1 entries in use")) == NULL)
+		return -1;
+	for (size_t i = 0; i < d->ntables; i++)
+		d->l2_hosts[i] = d->tables[i].host;
+	qsort(d->l2_hosts, d->ntables, sizeof(*d->l2_hosts), cmp_u64);
+	for (size_t i = 1; i < d->ntables; i++) {
+		if (d->l2_hosts[i] == d->l2_hosts[i - 1]) {
+			uint64_t host = d->l2_hosts[i], first = UINT64_MAX, second = 0;
+
+			for (size_t k = 0; k < d->ntables; k++) {
+				if (d->tables[k].host != host)
+					continue;
+				if (first != UINT64_MAX) {
+					second = d->tables[k].index;
+					break;
+				}
+				first = d->tables[k].index;
+			}
+			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.l1_offset + second * 8,
+			    "L1 entries %ju and %ju both point to the L2 table at %ju",
+			    U(first), U(second), U(host));
+		}
+	}
+	return 0;
+}
+
+int
+tables_add_l1(struct decoder *d, const unsigned char *buf, size_t len)
+{
+	if (parse_l1(d, buf, len) != 0)
+		return -1;
+	return d->l1_read == d->l1_bytes ? finish_l1(d) : 0;
+}
+
+/* The refcount table */
+
+static int
+parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
+{
+	uint64_t cs = d->hdr.cluster_size, first = d->refcount_table_read / 8;
+	uint64_t *blocks;
+	char desc[64];
+
+	for (size_t k = 0; k < len / 8; k++) {
+		uint64_t block = image_be(buf + k * 8, 8), index = first + k;
+		uint64_t at = d->hdr.refcount_table_offset + index * 8;
+
+		if (block == 0)
+			continue;
+		if (block & REFTABLE_RESERVED)
+			return decoder_fail(d, IMAGE_RESERVED_BITS, at, "refcount table "
+			    "entry %ju at offset %ju has reserved bits set (0x%016jx)",
+			    U(index), U(at), U(block));
+		if (block % cs != 0)
+			return decoder_fail(d, IMAGE_UNALIGNED, at, "refcount table entry "
+			    "%ju at offset %ju points to unaligned offset %ju", U(index),
+			    U(at), U(block));
+		if (block >= IMAGE_MAX_OFFSET)
+			return decoder_fail(d, IMAGE_PAST_END, at, "refcount table entry "
+			    "%ju at offset %ju points past 64 PiB", U(index), U(at));
+		if (tables_metadata_at(d, block, desc, sizeof(desc)))
+			return decoder_fail(d, IMAGE_OVERLAP, at, "refcount table entry "
+			    "%ju at offset %ju points into %s", U(index), U(at), desc);
+		if ((blocks = decoder_grow(d, d->refblocks, &d->refblocks_cap,
+		    sizeof(*blocks), d->nrefblocks + 1, "refcount blocks")) == NULL)
+			return -1;
+		d->refblocks = blocks;
+		d->refblocks[d->nrefblocks++] = block;
+	}
+	d->refcount_table_read += len;
+	return 0;
+}
+
+/* The first pending run, in host order, that ends after host (forward). */
+static size_t
+run_after(const struct decoder *d, uint64_t host)
+{
+	size_t lo = d->next_run, hi = d->nruns;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct data_run *r = &d->runs[mid];
+
+		if (r->host + r->length <= host)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Forward: a refcount block the stream has passed must lie in a gap it
+ * skipped; one ahead must not be in data still to come.
+ */
+static int
+check_refblock_forward(struct decoder *d, uint64_t block)
+{
+	uint64_t cs = d->hdr.cluster_size;
+
+	if (block < d->position) {
+		size_t lo = 0, hi = d->nholes;
+
+		while (lo < hi) {	/* the last hole starting at or before block */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (d->holes[mid].start <= block)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0 || d->holes[lo - 1].end < block + cs)
+			return decoder_fail(d, IMAGE_OVERLAP, block, "refcount block at "
+			    "%ju overlaps data or tables already read", U(block));
+	} else {
+		size_t i = run_after(d, block);
+
+		if (i < d->nruns && d->runs[i].host < block + cs)
+			return decoder_fail(d, IMAGE_OVERLAP, block, "data for guest "
+			    "offset %ju at offset %ju lies in the refcount block at %ju",
+			    U(d->runs[i].guest), U(d->runs[i].host), U(block));
+	}
+	return 0;
+}
+
+/* All of the refcount table read: sort the blocks, none twice. */
+static int
+finish_refcount_table(struct decoder *d)
+{
+	if (d->nrefblocks > 1)
+		qsort(d->refblocks, d->nrefblocks, sizeof(*d->refblocks), cmp_u64);
+	for (size_t i = 1; i < d->nrefblocks; i++)
+		if (d->refblocks[i] == d->refblocks[i - 1])
+			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.refcount_table_offset,
+			    "two refcount table entries point to the refcount block "
+			    "at %ju", U(d->refblocks[i]));
+	if (d->mode == DECODE_FORWARD)
+		for (size_t i = 0; i < d->nrefblocks; i++)
+			if (check_refblock_forward(d, d->refblocks[i]) != 0)
+				return -1;
+	free(d->holes);
+	d->memory -= d->holes_cap * sizeof(*d->holes);
+	d->holes = NULL;
+	d->nholes = d->holes_cap = 0;
+	return 0;
+}
+
+int
+tables_add_refcount_table(struct decoder *d, const unsigned char *buf,
+    size_t len)
+{
+	if (parse_refcount_table(d, buf, len) != 0)
+		return -1;
+	return d->refcount_table_read == d->refcount_table_bytes ?
+	    finish_refcount_table(d) : 0;
+}
+
+/* Remember a gap skipped while refcount blocks may still be in it. */
+int
+tables_add_gap(struct decoder *d, uint64_t start, uint64_t end)
+{
+	struct extent *holes;
+
+	if (d->refcount_table_read == d->refcount_table_bytes)
+		return 0;
+	if ((holes = decoder_grow(d, d->holes, &d->holes_cap, sizeof(*holes),
+	    d->nholes + 1, "gaps skipped before the refcount table")) == NULL)
+		return -1;
+	d->holes = holes;
+	d->holes[d->nholes].start = start;
+	d->holes[d->nholes].end = end;
+	d->nholes++;
+	return 0;
+}
+
