@@ -341,10 +341,25 @@ layout_strerror(enum layout_error error)
 	return "unknown error";
 }
 
+/*
+ * QEMU reads what lies past the end of the file as zeros, and its check
+ * lets a table or cluster run past it by less than a cluster.  7-Zip
+ * sizes an image by its L1 table and, as whole clusters, its data, L2
+ * tables and refcount table, never its refcount blocks: a file that ends
+ * inside one of those clusters it calls broken (or, for an L2 table, no
+ * image at all).  Only a refcount block may end the file early, after its
+ * last refcount, 2 bytes each.
+ */
 uint64_t
 layout_image_size(const struct layout *lo)
 {
-	return lo->total_clusters * lo->cluster_size;
+	uint64_t cs = lo->cluster_size, last = lo->total_clusters - 1;
+	uint64_t blocks_at = lo->refcount_blocks_offset >> lo->cluster_bits;
+
+	if (last >= blocks_at && last - blocks_at < lo->refcount_blocks)
+		return last * cs + 2 * (lo->total_clusters -
+		    (lo->refcount_blocks - 1) * (cs / 2));
+	return lo->total_clusters * cs;
 }
 
 uint64_t

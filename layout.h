@@ -160,7 +160,12 @@ enum layout_error layout_set_zeros(struct layout *lo, const struct range *zeros,
 /* What went wrong, as a short lowercase phrase. */
 const char *layout_strerror(enum layout_error);
 
-/* The exact size in bytes of the image file: whole clusters. */
+/*
+ * The exact size in bytes of the image file: whole clusters, but a last
+ * cluster that is a refcount block ends after its last refcount (the rest
+ * is zeros).  Any other stays whole: 7-Zip refuses a data, L2 or refcount
+ * table cluster cut short.
+ */
 uint64_t layout_image_size(const struct layout *lo);
 
 /* Clusters of metadata: header, tables and refcounts. */

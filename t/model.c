@@ -366,9 +366,14 @@ model_meta_clusters(const struct model *m)
 	return m->total_clusters - m->data_clusters;
 }
 
+/* The last host cluster is a refcount block when the blocks end the file. */
 uint64_t
 model_image_size(const struct model *m)
 {
+	uint64_t last = m->total_clusters - 1;
+
+	if (m->blocks_at + m->refcount_blocks == m->total_clusters)
+		return last * m->cluster_size + 2 * (last % m->per_block + 1);
 	return m->total_clusters * m->cluster_size;
 }
 

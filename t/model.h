@@ -108,7 +108,10 @@ void model_place(struct model *m, int data_first);
 /* Metadata clusters: all but the data. */
 uint64_t model_meta_clusters(const struct model *m);
 
-/* The file's size: whole clusters. */
+/*
+ * The file's size: whole clusters, but a last cluster that is a refcount
+ * block ends after its last refcount.
+ */
 uint64_t model_image_size(const struct model *m);
 
 void model_free(struct model *m);

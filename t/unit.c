@@ -371,9 +371,12 @@ static const struct known_case known_cases[] = {
 	 */
 	{ "64 KiB clusters, 10 MiB, 5 bytes at 5000000: 6 clusters",
 	    16, 10 * MiB, { { 5000000, 5 } }, 1, 1, 1, 1, 1, 6, 6 * 65536 },
-	/* No guest clusters, no L1 entry, no L1 cluster: header + table + block. */
+	/*
+	 * No guest clusters, no L1 entry, no L1 cluster: header + table +
+	 * block.  The block ends the file, after its 3 refcounts.
+	 */
 	{ "64 KiB clusters, empty disk: 3 clusters",
-	    16, 0, { { 0, 0 } }, 0, 0, 0, 1, 1, 3, 3 * 65536 },
+	    16, 0, { { 0, 0 } }, 0, 0, 0, 1, 1, 3, 2 * 65536 + 6 },
 	/* 160 data + 1 L2 + header + L1 + refcount table + 1 block = 165. */
 	{ "64 KiB clusters, 10 MiB all data: 165 clusters",
 	    16, 10 * MiB, { { 0, 10 * MiB } }, 1, 160, 1, 1, 1, 165, 165 * 65536 },
@@ -1694,6 +1697,67 @@ t_seek_dense(void)
 	}
 }
 
+/* Layout: where the file ends */
+
+/*
+ * The file ends after the last refcount when a refcount block is its last
+ * cluster: the stream form with nothing mapped.  Anything else ends it on
+ * a cluster edge: data, an L2 table, or (data first) the refcount table.
+ */
+static void
+t_image_size(void)
+{
+	static const struct range zero = { 600 * MiB, 1 };
+	static const struct {
+		const char *what;
+		unsigned bits;
+		uint64_t size;
+		int zeros, data_first;
+		uint64_t total, file_size;
+	} cases[] = {
+		/* header | L1 | table | block counting 4: qemu-img convert makes 196624 */
+		{ "64 KiB, 1 GiB, no data", 16, GiB, 0, 0, 4, 3 * 65536 + 8 },
+		{ "64 KiB, 1 GiB, no data, data first", 16, GiB, 0, 1, 4, 4 * 65536 },
+		{ "64 KiB, empty disk, data first", 16, 0, 0, 1, 3, 3 * 65536 },
+		/* the one L2 table of a zero cluster ends the file */
+		{ "64 KiB, 1 GiB, a zero cluster", 16, GiB, 1, 0, 5, 5 * 65536 },
+		{ "64 KiB, 1 GiB, a zero cluster, data first", 16, GiB, 1, 1, 5, 5 * 65536 },
+		/*
+		 * 512 B: 128 GiB is 4M L1 entries in 65536 clusters; 65537 + table
+		 * + blocks, 256 refcounts a block: 258 blocks in 5 table clusters
+		 * count 65800 (257 blocks count 65792 < 65799).  The last block
+		 * counts clusters 65792-65799: 16 bytes.
+		 */
+		{ "512 B, 128 GiB, no data", 9, 128 * GiB, 0, 0, 65800,
+		    65799 * 512 + 16 },
+		/* 253 L1 clusters: 1 + 253 + 1 + 1 = 256, the block full */
+		{ "512 B, 253 L1 clusters, no data: the block full", 9,
+		    253 * 64 * 32 * KiB, 0, 0, 256, 256 * 512 },
+		/* 254 L1 clusters: 255 + 1 + 2 blocks = 258; the second counts 2 */
+		{ "512 B, 254 L1 clusters, no data: 2 refcounts in the last block", 9,
+		    253 * 64 * 32 * KiB + 1, 0, 0, 258, 257 * 512 + 4 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct layout lo;
+		struct model m;
+
+		set_case("%s", cases[i].what);
+		if (!init_in_order(&lo, cases[i].size, cases[i].bits, NULL, 0,
+		    cases[i].data_first) || (cases[i].zeros &&
+		    !check_err(layout_set_zeros(&lo, &zero, 1), LAYOUT_OK)))
+			continue;
+		check_u64(lo.total_clusters, cases[i].total);
+		check_u64(layout_image_size(&lo), cases[i].file_size);
+		if (lo.total_clusters > 1000)
+			continue;
+		make_zero_model(&m, cases[i].bits, cases[i].size, NULL, 0, &zero,
+		    cases[i].zeros, cases[i].data_first);
+		check_layout(&lo, &m);
+		model_free(&m);
+	}
+}
+
 /* Ranges: parse_number */
 
 static void
@@ -2598,6 +2662,8 @@ main(int argc, char **argv)
 	TEST(t_zero_tables(), "zero clusters: an L2 table for a zero cluster alone");
 	TEST(t_zero_errors(), "zero ranges unsorted, overlapping, empty or past the end");
 	TEST(t_zero_version_2(), "zero clusters and version 2 refused, in either order");
+	TEST(t_image_size(),
+	    "the file ends after its last refcount, if a refcount block ends it");
 	TEST(t_seek_by_hand(),
 	    "meta_writer_seek and run_walk_seek on the 6-cluster image, by hand");
 	TEST(t_seek_dense(),
