@@ -149,10 +149,10 @@ enum layout_error layout_set_header(struct layout *lo, int version,
     const char *backing_file, const char *backing_format);
 
 /*
- * Make each guest cluster that zeros[0..nzeros) (sorted, merged, kept like
- * the ranges) touch and no data range does a zero cluster; recount and
- * place all again in lo's order.  On an error lo is unchanged.  Version 2
- * has no zero flag: LAYOUT_ZEROS_NEED_V3, here or from layout_set_header.
+ * Make each guest cluster that zeros[0..nzeros) (sorted, merged, kept)
+ * touch and no data range does a zero cluster, all zeros; recount and
+ * place again in lo's order.  On error lo is unchanged.  Version 2 has
+ * no zero flag: LAYOUT_ZEROS_NEED_V3, here or from layout_set_header.
  */
 enum layout_error layout_set_zeros(struct layout *lo, const struct range *zeros,
     size_t nzeros);

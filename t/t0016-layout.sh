@@ -93,7 +93,10 @@ test_expect_success 'every cluster size, version and order checks clean and read
 		judge "zero table $t" t-$t.qcow2 table.raw &&
 		"$MKIMAGE" $opts -z mix.zeros mix.raw mix.ranges >m-$t.qcow2 &&
 		judge "mixed $t" m-$t.qcow2 mix.raw || exit 1
-	done; done; done
+	done; done; done &&
+	# 64k: zeros over clusters 0-1 and 30-46, data over 1-2
+	test_eq "$(info m-c16-v3-stream.qcow2 zero_clusters)" 18 &&
+	test_eq "$(info m-c16-v3-stream.qcow2 data_clusters)" 2
 '
 
 if [ "$HAVE_7Z" = 1 ]; then

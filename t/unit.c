@@ -8,7 +8,9 @@
  * The heart of it is a model check: thousands of random small layouts,
  * every metadata cluster decoded as a reader would, compared with what an
  * independent count of the same ranges says; each layout twice, as
- * layout_init leaves it and moved by layout_data_first.  The count and
+ * layout_init leaves it and moved by layout_data_first, half of them with
+ * zero ranges too, and the writer and the run walk started again from
+ * every host and data cluster (a sample of the large).  The count and
  * the reader are the model in t/model.c, which the layout fuzzer shares;
  * what the model finds wrong is printed here like any failed check.  The
  * seed is fixed so that a failure reproduces; to explore, give another
