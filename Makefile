@@ -36,8 +36,8 @@ MODEL_HDR = t/model.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
 FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout t/bin/fuzz-image
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
-	t/bin/replay-ranges t/bin/replay-layout \
-	t/bin/asan/sqcow2 t/bin/asan/unit \
+	t/bin/replay-ranges t/bin/replay-layout t/bin/mkimage \
+	t/bin/asan/sqcow2 t/bin/asan/unit t/bin/asan/mkimage \
 	t/bin/asan/replay-ranges t/bin/asan/replay-layout \
 	t/bin/imgcat t/bin/asan/imgcat t/bin/unit-image t/bin/asan/unit-image \
 	t/bin/replay-image t/bin/asan/replay-image \
@@ -79,6 +79,13 @@ t/bin/asan/imgcat: t/imgcat.c $(IMAGE) $(IMAGE_HDR) | t/bin/asan
 
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
+
+# Images made by the layout alone, for QEMU and 7-Zip to judge.
+t/bin/mkimage: t/mkimage.c $(CORE) $(HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/mkimage.c $(CORE)
+
+t/bin/asan/mkimage: t/mkimage.c $(CORE) $(HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/mkimage.c $(CORE)
 
 # Every harness links the model; only fuzz_layout.c calls it.
 t/bin/replay-%: t/fuzz/fuzz_%.c $(FUZZ_SRC) $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
@@ -123,7 +130,7 @@ t/bin/cov/sqcow2: $(SRC) $(HDR)
 	mkdir -p t/bin/cov && rm -f t/bin/cov/*.gcda
 	$(CC) $(SQ_CFLAGS) -O0 -g --coverage -o $@ $(SRC)
 
-coverage: t/bin/cov/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
+coverage: t/bin/cov/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so t/bin/mkimage
 	rm -rf t/results t/bin/cov/*.gcda t/bin/cov/*.gcov
 	$(MAKE) --no-print-directory $(TESTS:%=t/results/cov/%)
 	@t/run --summary cov
@@ -142,7 +149,7 @@ bench: sqcow2 t/bin/fault.so
 
 # The end-to-end suite with sqcow2 under valgrind's memcheck: slow, so
 # not part of check.  Any finding fails a test and stays in t/valgrind-logs.
-check-valgrind: t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so
+check-valgrind: t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so t/bin/mkimage
 	rm -rf t/valgrind-logs t/results && mkdir -p t/valgrind-logs
 	for t in $(TESTS); do \
 		VALGRIND_LOGS=$$PWD/t/valgrind-logs t/run valgrind/$$t; done

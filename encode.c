@@ -12,17 +12,34 @@
 
 #define RESERVE_STEP	(UINT64_C(64) << 20)	/* -o: fallocate this far ahead */
 
-/* The next count metadata clusters, gathered into large writes. */
+/*
+ * The next count metadata clusters, gathered into large writes, the last
+ * one written but for its last cut bytes: where the file ends inside it.
+ */
 static void
 write_meta_clusters(struct copier *c, struct meta_writer *mw, uint64_t count,
-    size_t cluster_size)
+    size_t cluster_size, size_t cut)
 {
-	for (uint64_t i = 0; i < count && meta_writer_next(mw, c->buffer + c->filled); i++) {
-		c->filled += cluster_size;
+	uint64_t left = layout_meta_clusters(mw->lo) - mw->emitted;
+
+	if (count > left)
+		count = left;
+	for (uint64_t i = 0; i < count; i++) {
 		if (c->filled + cluster_size > c->buffer_size)
 			flush_buffer(c);
+		meta_writer_next(mw, c->buffer + c->filled);
+		c->filled += cluster_size;
 	}
+	if (count > 0)
+		c->filled -= cut;
 	flush_buffer(c);
+}
+
+/* The bytes of the last cluster past the file's end (see layout_image_size). */
+static size_t
+cut_at_end(const struct layout *lo)
+{
+	return (size_t)(lo->total_clusters * lo->cluster_size - layout_image_size(lo));
 }
 
 /*
@@ -58,7 +75,9 @@ write_stream(struct copier *c, const struct layout *lo)
 		meta_writer_next(&mw, c->buffer);
 		write_zeros(c, lo->cluster_size);
 	}
-	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size);
+	/* Without data, the metadata ends the file, maybe inside its last cluster. */
+	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size,
+	    lo->data_clusters == 0 ? cut_at_end(lo) : 0);
 	run_walk_init(&walk, lo);
 	while (run_next(&walk)) {
 		uint64_t start = walk.first << lo->cluster_bits;
@@ -245,11 +264,11 @@ write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
 	if (lseek(c->out->fd, 0, SEEK_SET) == -1)
 		die(1, "%s", c->out->name);
 	c->out->offset = 0;
-	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, lo->cluster_size);
+	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, lo->cluster_size, 0);
 	if (lseek(c->out->fd, (off_t)lo->l2_offset, SEEK_SET) == -1)
 		die(1, "%s", c->out->name);
 	c->out->offset = lo->l2_offset;
-	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size);
+	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size, cut_at_end(lo));
 	/* Give back what was reserved past the end. */
 	if (c->reserved > c->out->offset && ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
 		die(1, "%s", c->out->name);

@@ -16,6 +16,13 @@
  * table's size depends on the virtual size alone, so it can still follow
  * the header: no guest data lands where a file system probe of the image
  * file would look for a superblock.
+ *
+ * A guest cluster is data (stored: a host cluster of its own) if a data
+ * range touches it, a zero cluster (an L2 entry of the zero flag alone,
+ * no host cluster) if only a zero range does, and else unallocated.
+ * Every byte of the file is a function of the layout and the input, and
+ * the meta writer and the run walk can start anywhere: a slice of the
+ * file costs what its bytes cost.
  */
 #ifndef LAYOUT_H
 #define LAYOUT_H
@@ -27,7 +34,7 @@
 #define MAX_CLUSTER_BITS	21	/* 2 MiB: QEMU opens nothing larger */
 #define DEFAULT_CLUSTER_BITS	16	/* 64 KiB */
 
-/* A byte range of the guest disk that holds data. */
+/* A byte range of the guest disk: one that holds data, or reads as zeros. */
 struct range {
 	uint64_t offset;
 	uint64_t length;
@@ -39,8 +46,10 @@ struct layout {
 	unsigned cluster_bits;
 	uint64_t cluster_size;
 
-	const struct range *ranges;	/* sorted, merged; not owned */
+	const struct range *ranges;	/* data: sorted, merged; not owned */
 	size_t nranges;
+	const struct range *zeros;	/* zeros: sorted, merged; not owned */
+	size_t nzeros;
 
 	int version;			/* 3 (compat 1.1) or 2 (compat 0.10) */
 	const char *backing_file;	/* NULL: none; not owned */
@@ -51,9 +60,11 @@ struct layout {
 	uint64_t l1_clusters;
 	uint64_t refcount_table_clusters;
 	uint64_t refcount_blocks;
-	uint64_t l2_tables;
+	uint64_t l2_tables;		/* for every data or zero cluster */
 	uint64_t data_clusters;
+	uint64_t zero_clusters;		/* touched by zeros, not by data */
 	uint64_t total_clusters;
+	int data_first;			/* layout_data_first placed it */
 
 	/* host offsets, in bytes */
 	uint64_t l1_offset;
@@ -75,6 +86,7 @@ enum layout_error {
 	LAYOUT_BACKING_TOO_LONG,	/* the name has at most 1023 bytes */
 	LAYOUT_BACKING_DOES_NOT_FIT,	/* it must fit in cluster 0 */
 	LAYOUT_BACKING_FORMAT_TOO_LONG,	/* QEMU reads at most 15 bytes */
+	LAYOUT_ZEROS_NEED_V3,		/* version 2 has no zero flag */
 };
 
 /*
@@ -90,18 +102,29 @@ struct run_walk {
 };
 
 /*
+ * The L2 tables in L1 order, as the meta writer meets them: the runs of
+ * data and of zeros not wholly below the current table, and the data
+ * clusters below it, which fix where its entries point.
+ */
+struct table_walk {
+	struct run_walk data, zero;	/* the first runs that end past counted */
+	uint64_t counted;		/* guest clusters below it are counted */
+	uint64_t data_below;		/* data clusters below counted */
+	uint64_t table;			/* L1 index of the current table */
+	uint64_t ordinal;		/* tables before it */
+};
+
+/*
  * The state of writing the metadata clusters in order.  Between calls to
- * meta_writer_next it holds where the L1 and the L2 walks have got to.
+ * meta_writer_next it holds where the L1 table and the L2 tables have got
+ * to.
  */
 struct meta_writer {
 	const struct layout *lo;
 	uint64_t cluster;		/* host cluster of the next one to fill */
-	uint64_t emitted;		/* metadata clusters filled so far */
-	struct run_walk l1_walk;	/* the runs the L1 table has reached */
-	uint64_t l1_tables_seen;	/* L2 tables the L1 table has pointed at */
-	struct run_walk l2_walk;	/* the runs the L2 tables have reached */
-	uint64_t mapped;		/* guest clusters below this are mapped */
-	uint64_t data_seen;		/* data clusters the L2 tables mapped */
+	uint64_t emitted;		/* metadata clusters before it */
+	struct table_walk l1;		/* the tables the L1 table has reached */
+	struct table_walk l2;		/* the next L2 table to fill */
 };
 
 /*
@@ -125,10 +148,24 @@ enum layout_error layout_init(struct layout *lo, uint64_t input_size,
 enum layout_error layout_set_header(struct layout *lo, int version,
     const char *backing_file, const char *backing_format);
 
+/*
+ * Make each guest cluster that zeros[0..nzeros) (sorted, merged, kept)
+ * touch and no data range does a zero cluster, all zeros; recount and
+ * place again in lo's order.  On error lo is unchanged.  Version 2 has
+ * no zero flag: LAYOUT_ZEROS_NEED_V3, here or from layout_set_header.
+ */
+enum layout_error layout_set_zeros(struct layout *lo, const struct range *zeros,
+    size_t nzeros);
+
 /* What went wrong, as a short lowercase phrase. */
 const char *layout_strerror(enum layout_error);
 
-/* The exact size in bytes of the image file: whole clusters. */
+/*
+ * The exact size in bytes of the image file: whole clusters, but a last
+ * cluster that is a refcount block ends after its last refcount (the rest
+ * is zeros).  Any other stays whole: 7-Zip refuses a data, L2 or refcount
+ * table cluster cut short.
+ */
 uint64_t layout_image_size(const struct layout *lo);
 
 /* Clusters of metadata: header, tables and refcounts. */
@@ -150,11 +187,25 @@ void run_walk_init(struct run_walk *walk, const struct layout *lo);
 int run_next(struct run_walk *walk);
 
 /*
+ * Start walk at data cluster k (host cluster data_offset / cluster_size +
+ * k): on the run that holds it, first moved to its guest cluster.  Returns
+ * 1, or 0 with the walk over past the last.  Walks runs, never clusters.
+ */
+int run_walk_seek(struct run_walk *walk, const struct layout *lo, uint64_t k);
+
+/*
  * Fill cluster (lo->cluster_size bytes) with the next metadata cluster in
  * the order of the file, header first.  Returns 1, or 0 with cluster
  * untouched once all layout_meta_clusters(lo) clusters have been produced.
  */
 void meta_writer_init(struct meta_writer *mw, const struct layout *lo);
 int meta_writer_next(struct meta_writer *mw, unsigned char *cluster);
+
+/*
+ * Move mw to host cluster `cluster`: the next meta_writer_next fills the
+ * first metadata cluster at or after it (mw->cluster), and the next ones,
+ * as a writer from 0 would; none past the end.  Walks runs, never clusters.
+ */
+void meta_writer_seek(struct meta_writer *mw, uint64_t cluster);
 
 #endif

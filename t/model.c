@@ -198,31 +198,69 @@ list_stored(const struct range *sorted, size_t n, unsigned bits, uint64_t *v)
 	return count;
 }
 
+/* A copy of ranges[0..n), sorted by offset; NULL if out of memory. */
+static struct range *
+sorted_copy(const struct range *ranges, size_t n)
+{
+	struct range *sorted = malloc(n ? n * sizeof(*sorted) : 1);
+
+	if (sorted == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(sorted, ranges, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), by_offset);
+	return sorted;
+}
+
+/* The guest clusters ranges[0..n) touch, ascending, in *v; -1 if out of memory. */
+static int
+list_touched(const struct range *ranges, size_t n, unsigned bits, uint64_t **v,
+    size_t *count)
+{
+	struct range *sorted = sorted_copy(ranges, n);
+
+	if (sorted == NULL)
+		return -1;
+	*count = list_stored(sorted, n, bits, NULL);
+	if ((*v = calloc(*count ? *count : 1, sizeof(**v))) == NULL) {
+		free(sorted);
+		return -1;
+	}
+	list_stored(sorted, n, bits, *v);
+	free(sorted);
+	return 0;
+}
+
+/* The L2 tables of the clusters in either ascending list: each new one met. */
+static uint64_t
+count_tables(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
+    unsigned l2_bits)
+{
+	uint64_t tables = 0, last = 0;
+	size_t i = 0, j = 0;
+
+	while (i < na || j < nb) {
+		uint64_t c = j == nb || (i < na && a[i] < b[j]) ? a[i++] : b[j++];
+
+		if (tables == 0 || c >> l2_bits != last) {
+			tables++;
+			last = c >> l2_bits;
+		}
+	}
+	return tables;
+}
+
 int
 model_init(struct model *m, unsigned cluster_bits, uint64_t input_size,
     const struct range *ranges, size_t nranges)
 {
-	unsigned l2_bits = cluster_bits - 3;
-	struct range *sorted;
-	uint64_t *stored, tables = 0;
+	uint64_t *stored;
 	size_t nstored;
 
-	if ((sorted = malloc(nranges ? nranges * sizeof(*sorted) : 1)) == NULL)
+	if (list_touched(ranges, nranges, cluster_bits, &stored, &nstored) == -1)
 		return -1;
-	if (nranges > 0)
-		memcpy(sorted, ranges, nranges * sizeof(*sorted));
-	qsort(sorted, nranges, sizeof(*sorted), by_offset);
-	nstored = list_stored(sorted, nranges, cluster_bits, NULL);
-	if ((stored = calloc(nstored ? nstored : 1, sizeof(*stored))) == NULL) {
-		free(sorted);
-		return -1;
-	}
-	list_stored(sorted, nranges, cluster_bits, stored);
-	free(sorted);
-	for (size_t i = 0; i < nstored; i++)
-		if (i == 0 || stored[i] >> l2_bits != stored[i - 1] >> l2_bits)
-			tables++;
-	model_count(m, cluster_bits, input_size, nstored, tables);
+	model_count(m, cluster_bits, input_size, nstored,
+	    count_tables(stored, nstored, NULL, 0, cluster_bits - 3));
 	m->stored = stored;
 	m->nstored = nstored;
 	return 0;
@@ -262,6 +300,39 @@ model_count(struct model *m, unsigned cluster_bits, uint64_t input_size,
 	model_place(m, 0);
 }
 
+int
+model_set_zeros(struct model *m, const struct range *zeros, size_t nzeros)
+{
+	struct model was = *m;
+	uint64_t *touched, *zero;
+	size_t ntouched, nzero = 0, j = 0;
+
+	if (list_touched(zeros, nzeros, m->cluster_bits, &touched, &ntouched) == -1)
+		return -1;
+	if ((zero = calloc(ntouched ? ntouched : 1, sizeof(*zero))) == NULL) {
+		free(touched);
+		return -1;
+	}
+	for (size_t i = 0; i < ntouched; i++) {
+		while (j < m->nstored && m->stored[j] < touched[i])
+			j++;
+		if (j == m->nstored || m->stored[j] != touched[i])
+			zero[nzero++] = touched[i];
+	}
+	free(touched);
+	free(m->zero);
+	model_count(m, was.cluster_bits, was.input_size, was.data_clusters,
+	    count_tables(was.stored, was.nstored, zero, nzero, was.cluster_bits - 3));
+	m->stored = was.stored;
+	m->nstored = was.nstored;
+	m->zero = zero;
+	m->nzero = nzero;
+	m->zero_clusters = nzero;
+	model_set_header(m, was.version, was.backing_file, was.backing_format);
+	model_place(m, was.data_first);
+	return 0;
+}
+
 void
 model_set_header(struct model *m, int version, const char *backing_file,
     const char *backing_format)
@@ -295,12 +366,24 @@ model_meta_clusters(const struct model *m)
 	return m->total_clusters - m->data_clusters;
 }
 
+/* The last host cluster is a refcount block when the blocks end the file. */
+uint64_t
+model_image_size(const struct model *m)
+{
+	uint64_t last = m->total_clusters - 1;
+
+	if (m->blocks_at + m->refcount_blocks == m->total_clusters)
+		return last * m->cluster_size + 2 * (last % m->per_block + 1);
+	return m->total_clusters * m->cluster_size;
+}
+
 void
 model_free(struct model *m)
 {
 	free(m->stored);
-	m->stored = NULL;
-	m->nstored = 0;
+	free(m->zero);
+	m->stored = m->zero = NULL;
+	m->nstored = m->nzero = 0;
 }
 
 /* The errors */
@@ -355,6 +438,12 @@ model_header_errors(int version, const char *backing_file,
 	return why;
 }
 
+unsigned
+model_zero_errors(const struct model *m, int version)
+{
+	return version == 2 && m->zero_clusters > 0 ? 1u << LAYOUT_ZEROS_NEED_V3 : 0;
+}
+
 /* The fields */
 
 static int
@@ -371,11 +460,13 @@ check_counts(const struct model *m, const struct layout *lo, struct model_failur
 		{ "l1_clusters", lo->l1_clusters, m->l1_clusters },
 		{ "l2_tables", lo->l2_tables, m->l2_tables },
 		{ "data_clusters", lo->data_clusters, m->data_clusters },
+		{ "zero_clusters", lo->zero_clusters, m->zero_clusters },
 		{ "refcount_blocks", lo->refcount_blocks, m->refcount_blocks },
 		{ "refcount_table_clusters", lo->refcount_table_clusters,
 		    m->refcount_table_clusters },
 		{ "total_clusters", lo->total_clusters, m->total_clusters },
-		{ "layout_image_size", layout_image_size(lo), m->total_clusters * cs },
+		{ "data_first", lo->data_first, m->data_first },
+		{ "layout_image_size", layout_image_size(lo), model_image_size(m) },
 		{ "layout_meta_clusters", layout_meta_clusters(lo),
 		    model_meta_clusters(m) },
 	};
@@ -483,6 +574,8 @@ model_check_same_sizes(const struct layout *lo, const struct layout *was,
 		{ "cluster_size", lo->cluster_size, was->cluster_size },
 		{ "ranges", (uintptr_t)lo->ranges, (uintptr_t)was->ranges },
 		{ "nranges", lo->nranges, was->nranges },
+		{ "zeros", (uintptr_t)lo->zeros, (uintptr_t)was->zeros },
+		{ "nzeros", lo->nzeros, was->nzeros },
 		{ "guest_clusters", lo->guest_clusters, was->guest_clusters },
 		{ "l1_entries", lo->l1_entries, was->l1_entries },
 		{ "l1_clusters", lo->l1_clusters, was->l1_clusters },
@@ -491,8 +584,8 @@ model_check_same_sizes(const struct layout *lo, const struct layout *was,
 		{ "refcount_blocks", lo->refcount_blocks, was->refcount_blocks },
 		{ "l2_tables", lo->l2_tables, was->l2_tables },
 		{ "data_clusters", lo->data_clusters, was->data_clusters },
+		{ "zero_clusters", lo->zero_clusters, was->zero_clusters },
 		{ "total_clusters", lo->total_clusters, was->total_clusters },
-		{ "layout_image_size", layout_image_size(lo), layout_image_size(was) },
 		{ "layout_meta_clusters", layout_meta_clusters(lo),
 		    layout_meta_clusters(was) },
 	};
@@ -512,6 +605,8 @@ model_check_same_offsets(const struct layout *lo, const struct layout *was,
 		    was->refcount_blocks_offset },
 		{ "l2_offset", lo->l2_offset, was->l2_offset },
 		{ "data_offset", lo->data_offset, was->data_offset },
+		{ "data_first", lo->data_first, was->data_first },
+		{ "layout_image_size", layout_image_size(lo), layout_image_size(was) },
 	};
 
 	return same_fields(f, v, sizeof(v) / sizeof(v[0]), by);
@@ -738,13 +833,31 @@ claim_tables(struct reader *r, struct as_read *seen)
 	return 0;
 }
 
+/* Where the reader has got to in the model's lists of clusters. */
+struct mapped {
+	size_t stored, zero;	/* the first not yet met of each */
+};
+
+/* Whether the next stored or zero cluster is guest cluster c. */
+static int
+next_stored(const struct model *m, const struct mapped *at, uint64_t c)
+{
+	return at->stored < m->nstored && m->stored[at->stored] == c;
+}
+
+static int
+next_zero(const struct model *m, const struct mapped *at, uint64_t c)
+{
+	return at->zero < m->nzero && m->zero[at->zero] == c;
+}
+
 /*
  * The L2 table of L1 entry j at l2: an entry for each stored cluster, to
- * the data clusters in guest order; *next is the first stored cluster
- * not yet met.
+ * the data clusters in guest order, and the zero flag alone for each zero
+ * cluster; *at is where the lists have got to.
  */
 static int
-read_l2(struct reader *r, const unsigned char *l2, uint64_t j, size_t *next,
+read_l2(struct reader *r, const unsigned char *l2, uint64_t j, struct mapped *at,
     struct as_read *seen)
 {
 	const struct model *m = r->m;
@@ -752,35 +865,42 @@ read_l2(struct reader *r, const unsigned char *l2, uint64_t j, size_t *next,
 
 	for (uint64_t i = 0; i < m->per_table; i++) {
 		uint64_t guest = j << l2_bits | i, want = 0;
-		int stored = *next < m->nstored && m->stored[*next] == guest;
+		int stored = next_stored(m, at, guest), zero = next_zero(m, at, guest);
 
 		if (stored)
 			want = (m->data_at + seen->data_clusters) * m->cluster_size | COPIED;
+		else if (zero)
+			want = 1;
 		if (same(r->f, be(l2 + i * 8, 8), want, "L2 entry %" PRIu64
 		    " of L1 entry %" PRIu64 " (guest cluster %" PRIu64 ")", i, j, guest))
 			return -1;
+		at->zero += zero;
 		if (!stored)
 			continue;
 		if (claim(r, want & OFFSET_MASK, 1, "a data cluster") == -1)
 			return -1;
 		seen->data_clusters++;
-		(*next)++;
+		at->stored++;
 	}
 	return 0;
 }
 
-/* The L1 table: an entry for each L2 range that holds data, the tables in order. */
+/*
+ * The L1 table: an entry for each L2 range that holds a data or a zero
+ * cluster, the tables in order.
+ */
 static int
 read_l1(struct reader *r, struct as_read *seen)
 {
 	const struct model *m = r->m;
 	uint64_t cs = m->cluster_size, per_table = m->per_table;
 	unsigned l2_bits = m->cluster_bits - 3;
-	size_t next = 0;
+	struct mapped at = { 0, 0 };
 
 	for (uint64_t j = 0; j < seen->l1_clusters * per_table; j++) {
 		const unsigned char *l1 = meta_at(r, seen->l1_offset + j / per_table * cs);
-		int has = next < m->nstored && m->stored[next] >> l2_bits == j;
+		int has = (at.stored < m->nstored && m->stored[at.stored] >> l2_bits == j) ||
+		    (at.zero < m->nzero && m->zero[at.zero] >> l2_bits == j);
 		uint64_t want = 0;
 
 		if (has)
@@ -793,10 +913,11 @@ read_l1(struct reader *r, struct as_read *seen)
 		if (claim(r, want & OFFSET_MASK, 0, "an L2 table") == -1)
 			return -1;
 		seen->l2_tables++;
-		if (read_l2(r, meta_at(r, want & OFFSET_MASK), j, &next, seen) == -1)
+		if (read_l2(r, meta_at(r, want & OFFSET_MASK), j, &at, seen) == -1)
 			return -1;
 	}
-	if (same(r->f, next, m->nstored, "stored clusters the L2 tables map") ||
+	if (same(r->f, at.stored, m->nstored, "stored clusters the L2 tables map") ||
+	    same(r->f, at.zero, m->nzero, "zero clusters the L2 tables map") ||
 	    same(r->f, seen->l2_tables, m->l2_tables, "L2 tables the L1 table maps") ||
 	    same(r->f, seen->data_clusters, m->data_clusters,
 	    "data clusters the L2 tables map"))
@@ -863,6 +984,27 @@ check_as_read(const struct reader *r, const struct as_read *seen)
 	return 0;
 }
 
+/*
+ * The file ends at model_image_size: whole clusters, or inside a last
+ * metadata cluster whose bytes past it are zeros.
+ */
+static int
+check_end(const struct model *m, const unsigned char *meta, struct model_failure *f)
+{
+	uint64_t last = m->total_clusters - 1, size = model_image_size(m);
+	uint64_t i = meta_index(m, last), cs = m->cluster_size;
+
+	if (at_most(f, size, m->total_clusters * cs, "the file's size, against its "
+	    "clusters") || below(f, last * cs, size, "the start of the last cluster, "
+	    "against the file's size"))
+		return -1;
+	if (i == NOT_META)
+		return same(f, size, m->total_clusters * cs,
+		    "the size of a file that data ends");
+	return zero_bytes(f, meta + i * cs, size - last * cs, cs,
+	    "the last cluster past the file's end");
+}
+
 int
 model_check_metadata(const struct model *m, const unsigned char *meta,
     uint64_t made, struct model_failure *f)
@@ -873,7 +1015,7 @@ model_check_metadata(const struct model *m, const unsigned char *meta,
 
 	if (same(f, made, model_meta_clusters(m), "metadata clusters made"))
 		return -1;
-	if (check_header(m, meta, f) == -1)
+	if (check_header(m, meta, f) == -1 || check_end(m, meta, f) == -1)
 		return -1;
 	if ((r.used = calloc(m->total_clusters, 1)) == NULL)
 		return out_of_memory(f, "a mark per host cluster");
@@ -886,5 +1028,161 @@ model_check_metadata(const struct model *m, const unsigned char *meta,
 	if (status == 0)
 		status = check_as_read(&r, &seen);
 	free(r.used);
+	return status;
+}
+
+/* Seeking */
+
+/* Whether c is within one of where a part of the file starts or ends. */
+static int
+near_an_edge(const struct model *m, uint64_t c)
+{
+	const uint64_t edge[] = {
+		0, m->l1_at, m->l1_at + m->l1_clusters,
+		m->table_at, m->table_at + m->refcount_table_clusters,
+		m->blocks_at, m->blocks_at + m->refcount_blocks,
+		m->l2_at, m->l2_at + m->l2_tables,
+		m->data_at, m->data_at + m->data_clusters,
+		m->total_clusters,
+	};
+
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+		if (c + 1 >= edge[i] && c <= edge[i] + 1)
+			return 1;
+	return 0;
+}
+
+/* Whether a part of the file starts at c. */
+static int
+part_start(const struct model *m, uint64_t c)
+{
+	return c == 0 || c == m->l1_at || c == m->table_at || c == m->blocks_at ||
+	    c == m->l2_at || c == m->data_at;
+}
+
+/* The first metadata cluster at or after host cluster c, or the end. */
+static uint64_t
+meta_from(const struct model *m, uint64_t c)
+{
+	if (c >= m->total_clusters)
+		return m->total_clusters;
+	if (meta_index(m, c) != NOT_META)
+		return c;
+	return m->data_at + m->data_clusters;
+}
+
+/* From c, the writer must fill what the writer from the start did. */
+static int
+check_seek_from(const struct model *m, const struct layout *lo,
+    const unsigned char *meta, uint64_t c, unsigned char *got,
+    struct model_failure *f)
+{
+	uint64_t cs = m->cluster_size, want = meta_from(m, c);
+	uint64_t count = part_start(m, c) ? UINT64_MAX : 3;
+	struct meta_writer mw;
+
+	meta_writer_init(&mw, lo);
+	meta_writer_seek(&mw, c);
+	if (same(f, mw.cluster, want, "meta_writer_seek to host cluster %" PRIu64
+	    ": the host cluster it fills next", c))
+		return -1;
+	for (uint64_t n = 0; n < count; n++) {
+		const unsigned char *p;
+
+		if (want >= m->total_clusters)
+			return same(f, meta_writer_next(&mw, got), 0, "meta_writer_next "
+			    "after the last, from a seek to host cluster %" PRIu64, c);
+		if (same(f, meta_writer_next(&mw, got), 1, "meta_writer_next at host "
+		    "cluster %" PRIu64 ", from a seek to %" PRIu64, want, c))
+			return -1;
+		p = meta + meta_index(m, want) * cs;
+		if (memcmp(got, p, cs) != 0) {
+			size_t i = 0;
+
+			while (got[i] == p[i])
+				i++;
+			return same(f, got[i], p[i], "host cluster %" PRIu64 " from a "
+			    "seek to %" PRIu64 ", byte %zu, against a writer from the "
+			    "start", want, c, i);
+		}
+		want = meta_from(m, want + 1);
+	}
+	return 0;
+}
+
+int
+model_check_seek(const struct model *m, const struct layout *lo,
+    const unsigned char *meta, uint64_t most, struct model_failure *f)
+{
+	uint64_t end = m->total_clusters + 2, stride = end / (most ? most : 1) + 1;
+	unsigned char *got = malloc(m->cluster_size);
+	int status = 0;
+
+	if (got == NULL)
+		return out_of_memory(f, "a cluster");
+	for (uint64_t c = 0; c < end && status == 0; c++)
+		if (end <= most || c % stride == 0 || near_an_edge(m, c))
+			status = check_seek_from(m, lo, meta, c, got, f);
+	if (status == 0)
+		status = check_seek_from(m, lo, meta, UINT64_MAX, got, f);
+	free(got);
+	return status;
+}
+
+/* The run walk from data cluster k: on the run of it, then the next. */
+static int
+check_run_seek_at(const struct model *m, const struct layout *lo, uint64_t k,
+    const uint64_t *end_of, struct model_failure *f)
+{
+	struct run_walk walk;
+	int found = run_walk_seek(&walk, lo, k);
+	uint64_t j;
+
+	if (k >= m->nstored)
+		return same(f, found, 0, "run_walk_seek to data cluster %" PRIu64
+		    " of %zu", k, m->nstored) ||
+		    same(f, run_next(&walk), 0, "run_next after a seek past the end");
+	if (same(f, found, 1, "run_walk_seek to data cluster %" PRIu64, k) ||
+	    same(f, walk.first, m->stored[k], "run_walk_seek to data cluster %"
+	    PRIu64 ": first", k) ||
+	    same(f, walk.end, end_of[k], "run_walk_seek to data cluster %" PRIu64
+	    ": end", k))
+		return -1;
+	j = k + (end_of[k] - m->stored[k]);
+	if (j == m->nstored)
+		return same(f, run_next(&walk), 0, "run_next after the last run, "
+		    "from a seek to data cluster %" PRIu64, k);
+	if (same(f, run_next(&walk), 1, "run_next from a seek to data cluster %"
+	    PRIu64, k) ||
+	    same(f, walk.first, m->stored[j], "the run after data cluster %" PRIu64
+	    ": first", k) ||
+	    same(f, walk.end, end_of[j], "the run after data cluster %" PRIu64
+	    ": end", k))
+		return -1;
+	return 0;
+}
+
+int
+model_check_run_seek(const struct model *m, const struct layout *lo,
+    uint64_t most, struct model_failure *f)
+{
+	size_t n = m->nstored;
+	uint64_t *end_of, stride = (n + 2) / (most ? most : 1) + 1;
+	int status = 0;
+
+	if ((end_of = calloc(n ? n : 1, sizeof(*end_of))) == NULL)
+		return out_of_memory(f, "the ends of the runs");
+	/* A run ends where the next stored cluster is not the next cluster. */
+	for (size_t k = n; k-- > 0; )
+		end_of[k] = k + 1 < n && m->stored[k + 1] == m->stored[k] + 1 ?
+		    end_of[k + 1] : m->stored[k] + 1;
+	for (uint64_t k = 0; k < n + 2 && status == 0; k++)
+		if (n + 2 <= most || k % stride == 0 || k + 2 >= n ||
+		    m->stored[k] + 1 == end_of[k] || (k > 0 && m->stored[k - 1] + 1 !=
+		    m->stored[k]))
+			status = check_run_seek_at(m, lo, k, end_of, f);
+	if (status == 0)
+		status = check_run_seek_at(m, lo, UINT64_MAX, end_of, f);
+	free(end_of);
 	return status;
 }

@@ -31,6 +31,7 @@ struct model {
 	uint64_t l1_clusters;
 	uint64_t l2_tables;
 	uint64_t data_clusters;
+	uint64_t zero_clusters;
 	uint64_t refcount_table_clusters;
 	uint64_t refcount_blocks;
 	uint64_t total_clusters;
@@ -38,6 +39,9 @@ struct model {
 	/* guest clusters holding data, ascending; NULL if only counted */
 	uint64_t *stored;
 	size_t nstored;
+	/* guest clusters that read as zeros and hold no data, ascending */
+	uint64_t *zero;
+	size_t nzero;
 
 	int version;			/* 2 or 3 */
 	const char *backing_file;	/* NULL: none; not owned */
@@ -79,6 +83,14 @@ int model_init(struct model *m, unsigned cluster_bits, uint64_t input_size,
 void model_count(struct model *m, unsigned cluster_bits, uint64_t input_size,
     uint64_t data_clusters, uint64_t l2_tables);
 
+/*
+ * Make the guest clusters that zeros[0..nzeros) touch (in any order,
+ * overlapping or not, inside the disk) and no stored cluster is, zero
+ * clusters, and count again; of m from model_init.  Returns 0, or -1 if
+ * out of memory.
+ */
+int model_set_zeros(struct model *m, const struct range *zeros, size_t nzeros);
+
 /* The header to expect; the names must outlive m.  Changes no count. */
 void model_set_header(struct model *m, int version, const char *backing_file,
     const char *backing_format);
@@ -96,6 +108,12 @@ void model_place(struct model *m, int data_first);
 /* Metadata clusters: all but the data. */
 uint64_t model_meta_clusters(const struct model *m);
 
+/*
+ * The file's size: whole clusters, but a last cluster that is a refcount
+ * block ends after its last refcount.
+ */
+uint64_t model_image_size(const struct model *m);
+
 void model_free(struct model *m);
 
 /*
@@ -107,6 +125,9 @@ unsigned model_range_errors(const struct range *ranges, size_t nranges,
     uint64_t input_size);
 unsigned model_header_errors(int version, const char *backing_file,
     const char *backing_format, uint64_t cluster_size);
+
+/* LAYOUT_ZEROS_NEED_V3's bit if m has zero clusters and version is 2, else 0. */
+unsigned model_zero_errors(const struct model *m, int version);
 
 /*
  * lo's sizes, counts and offsets against the model's, and its refcount
@@ -123,12 +144,33 @@ int model_check_runs(const struct model *m, const struct layout *lo,
  * Read the image as a reader would, from its header on: meta holds the
  * made metadata clusters in the order of the file, the data stepped over
  * (what meta_writer_next gave, made times).  Checks the header and its
- * extensions, L1 and L2 (COPIED, the tables and the data in guest order),
- * the refcount table and blocks (1 for each cluster, 0 past the end),
- * each host cluster used exactly once, and no refcount block spare.
+ * extensions, L1 and L2 (COPIED, the tables and the data in guest order,
+ * the zero flag alone for a zero cluster), the refcount table and blocks
+ * (1 for each cluster, 0 past the end), each host cluster used exactly
+ * once, no refcount block spare, and nothing but zeros in a last cluster
+ * past the file's end.
  */
 int model_check_metadata(const struct model *m, const unsigned char *meta,
     uint64_t made, struct model_failure *f);
+
+/*
+ * meta_writer_seek against meta, the metadata clusters made from the
+ * start (as for model_check_metadata, which must pass first): from every
+ * host cluster of the file and past it, or from a sample of them that
+ * keeps each part's first and last when there are more than `most`, the
+ * writer must say the host cluster it fills next and fill it and the ones
+ * after as a writer from the start did.
+ */
+int model_check_seek(const struct model *m, const struct layout *lo,
+    const unsigned char *meta, uint64_t most, struct model_failure *f);
+
+/*
+ * run_walk_seek to every data cluster, or to a sample as above, and past
+ * the last: the run that holds it, from its guest cluster, then the run
+ * after it.
+ */
+int model_check_run_seek(const struct model *m, const struct layout *lo,
+    uint64_t most, struct model_failure *f);
 
 /*
  * What layout_data_first and layout_set_header must keep: every size and

@@ -6,7 +6,10 @@
  * qemu-img.  It checks what `qemu-img check` checks for the images sqcow2
  * writes (no snapshots, no compression, no encryption, 16-bit refcounts),
  * then reads the guest disk back.  Memory scales with the number of host
- * clusters in the file, never with the virtual size.
+ * clusters in the file, never with the virtual size.  As in QEMU, a table
+ * or a cluster may run past the end of the file by less than a cluster
+ * (the file may end inside its last cluster), and what lies past the end
+ * reads as zeros; a zero cluster (version 3) is the zero flag alone.
  *
  *	readback check IMAGE
  *	readback compare IMAGE RAW
@@ -299,11 +302,16 @@ aligned(const struct image *img, uint64_t offset)
 	return (offset & (img->cluster_size - 1)) == 0;
 }
 
-/* True if bytes [offset, offset + bytes) lie inside the file. */
+/*
+ * True if bytes [offset, offset + bytes) lie inside the file but for less
+ * than a cluster past its end, as QEMU's check allows: the last cluster
+ * of a file may be cut short.
+ */
 static bool
-inside(const struct image *img, uint64_t offset, uint64_t bytes)
+within_reach(const struct image *img, uint64_t offset, uint64_t bytes)
 {
-	return offset <= img->file_size && bytes <= img->file_size - offset;
+	return offset <= img->file_size &&
+	    bytes < img->file_size - offset + img->cluster_size;
 }
 
 /* The fields every version has; cluster size is known after this. */
@@ -480,13 +488,13 @@ load_tables(struct image *img)
 	if (img->l1_size != want)
 		fail("l1_size %" PRIu32 ", expected %" PRIu64 " for virtual"
 		    " size %" PRIu64, img->l1_size, want, img->virtual_size);
-	if (!aligned(img, img->l1_offset) || !inside(img, img->l1_offset,
+	if (!aligned(img, img->l1_offset) || !within_reach(img, img->l1_offset,
 	    l1_bytes) || l1_bytes > MAX_L1_BYTES)
 		fail("L1 table (%" PRIu64 " bytes at 0x%" PRIx64 ") unaligned,"
 		    " too large or past the end of the file", l1_bytes,
 		    img->l1_offset);
 	if (img->reftable_clusters == 0 || !aligned(img,
-	    img->reftable_offset) || !inside(img, img->reftable_offset,
+	    img->reftable_offset) || !within_reach(img, img->reftable_offset,
 	    reftable_bytes) || reftable_bytes > MAX_REFCOUNT_TABLE_BYTES)
 		fail("refcount table (%" PRIu32 " clusters at 0x%" PRIx64 ")"
 		    " empty, unaligned, too large or past the end of the file",
@@ -497,12 +505,12 @@ load_tables(struct image *img)
 	    img->reftable_entries);
 }
 
-/* A table of one whole cluster must be aligned and entirely in the file. */
+/* A table of one cluster must be aligned and start in the file. */
 static void
 check_cluster_pointer(const struct image *img, uint64_t offset, const char *what,
     uint64_t index)
 {
-	if (!aligned(img, offset) || !inside(img, offset, img->cluster_size))
+	if (!aligned(img, offset) || !within_reach(img, offset, img->cluster_size))
 		fail("%s %" PRIu64 " at 0x%" PRIx64 " is unaligned or past the"
 		    " end of the file", what, index, offset);
 }

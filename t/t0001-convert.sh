@@ -21,11 +21,13 @@ test_expect_success 'empty disk of 0 bytes' '
 	test_eq "$(info zero.raw.qcow2 data_clusters)" 0
 '
 
+# header | L1 | refcount table | refcount block, which ends the file after
+# its 4 refcounts (qemu-img convert makes 196624 bytes).
 test_expect_success 'empty 1 GiB disk stores no cluster' '
 	make_raw empty.raw 1G && : >none.ranges &&
 	convert_and_verify empty.raw 1G -r none.ranges &&
 	test_eq "$(info empty.raw.qcow2 data_clusters)" 0 &&
-	test_eq "$(file_size empty.raw.qcow2)" $((4 * 65536))
+	test_eq "$(file_size empty.raw.qcow2)" $((3 * 65536 + 8))
 '
 
 test_expect_success 'one byte of data' '

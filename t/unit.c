@@ -9,7 +9,9 @@
  * The heart of it is a model check: thousands of random small layouts,
  * every metadata cluster decoded as a reader would, compared with what an
  * independent count of the same ranges says; each layout twice, as
- * layout_init leaves it and moved by layout_data_first.  The count and
+ * layout_init leaves it and moved by layout_data_first, half of them with
+ * zero ranges too, and the writer and the run walk started again from
+ * every host and data cluster (a sample of the large).  The count and
  * the reader are the model in t/model.c, which the layout fuzzer shares;
  * what the model finds wrong is printed here like any failed check.  The
  * seed is fixed so that a failure reproduces; to explore, give another
@@ -38,6 +40,7 @@
 
 #define DEFAULT_SEED	UINT64_C(0x5c0c2b1d)
 #define DEFAULT_CASES	4000
+#define SEEK_MOST	300	/* seeks checked per layout, past its parts' edges */
 
 /* The TAP harness */
 
@@ -315,6 +318,7 @@ make_model(struct model *m, unsigned bits, uint64_t size, const struct range *r,
  * Everything about lo that the model fixes: its fields, its runs, and
  * every metadata cluster, made into one buffer for the model to read;
  * after the last, the writer must stop and leave its cluster untouched.
+ * Then the writer and the run walk started anywhere, against the same.
  */
 static int
 check_layout(const struct layout *lo, const struct model *m)
@@ -339,6 +343,10 @@ check_layout(const struct layout *lo, const struct model *m)
 	memset(spare, 0xa5, cs);
 	ok &= check_u64(meta_writer_next(&mw, spare), 0);
 	ok &= check(all_bytes(spare, cs, 0xa5));
+	if (ok) {
+		ok &= check_model(model_check_seek(m, lo, img, SEEK_MOST, &failure));
+		ok &= check_model(model_check_run_seek(m, lo, SEEK_MOST, &failure));
+	}
 	free(spare);
 	free(img);
 	return ok;
@@ -353,6 +361,7 @@ struct known_case {
 	struct range r[4];
 	size_t nranges;
 	uint64_t data, l2, blocks, table, total;
+	uint64_t file_size;	/* of the stream form; data first, whole clusters */
 };
 
 static const struct known_case known_cases[] = {
@@ -364,13 +373,16 @@ static const struct known_case known_cases[] = {
 	 * 393216 bytes.
 	 */
 	{ "64 KiB clusters, 10 MiB, 5 bytes at 5000000: 6 clusters",
-	    16, 10 * MiB, { { 5000000, 5 } }, 1, 1, 1, 1, 1, 6 },
-	/* No guest clusters, no L1 entry, no L1 cluster: header + table + block. */
+	    16, 10 * MiB, { { 5000000, 5 } }, 1, 1, 1, 1, 1, 6, 6 * 65536 },
+	/*
+	 * No guest clusters, no L1 entry, no L1 cluster: header + table +
+	 * block.  The block ends the file, after its 3 refcounts.
+	 */
 	{ "64 KiB clusters, empty disk: 3 clusters",
-	    16, 0, { { 0, 0 } }, 0, 0, 0, 1, 1, 3 },
+	    16, 0, { { 0, 0 } }, 0, 0, 0, 1, 1, 3, 2 * 65536 + 6 },
 	/* 160 data + 1 L2 + header + L1 + refcount table + 1 block = 165. */
 	{ "64 KiB clusters, 10 MiB all data: 165 clusters",
-	    16, 10 * MiB, { { 0, 10 * MiB } }, 1, 160, 1, 1, 1, 165 },
+	    16, 10 * MiB, { { 0, 10 * MiB } }, 1, 160, 1, 1, 1, 165, 165 * 65536 },
 	/*
 	 * 64 GiB is 128 L1 entries, 1024 bytes, one L1 cluster.
 	 * [0, 1 MiB): clusters 0-15, table 0.
@@ -384,16 +396,16 @@ static const struct known_case known_cases[] = {
 	{ "64 KiB clusters, 64 GiB, 4 sparse ranges: 28 clusters",
 	    16, 64 * GiB, { { 0, MiB }, { 512 * MiB - 4096, 8192 },
 	    { 40 * GiB + 3 * 65536 + 1, 1 }, { 64 * GiB - 1, 1 } }, 4,
-	    20, 4, 1, 1, 28 },
+	    20, 4, 1, 1, 28, 28 * 65536 },
 	/* 1000 bytes is a virtual size of 1024, within one 64 KiB cluster. */
 	{ "64 KiB clusters, 1000-byte disk, its last byte: 6 clusters",
-	    16, 1000, { { 999, 1 } }, 1, 1, 1, 1, 1, 6 },
+	    16, 1000, { { 999, 1 } }, 1, 1, 1, 1, 1, 6, 6 * 65536 },
 	/* 65537 bytes is a virtual size of 66048: two guest clusters, both data. */
 	{ "64 KiB clusters, 65537-byte disk all data: 7 clusters",
-	    16, 65537, { { 0, 65537 } }, 1, 2, 1, 1, 1, 7 },
+	    16, 65537, { { 0, 65537 } }, 1, 2, 1, 1, 1, 7, 7 * 65536 },
 	/* 1000 bytes at 512 B is two guest clusters; byte 999 is in the second. */
 	{ "512 B clusters, 1000-byte disk, its last byte: 6 clusters",
-	    9, 1000, { { 999, 1 } }, 1, 1, 1, 1, 1, 6 },
+	    9, 1000, { { 999, 1 } }, 1, 1, 1, 1, 1, 6, 6 * 512 },
 	/*
 	 * 512 B: an L2 table covers 32 KiB, a block counts 256 clusters.
 	 * 1 MiB: 2048 data, 32 L2, 32 L1 entries in one L1 cluster:
@@ -401,14 +413,14 @@ static const struct known_case known_cases[] = {
 	 * 8 count only 2048.  2092 clusters.
 	 */
 	{ "512 B clusters, 1 MiB all data: 2092 clusters",
-	    9, MiB, { { 0, MiB } }, 1, 2048, 32, 9, 1, 2092 },
+	    9, MiB, { { 0, MiB } }, 1, 2048, 32, 9, 1, 2092, 2092 * 512 },
 	/*
 	 * 2 MiB: an L2 table covers 2 MiB * 262144 = 512 GiB, so 1 TiB is two
 	 * L1 entries.  Its first and last byte: 2 data in 2 L2 tables;
 	 * 1 + 1 + 2 + 2 + table + block = 8 clusters, 16 MiB.
 	 */
 	{ "2 MiB clusters, 1 TiB, first and last byte: 8 clusters",
-	    21, TiB, { { 0, 1 }, { TiB - 1, 1 } }, 2, 2, 2, 1, 1, 8 },
+	    21, TiB, { { 0, 1 }, { TiB - 1, 1 } }, 2, 2, 2, 1, 1, 8, 8 * 2 * MiB },
 	/*
 	 * The refcount fixed point at 512 B (256 refcounts a block), all data:
 	 * 248 clusters: 248 + 4 L2 + 1 L1 + header = 254, + table + block =
@@ -416,9 +428,9 @@ static const struct known_case known_cases[] = {
 	 * second block, which itself fits: 258.
 	 */
 	{ "512 B clusters, 248 data clusters: one block counts 256",
-	    9, 248 * 512, { { 0, 248 * 512 } }, 1, 248, 4, 1, 1, 256 },
+	    9, 248 * 512, { { 0, 248 * 512 } }, 1, 248, 4, 1, 1, 256, 256 * 512 },
 	{ "512 B clusters, 249 data clusters: the block needs a second block",
-	    9, 249 * 512, { { 0, 249 * 512 } }, 1, 249, 4, 2, 1, 258 },
+	    9, 249 * 512, { { 0, 249 * 512 } }, 1, 249, 4, 2, 1, 258, 258 * 512 },
 	/*
 	 * A one-cluster refcount table at 512 B points at 64 blocks, 16384
 	 * refcounts.  16063 data + 251 L2 + 4 L1 + header = 16319, + 1 + 64 =
@@ -426,9 +438,9 @@ static const struct known_case known_cases[] = {
 	 * which need a second table cluster: 16320 + 2 + 65 = 16387.
 	 */
 	{ "512 B clusters, 16063 data clusters: 64 blocks, 16384 clusters",
-	    9, 16063 * 512, { { 0, 16063 * 512 } }, 1, 16063, 251, 64, 1, 16384 },
+	    9, 16063 * 512, { { 0, 16063 * 512 } }, 1, 16063, 251, 64, 1, 16384, 16384 * 512 },
 	{ "512 B clusters, 16064 data clusters: the table needs a second cluster",
-	    9, 16064 * 512, { { 0, 16064 * 512 } }, 1, 16064, 251, 65, 2, 16387 },
+	    9, 16064 * 512, { { 0, 16064 * 512 } }, 1, 16064, 251, 65, 2, 16387, 16387 * 512 },
 };
 
 /* layout_init, then if data_first layout_data_first, which must keep the sizes. */
@@ -462,7 +474,8 @@ t_known(const struct known_case *k, int data_first)
 	check_u64(lo.refcount_blocks, k->blocks);
 	check_u64(lo.refcount_table_clusters, k->table);
 	check_u64(lo.total_clusters, k->total);
-	check_u64(layout_image_size(&lo), k->total << k->bits);
+	check_u64(layout_image_size(&lo), data_first ? k->total << k->bits :
+	    k->file_size);
 	check_u64(layout_meta_clusters(&lo), k->total - k->data);
 	if (data_first)
 		check_u64(lo.data_offset, (1 + lo.l1_clusters) << k->bits);
@@ -921,38 +934,78 @@ describe_case(uint64_t seed, int index, int data_first, unsigned bits,
 		add_case(" ...");
 }
 
-/* The same cases either way: data_first changes only where things go. */
+/* Ranges as picked into raw, merged into given if pick_ranges says so. */
+static void
+pick_given(uint64_t size, uint64_t cs, struct range_list *raw, struct range_list *given)
+{
+	if (pick_ranges(size, cs, raw)) {
+		for (size_t i = 0; i < raw->n; i++)
+			ranges_add(given, raw->v[i].offset, raw->v[i].length);
+		ranges_merge(given);
+	} else {
+		*given = *raw;
+	}
+}
+
+static void
+free_given(struct range_list *raw, struct range_list *given)
+{
+	if (given->v != raw->v)
+		ranges_free(given);
+	ranges_free(raw);
+}
+
+/*
+ * The same cases either way: data_first changes only where things go.
+ * Half of them have zero ranges too, set before layout_data_first in
+ * odd cases and after it in even ones.
+ */
 static void
 t_model(uint64_t seed, int cases, int data_first)
 {
 	for (int index = 0; index < cases && checks_failed == 0; index++) {
 		struct range_list raw = { NULL, 0, 0 }, given = { NULL, 0, 0 };
+		struct range_list zraw = { NULL, 0, 0 }, zgiven = { NULL, 0, 0 };
 		struct model m;
 		struct layout lo;
 		unsigned bits;
 		uint64_t size, cs;
+		int zeros_first = index & 1;
 
 		rng_seed(seed, (uint64_t)index);
 		bits = 9 + (unsigned)rng_below(4);
 		cs = UINT64_C(1) << bits;
 		size = pick_size(bits);
-		if (pick_ranges(size, cs, &raw)) {
-			for (size_t i = 0; i < raw.n; i++)
-				ranges_add(&given, raw.v[i].offset, raw.v[i].length);
-			ranges_merge(&given);
-		} else {
-			given = raw;
-		}
+		pick_given(size, cs, &raw, &given);
+		if (rng_below(2))
+			pick_given(size, cs, &zraw, &zgiven);
 		describe_case(seed, index, data_first, bits, size, &raw);
+		if (zraw.n > 0) {
+			add_case("; %zu zero ranges%s", zraw.n, zeros_first ?
+			    ", set first" : "");
+			for (size_t i = 0; i < zraw.n && i < 6; i++)
+				add_case(" [%" PRIu64 ",+%" PRIu64 ")", zraw.v[i].offset,
+				    zraw.v[i].length);
+		}
 
 		/* The model takes the ranges as picked, not as merged. */
 		make_model(&m, bits, size, raw.v, raw.n, data_first);
-		if (init_in_order(&lo, size, bits, given.v, given.n, data_first))
-			check_layout(&lo, &m);
+		if (model_set_zeros(&m, zraw.v, zraw.n) == -1) {
+			printf("Bail out! out of memory\n");
+			exit(1);
+		}
+		if (check_err(layout_init(&lo, size, bits, given.v, given.n), LAYOUT_OK) &&
+		    (!zeros_first || check_err(layout_set_zeros(&lo, zgiven.v, zgiven.n),
+		    LAYOUT_OK))) {
+			if (data_first)
+				layout_data_first(&lo);
+			if (zeros_first || check_err(layout_set_zeros(&lo, zgiven.v,
+			    zgiven.n), LAYOUT_OK))
+				check_layout(&lo, &m);
+		}
 		model_free(&m);
-		if (given.v != raw.v)
-			ranges_free(&given);
-		ranges_free(&raw);
+		free_given(&zraw, &zgiven);
+		free_given(&raw, &given);
 	}
 }
 
@@ -1150,7 +1203,7 @@ t_image_limit(void)
 static void
 t_strerror(void)
 {
-	for (int e = LAYOUT_OK; e <= LAYOUT_IMAGE_TOO_LARGE; e++) {
+	for (int e = LAYOUT_OK; e <= LAYOUT_ZEROS_NEED_V3; e++) {
 		const char *s = layout_strerror((enum layout_error)e);
 		size_t len;
 
@@ -1344,6 +1397,368 @@ t_header_bytes(void)
 	check(all_bytes(c + sizeof(want), 64 * KiB - sizeof(want), 0));
 out:
 	free(c);
+}
+
+/* Layout: zero clusters */
+
+/* The model of ranges and zeros, placed as data_first says; bails out without memory. */
+static void
+make_zero_model(struct model *m, unsigned bits, uint64_t size, const struct range *r,
+    size_t n, const struct range *z, size_t nz, int data_first)
+{
+	make_model(m, bits, size, r, n, data_first);
+	if (model_set_zeros(m, z, nz) == -1) {
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+}
+
+/*
+ * The 6-cluster image of t_known_bytes with zeros over its first MiB
+ * (guest clusters 0-15) and over 5000000..5069999 (clusters 76 and 77,
+ * of which 76 holds the data): 17 zero clusters in the one L2 table, no
+ * cluster more in the file.  The L2 table, cluster 4: the zero flag in
+ * entries 0-15 and 77, the data cluster at 320 KiB in entry 76.
+ */
+static void
+t_zero_bytes(void)
+{
+	static const struct range r = { 5000000, 5 };
+	static const struct range z[] = { { 0, MiB }, { 5000000, 70000 } };
+	struct layout lo;
+	struct meta_writer mw;
+	struct model m;
+	unsigned char *c = xcalloc(64 * KiB, 1);
+
+	for (int data_first = 0; data_first <= 1; data_first++) {
+		set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000, zeros%s",
+		    data_first ? ", data first" : "");
+		if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, data_first) ||
+		    !check_err(layout_set_zeros(&lo, z, 2), LAYOUT_OK))
+			continue;
+		check_u64(lo.data_clusters, 1);
+		check_u64(lo.zero_clusters, 17);
+		check_u64(lo.l2_tables, 1);
+		check_u64(lo.total_clusters, 6);
+		check_u64(lo.data_first, data_first);
+		check_u64(lo.l2_offset, data_first ? 0x30000 : 0x40000);
+		check_u64(lo.data_offset, data_first ? 0x20000 : 0x50000);
+		meta_writer_init(&mw, &lo);
+		meta_writer_seek(&mw, lo.l2_offset >> 16);
+		check(meta_writer_next(&mw, c));
+		for (uint64_t i = 0; i < 16; i++)
+			check_u64(be(c + i * 8, 8), 1);
+		check(all_bytes(c + 16 * 8, 60 * 8, 0));
+		check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000000000) | lo.data_offset);
+		check_u64(be(c + 77 * 8, 8), 1);
+		check(all_bytes(c + 78 * 8, 64 * KiB - 78 * 8, 0));
+		make_zero_model(&m, 16, 10 * MiB, &r, 1, z, 2, data_first);
+		check_layout(&lo, &m);
+		model_free(&m);
+	}
+	free(c);
+}
+
+/*
+ * 1 GiB at 64 KiB is two L2 tables of 512 MiB.  Its first byte data and
+ * byte 600 MiB zeros: guest cluster 9600, entry 1408 of the second
+ * table, which a zero cluster alone makes.  header | L1 | refcount table
+ * | block | 2 L2 | data = 7 clusters.  With no data, 5 clusters: the L2
+ * table ends the file.
+ */
+static void
+t_zero_tables(void)
+{
+	static const struct range r = { 0, 1 }, z = { 600 * MiB, 1 };
+	struct layout lo;
+	struct meta_writer mw;
+	struct model m;
+	unsigned char *c = xcalloc(64 * KiB, 1);
+
+	set_case("64 KiB clusters, 1 GiB, byte 0 data, byte 600 MiB zeros");
+	if (check_err(layout_init(&lo, GiB, 16, &r, 1), LAYOUT_OK) &&
+	    check_err(layout_set_zeros(&lo, &z, 1), LAYOUT_OK)) {
+		check_u64(lo.l2_tables, 2);
+		check_u64(lo.zero_clusters, 1);
+		check_u64(lo.total_clusters, 7);
+		meta_writer_init(&mw, &lo);
+		check(meta_writer_next(&mw, c));	/* header */
+		check(meta_writer_next(&mw, c));	/* L1 */
+		check_u64(be(c, 8), UINT64_C(0x8000000000040000));
+		check_u64(be(c + 8, 8), UINT64_C(0x8000000000050000));
+		check(all_bytes(c + 16, 64 * KiB - 16, 0));
+		meta_writer_seek(&mw, 5);		/* the second L2 table */
+		check(meta_writer_next(&mw, c));
+		check_u64(be(c + 1408 * 8, 8), 1);
+		check(all_bytes(c, 1408 * 8, 0));
+		check(all_bytes(c + 1409 * 8, 64 * KiB - 1409 * 8, 0));
+		check(!meta_writer_next(&mw, c));
+		make_zero_model(&m, 16, GiB, &r, 1, &z, 1, 0);
+		check_layout(&lo, &m);
+		model_free(&m);
+	}
+	set_case("64 KiB clusters, 1 GiB, byte 600 MiB zeros, no data");
+	if (check_err(layout_init(&lo, GiB, 16, NULL, 0), LAYOUT_OK) &&
+	    check_err(layout_set_zeros(&lo, &z, 1), LAYOUT_OK)) {
+		check_u64(lo.l2_tables, 1);
+		check_u64(lo.data_clusters, 0);
+		check_u64(lo.total_clusters, 5);
+		check_u64(lo.l2_offset, 4 * 65536);
+		make_zero_model(&m, 16, GiB, NULL, 0, &z, 1, 0);
+		check_layout(&lo, &m);
+		model_free(&m);
+	}
+	free(c);
+}
+
+/* Zero ranges must be sorted, apart, non-empty and inside; else lo stays as it was. */
+static void
+t_zero_errors(void)
+{
+	static const struct {
+		const char *what;
+		struct range z[2];
+		size_t n;
+		enum layout_error want;
+		uint64_t zero;		/* zero clusters made */
+	} cases[] = {
+		{ "unsorted", { { 100, 10 }, { 0, 10 } }, 2, LAYOUT_RANGE_ORDER, 0 },
+		{ "overlapping", { { 0, 10 }, { 9, 10 } }, 2, LAYOUT_RANGE_ORDER, 0 },
+		{ "empty", { { 5, 0 } }, 1, LAYOUT_RANGE_ORDER, 0 },
+		{ "past the end", { { MiB - 1, 2 } }, 1, LAYOUT_RANGE_BEYOND, 0 },
+		{ "touching is fine", { { 0, 10 }, { 10, 10 } }, 2, LAYOUT_OK, 1 },
+		/* 16 clusters, of which cluster 1 is data */
+		{ "over the data is fine", { { 0, MiB } }, 1, LAYOUT_OK, 15 },
+	};
+	static const struct range r = { 70000, 1 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct layout lo, was;
+
+		set_case("zeros %s", cases[i].what);
+		if (!check_err(layout_init(&lo, MiB, 16, &r, 1), LAYOUT_OK))
+			continue;
+		layout_data_first(&lo);
+		was = lo;
+		check_err(layout_set_zeros(&lo, cases[i].z, cases[i].n), cases[i].want);
+		check_u64(model_range_errors(cases[i].z, cases[i].n, MiB),
+		    error_bit(cases[i].want));
+		if (cases[i].want == LAYOUT_OK) {
+			check_u64(lo.zero_clusters, cases[i].zero);
+			check_u64(lo.data_first, 1);
+			continue;
+		}
+		check_model(model_check_same_sizes(&lo, &was, "a refused layout_set_zeros",
+		    &failure));
+		check_model(model_check_same_offsets(&lo, &was, "a refused layout_set_zeros",
+		    &failure));
+	}
+}
+
+/*
+ * Version 2 has no zero flag.  Zero clusters and version 2 are refused in
+ * either order, lo kept as it was by layout_set_zeros; zeros that touch
+ * only data clusters make no zero cluster and are fine; no zeros again
+ * makes version 2 fine again.
+ */
+static void
+t_zero_version_2(void)
+{
+	static const struct range r = { 0, 100000 };	/* clusters 0 and 1 */
+	static const struct range z = { 200000, 1 }, over = { 65536, 10 };
+	struct layout lo, was;
+
+	set_case("zeros, then version 2");
+	if (check_err(layout_init(&lo, MiB, 16, &r, 1), LAYOUT_OK) &&
+	    check_err(layout_set_zeros(&lo, &z, 1), LAYOUT_OK)) {
+		check_err(layout_set_header(&lo, 2, NULL, NULL), LAYOUT_ZEROS_NEED_V3);
+		check_err(layout_set_header(&lo, 3, NULL, NULL), LAYOUT_OK);
+		check_err(layout_set_zeros(&lo, NULL, 0), LAYOUT_OK);
+		check_u64(lo.zero_clusters, 0);
+		check_u64(lo.l2_tables, 1);
+		check_err(layout_set_header(&lo, 2, NULL, NULL), LAYOUT_OK);
+	}
+	set_case("version 2, then zeros");
+	if (check_err(layout_init(&lo, MiB, 16, &r, 1), LAYOUT_OK) &&
+	    check_err(layout_set_header(&lo, 2, "base", NULL), LAYOUT_OK)) {
+		was = lo;
+		check_err(layout_set_zeros(&lo, &z, 1), LAYOUT_ZEROS_NEED_V3);
+		check_u64(lo.zero_clusters, 0);
+		check_model(model_check_same_sizes(&lo, &was, "a refused layout_set_zeros",
+		    &failure));
+		check_err(layout_set_zeros(&lo, &over, 1), LAYOUT_OK);
+		check_u64(lo.zero_clusters, 0);
+		check_u64(lo.version, 2);
+	}
+	set_case("model_zero_errors");
+	{
+		struct model m;
+
+		make_zero_model(&m, 16, MiB, &r, 1, &z, 1, 0);
+		check_u64(model_zero_errors(&m, 2), 1u << LAYOUT_ZEROS_NEED_V3);
+		check_u64(model_zero_errors(&m, 3), 0);
+		model_free(&m);
+		make_zero_model(&m, 16, MiB, &r, 1, &over, 1, 0);
+		check_u64(model_zero_errors(&m, 2), 0);
+		model_free(&m);
+	}
+}
+
+/* Layout: starting anywhere */
+
+/*
+ * The 6-cluster image of t_known_bytes from each host cluster: the one
+ * filled next is the first metadata cluster at or after it, data stepped
+ * over, none past the end; its one data cluster, guest cluster 76, is a
+ * run of its own.  Data first, the data is host cluster 2.
+ */
+static void
+t_seek_by_hand(void)
+{
+	static const struct range r = { 5000000, 5 };
+	static const uint64_t next[2][8] = {
+		{ 0, 1, 2, 3, 4, 6, 6, 6 },	/* data at 5 */
+		{ 0, 1, 3, 3, 4, 5, 6, 6 },	/* data at 2 */
+	};
+	unsigned char *c = xcalloc(64 * KiB, 1);
+
+	for (int data_first = 0; data_first <= 1; data_first++) {
+		struct layout lo;
+		struct meta_writer mw;
+		struct run_walk walk;
+
+		set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000%s",
+		    data_first ? ", data first" : "");
+		if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, data_first))
+			continue;
+		for (uint64_t h = 0; h < 8; h++) {
+			note("seek to host cluster %" PRIu64, h);
+			meta_writer_init(&mw, &lo);
+			meta_writer_seek(&mw, h);
+			check_u64(mw.cluster, next[data_first][h]);
+			note("seek to host cluster %" PRIu64, h);
+			check_u64(meta_writer_next(&mw, c), next[data_first][h] < 6);
+		}
+		meta_writer_init(&mw, &lo);
+		meta_writer_seek(&mw, lo.l2_offset >> 16);
+		check(meta_writer_next(&mw, c));
+		check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000000000) | lo.data_offset);
+		if (check_u64(run_walk_seek(&walk, &lo, 0), 1)) {
+			check_u64(walk.first, 76);
+			check_u64(walk.end, 77);
+			check_u64(run_next(&walk), 0);
+		}
+		check_u64(run_walk_seek(&walk, &lo, 1), 0);
+		check_u64(run_next(&walk), 0);
+	}
+	free(c);
+}
+
+/*
+ * 512 B clusters, 128 GiB, all data: 4M L2 tables in 65536 L1 clusters
+ * and 2^28 data clusters, one run.  Seeking to the last L2 table, or to
+ * the last data cluster, walks one run, not the tables or clusters
+ * before.  Too large for the model's lists: the last L2 table by hand,
+ * its last entry the last data cluster.
+ */
+static void
+t_seek_dense(void)
+{
+	struct range r = { 0, 128 * GiB };
+	struct layout lo;
+	struct meta_writer mw;
+	struct run_walk walk;
+	unsigned char c[512];
+	uint64_t last_data;
+
+	set_case("512 B clusters, 128 GiB all data");
+	if (!check_err(layout_init(&lo, r.length, 9, &r, 1), LAYOUT_REFCOUNT_TOO_LARGE))
+		return;
+	/* A refcount table of 8 MiB cannot count that many: the first GiB will do. */
+	r.length = GiB;
+	if (!check_err(layout_init(&lo, 128 * GiB, 9, &r, 1), LAYOUT_OK))
+		return;
+	check_u64(lo.l2_tables, 32768);
+	check_u64(lo.data_clusters, 2 * MiB);
+	last_data = lo.data_offset + (lo.data_clusters - 1) * 512;
+	meta_writer_init(&mw, &lo);
+	meta_writer_seek(&mw, (lo.l2_offset >> 9) + lo.l2_tables - 1);
+	check_u64(mw.cluster, (lo.data_offset >> 9) - 1);
+	check(meta_writer_next(&mw, c));
+	check_u64(be(c + 63 * 8, 8), UINT64_C(0x8000000000000000) | last_data);
+	check_u64(be(c, 8), UINT64_C(0x8000000000000000) | (last_data - 63 * 512));
+	check(!meta_writer_next(&mw, c));
+	/* The last L1 cluster: L1 entry 32767 at 8 entries... 64 a cluster. */
+	meta_writer_init(&mw, &lo);
+	meta_writer_seek(&mw, 1 + 32768 / 64 - 1);
+	check(meta_writer_next(&mw, c));
+	check_u64(be(c + 63 * 8, 8), UINT64_C(0x8000000000000000) |
+	    (lo.l2_offset + 32767 * 512));
+	if (check_u64(run_walk_seek(&walk, &lo, lo.data_clusters - 1), 1)) {
+		check_u64(walk.first, lo.data_clusters - 1);
+		check_u64(walk.end, lo.data_clusters);
+	}
+}
+
+/* Layout: where the file ends */
+
+/*
+ * The file ends after the last refcount when a refcount block is its last
+ * cluster: the stream form with nothing mapped.  Anything else ends it on
+ * a cluster edge: data, an L2 table, or (data first) the refcount table.
+ */
+static void
+t_image_size(void)
+{
+	static const struct range zero = { 600 * MiB, 1 };
+	static const struct {
+		const char *what;
+		unsigned bits;
+		uint64_t size;
+		int zeros, data_first;
+		uint64_t total, file_size;
+	} cases[] = {
+		/* header | L1 | table | block counting 4: qemu-img convert makes 196624 */
+		{ "64 KiB, 1 GiB, no data", 16, GiB, 0, 0, 4, 3 * 65536 + 8 },
+		{ "64 KiB, 1 GiB, no data, data first", 16, GiB, 0, 1, 4, 4 * 65536 },
+		{ "64 KiB, empty disk, data first", 16, 0, 0, 1, 3, 3 * 65536 },
+		/* the one L2 table of a zero cluster ends the file */
+		{ "64 KiB, 1 GiB, a zero cluster", 16, GiB, 1, 0, 5, 5 * 65536 },
+		{ "64 KiB, 1 GiB, a zero cluster, data first", 16, GiB, 1, 1, 5, 5 * 65536 },
+		/*
+		 * 512 B: 128 GiB is 4M L1 entries in 65536 clusters; 65537 + table
+		 * + blocks, 256 refcounts a block: 258 blocks in 5 table clusters
+		 * count 65800 (257 blocks count 65792 < 65799).  The last block
+		 * counts clusters 65792-65799: 16 bytes.
+		 */
+		{ "512 B, 128 GiB, no data", 9, 128 * GiB, 0, 0, 65800,
+		    65799 * 512 + 16 },
+		/* 253 L1 clusters: 1 + 253 + 1 + 1 = 256, the block full */
+		{ "512 B, 253 L1 clusters, no data: the block full", 9,
+		    253 * 64 * 32 * KiB, 0, 0, 256, 256 * 512 },
+		/* 254 L1 clusters: 255 + 1 + 2 blocks = 258; the second counts 2 */
+		{ "512 B, 254 L1 clusters, no data: 2 refcounts in the last block", 9,
+		    253 * 64 * 32 * KiB + 1, 0, 0, 258, 257 * 512 + 4 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct layout lo;
+		struct model m;
+
+		set_case("%s", cases[i].what);
+		if (!init_in_order(&lo, cases[i].size, cases[i].bits, NULL, 0,
+		    cases[i].data_first) || (cases[i].zeros &&
+		    !check_err(layout_set_zeros(&lo, &zero, 1), LAYOUT_OK)))
+			continue;
+		check_u64(lo.total_clusters, cases[i].total);
+		check_u64(layout_image_size(&lo), cases[i].file_size);
+		if (lo.total_clusters > 1000)
+			continue;
+		make_zero_model(&m, cases[i].bits, cases[i].size, NULL, 0, &zero,
+		    cases[i].zeros, cases[i].data_first);
+		check_layout(&lo, &m);
+		model_free(&m);
+	}
 }
 
 /* Ranges: parse_number */
@@ -2245,6 +2660,17 @@ main(int argc, char **argv)
 	TEST(t_headers(),
 	    "layout_set_header: versions, backing names and formats to the byte, decoded");
 	TEST(t_header_bytes(), "the header of a version 2 overlay, as written by hand");
+	TEST(t_zero_bytes(),
+	    "zero clusters: the zero flag alone, the data over it, no cluster more");
+	TEST(t_zero_tables(), "zero clusters: an L2 table for a zero cluster alone");
+	TEST(t_zero_errors(), "zero ranges unsorted, overlapping, empty or past the end");
+	TEST(t_zero_version_2(), "zero clusters and version 2 refused, in either order");
+	TEST(t_image_size(),
+	    "the file ends after its last refcount, if a refcount block ends it");
+	TEST(t_seek_by_hand(),
+	    "meta_writer_seek and run_walk_seek on the 6-cluster image, by hand");
+	TEST(t_seek_dense(),
+	    "seeks to the last L2 table, L1 cluster and data cluster of 2M clusters");
 
 	TEST(t_parse_number_good(), "parse_number: decimal and hex, end at the first non-digit");
 	TEST(t_parse_number_bad(), "parse_number: empty, space, sign, bare 0x, overflow refused");

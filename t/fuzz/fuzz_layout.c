@@ -1,21 +1,26 @@
 /*
  * t/fuzz/fuzz_layout.c: layout.c on layouts the input describes, every
  * metadata cluster decoded as a reader would and checked against a count
- * of the same ranges made without layout.c.  The count and the reader are
+ * of the same ranges made without layout.c, then made again by a writer
+ * and a run walk started at sampled places.  The count and the reader are
  * the model in t/model.c, which t/unit.c shares; this file makes the
  * inputs and aborts on the first check the model reports failed.
  *
  * The input, read a byte at a time (zeros once it runs out):
  *
  *	flags		bits 0-1: cluster_bits 9 + (0..3); bit 2: data first;
- *			bit 3: set the header; bit 4: give layout_init the
- *			ranges as made, not merged; bit 5: move the data
- *			first before, not after, setting the header
+ *			bit 3: set the header; bit 4: give layout_init (and
+ *			layout_set_zeros) the ranges as made, not merged;
+ *			bit 5: move the data first before, not after,
+ *			setting the header; bit 6: zero ranges; bit 7: set
+ *			them last, not right after layout_init
  *	magnitude, u32	the disk size: the u32 cut to magnitude % (bits + 21)
  *			bits, so that the guest has at most 2^20 clusters
  *	[header]	if flags bit 3: version, which, then if which bit 0 a
  *			u16 name length and a seed, if bit 1 a format length
  *			and a seed
+ *	[zeros]		if flags bit 6: a byte n, then n bytes (or the rest)
+ *			that make the zero ranges as the data ranges are made
  *	ranges		the rest: up to 64, each a byte saying how and the
  *			bytes it asks for (see make_ranges)
  */
@@ -35,6 +40,7 @@
 #define MAX_RANGES	64
 #define MAX_NAME	1100	/* past the 1023 bytes a name may have */
 #define MAX_FORMAT	20	/* past the 15 bytes a format may have */
+#define SEEK_MOST	64	/* seeks checked per layout, past its parts' edges */
 
 struct input {
 	const uint8_t *p;
@@ -218,7 +224,8 @@ need_model(int status, const struct model_failure *f)
 
 /*
  * Make every metadata cluster and have the model read them; then the
- * writer must stop, and leave the cluster it is handed untouched.
+ * writer must stop, and leave the cluster it is handed untouched.  Then
+ * the writer and the run walk from sampled places, against the same.
  */
 static void
 check_metadata(const struct layout *lo, const struct model *m)
@@ -237,16 +244,66 @@ check_metadata(const struct layout *lo, const struct model *m)
 	for (uint64_t i = 0; i < cs; i++)
 		need(spare[i] == 0xa5, "the call after the last wrote byte %llu", U(i));
 	need(meta_writer_next(&mw, spare) == 0, "a metadata cluster after the end");
+	need_model(model_check_seek(m, lo, img, SEEK_MOST, &f), &f);
+	need_model(model_check_run_seek(m, lo, SEEK_MOST, &f), &f);
 	free(spare);
 	free(img);
+}
+
+/* The ranges made from in, merged into *merged unless raw; returns them. */
+static const struct range *
+given_ranges(const struct range *made, size_t nmade, int raw,
+    struct range_list *merged, size_t *n)
+{
+	if (raw) {
+		*n = nmade;
+		return made;
+	}
+	for (size_t i = 0; i < nmade; i++)
+		need(ranges_add(merged, made[i].offset, made[i].length) == 0,
+		    "ranges_add failed");
+	ranges_merge(merged);
+	*n = merged->n;
+	return merged->v;
+}
+
+/*
+ * layout_set_zeros, which may rightly refuse raw zeros and zero clusters
+ * in version 2, and then must leave lo as it was; the model takes the
+ * zeros as made.  Returns whether lo has them.
+ */
+static int
+set_zeros(struct layout *lo, struct model *m, const struct range *zeros,
+    size_t nzeros, const struct range *made, size_t nmade, int raw)
+{
+	struct layout was = *lo;
+	struct model_failure f;
+	unsigned expected = raw ? model_range_errors(made, nmade, lo->input_size) : 0;
+	unsigned got;
+
+	if (expected == 0) {
+		need(model_set_zeros(m, made, nmade) == 0, "out of memory");
+		expected = model_zero_errors(m, lo->version);
+	}
+	got = layout_set_zeros(lo, zeros, nzeros);
+	need(expected == 0 ? got == LAYOUT_OK : expected >> got & 1,
+	    "layout_set_zeros: %s (%u), want error set 0x%x", layout_strerror(got),
+	    got, expected);
+	if (got == LAYOUT_OK)
+		return 1;
+	need_model(model_check_same_sizes(lo, &was, "a refused layout_set_zeros", &f),
+	    &f);
+	need_model(model_check_same_offsets(lo, &was, "a refused layout_set_zeros",
+	    &f), &f);
+	return 0;
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
-	struct range made[MAX_RANGES];
-	struct range_list merged = { NULL, 0, 0 };
+	struct range made[MAX_RANGES], zmade[MAX_RANGES];
+	struct range_list merged = { NULL, 0, 0 }, zmerged = { NULL, 0, 0 };
 	struct header h = { 0, 3, NULL, NULL };
 	char name[MAX_NAME + 1], format[MAX_FORMAT + 1];
 	struct layout lo, was;
@@ -254,13 +311,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct model_failure f;
 	unsigned flags, bits, mag, expected, got;
 	uint64_t disk;
-	const struct range *ranges;
-	size_t nmade, nranges;
-	int raw;
+	const struct range *ranges, *zeros = NULL;
+	size_t nmade, nranges, nzmade = 0, nzeros = 0;
+	int raw, zeros_last;
 
 	flags = take(&in);
 	bits = MIN_CLUSTER_BITS + (flags & 3);
 	raw = flags >> 4 & 1;
+	zeros_last = flags >> 7 & 1;
 	mag = take(&in) % (MAX_GUEST_BITS + bits + 1);
 	disk = take_u32(&in) & ((UINT64_C(1) << mag) - 1);
 	if (flags & 8) {
@@ -281,31 +339,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h.format = format;
 		}
 	}
-	nmade = make_ranges(&in, disk, bits, raw, made);
+	if (flags & 64) {
+		size_t n = take(&in);
+		struct input zin = { in.p, n < in.n ? n : in.n };
 
-	if (raw) {
-		ranges = made;
-		nranges = nmade;
-		expected = model_range_errors(made, nmade, disk);
-	} else {
-		for (size_t i = 0; i < nmade; i++)
-			need(ranges_add(&merged, made[i].offset, made[i].length) == 0,
-			    "ranges_add failed");
-		ranges_merge(&merged);
-		ranges = merged.v;
-		nranges = merged.n;
-		expected = 0;
+		in.p += zin.n;
+		in.n -= zin.n;
+		nzmade = make_ranges(&zin, disk, bits, raw, zmade);
+		zeros = given_ranges(zmade, nzmade, raw, &zmerged, &nzeros);
 	}
+	nmade = make_ranges(&in, disk, bits, raw, made);
+	ranges = given_ranges(made, nmade, raw, &merged, &nranges);
+
+	expected = raw ? model_range_errors(made, nmade, disk) : 0;
 	got = layout_init(&lo, disk, bits, ranges, nranges);
 	if (expected != 0 || got != LAYOUT_OK) {
 		need(expected >> got & 1, "layout_init: %s (%u), want error set 0x%x",
 		    layout_strerror(got), got, expected);
 		ranges_free(&merged);
+		ranges_free(&zmerged);
 		return 0;
 	}
 
 	need(model_init(&m, bits, disk, made, nmade) == 0, "out of memory");
 	need_model(model_check_fields(&m, &lo, &f), &f);
+	if ((flags & 64) && !zeros_last &&
+	    !set_zeros(&lo, &m, zeros, nzeros, zmade, nzmade, raw))
+		goto out;
 	if ((flags & 4) && (flags & 32)) {
 		was = lo;
 		layout_data_first(&lo);
@@ -315,7 +375,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		was = lo;
 		got = layout_set_header(&lo, h.version, h.name, h.format);
 		expected = model_header_errors(h.version, h.name, h.format,
-		    m.cluster_size);
+		    m.cluster_size) | model_zero_errors(&m, h.version);
 		need_model(model_check_same_sizes(&lo, &was, "layout_set_header", &f), &f);
 		need_model(model_check_same_offsets(&lo, &was, "layout_set_header", &f),
 		    &f);
@@ -331,6 +391,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		layout_data_first(&lo);
 		need_model(model_check_same_sizes(&lo, &was, "layout_data_first", &f), &f);
 	}
+	if ((flags & 64) && zeros_last &&
+	    !set_zeros(&lo, &m, zeros, nzeros, zmade, nzmade, raw))
+		goto out;
 	model_place(&m, flags >> 2 & 1);
 	need_model(model_check_fields(&m, &lo, &f), &f);
 	need_model(model_check_runs(&m, &lo, &f), &f);
@@ -338,5 +401,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	model_free(&m);
 	ranges_free(&merged);
+	ranges_free(&zmerged);
 	return 0;
 }

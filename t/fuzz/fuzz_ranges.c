@@ -271,8 +271,9 @@ check_layout(const struct range_list *list, uint64_t disk, unsigned pick)
 		return;
 	if (pick & 0x80)
 		layout_data_first(&lo);
-	need(layout_image_size(&lo) == lo.total_clusters * lo.cluster_size,
-	    "image size is not whole clusters");
+	need(layout_image_size(&lo) <= lo.total_clusters * lo.cluster_size &&
+	    layout_image_size(&lo) > (lo.total_clusters - 1) * lo.cluster_size,
+	    "image size does not end in the last cluster");
 	meta = layout_meta_clusters(&lo);
 	need(meta >= 3 && meta <= lo.total_clusters, "%llu metadata clusters of %llu",
 	    (unsigned long long)meta, (unsigned long long)lo.total_clusters);
