@@ -227,8 +227,8 @@ copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
 /*
  * The clusters after the header hold the L1 table, whose size the virtual
  * size alone sets, never guest data, which a file system probe could take
- * for the guest's superblock.  Every write but those of the header and
- * the L1 table goes forward.
+ * for the guest's superblock.  Every write goes forward but the last,
+ * of the header and the L1 table.
  */
 void
 write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
@@ -260,18 +260,18 @@ write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
 	if (c->out->offset != lo->l2_offset || lo->data_offset != head)
 		diex(1, "internal error: %" PRIu64 " bytes of data, layout says %" PRIu64,
 		    c->out->offset, lo->l2_offset);
+	/* The tables after the data, then the header and the L1 table. */
 	meta_writer_init(&mw, lo);
-	if (lseek(c->out->fd, 0, SEEK_SET) == -1)
-		die(1, "%s", c->out->name);
-	c->out->offset = 0;
-	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, lo->cluster_size, 0);
-	if (lseek(c->out->fd, (off_t)lo->l2_offset, SEEK_SET) == -1)
-		die(1, "%s", c->out->name);
-	c->out->offset = lo->l2_offset;
+	meta_writer_seek(&mw, lo->l2_offset >> lo->cluster_bits);
 	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size, cut_at_end(lo));
 	/* Give back what was reserved past the end. */
 	if (c->reserved > c->out->offset && ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
 		die(1, "%s", c->out->name);
+	if (lseek(c->out->fd, 0, SEEK_SET) == -1)
+		die(1, "%s", c->out->name);
+	c->out->offset = 0;
+	meta_writer_init(&mw, lo);
+	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, lo->cluster_size, 0);
 }
 
 void
@@ -297,4 +297,130 @@ sparsify(struct copier *c, const struct layout *plan, struct range_list *kept)
 	if (lseek(c->in->fd, 0, SEEK_SET) == -1)
 		die(1, "%s", c->in->name);
 	c->in->offset = 0;
+}
+
+/*
+ * Metadata bytes [from, to) of the stream form, all before the data: the
+ * meta writer starts at the cluster that holds from.
+ */
+static void
+write_meta_slice(struct copier *c, const struct layout *lo, uint64_t from,
+    uint64_t to)
+{
+	size_t cs = lo->cluster_size;
+	struct meta_writer mw;
+
+	meta_writer_init(&mw, lo);
+	meta_writer_seek(&mw, from >> lo->cluster_bits);
+	while (from < to) {
+		size_t skip = (size_t)(from & (cs - 1));
+		size_t take = to - from < cs - skip ? (size_t)(to - from) : cs - skip;
+		unsigned char *cluster;
+
+		if (c->filled + cs > c->buffer_size)
+			flush_buffer(c);
+		cluster = c->buffer + c->filled;
+		meta_writer_next(&mw, cluster);
+		/* The header of a regular output is written last. */
+		if (from < cs && c->can_rewrite)
+			memset(cluster, 0, cs);
+		memmove(cluster, cluster + skip, take);
+		c->filled += take;
+		from += take;
+	}
+}
+
+/*
+ * Bring the input to guest byte pos of a stored cluster, the first the
+ * slice copies.  A file seeks there; a pipe, which starts at byte 0 of the
+ * disk, is read up to it and checked as the whole stream would be: zeros
+ * outside the ranges, anything inside them.
+ */
+static void
+reach_input(struct copier *c, const struct layout *lo, uint64_t pos)
+{
+	uint64_t until = pos < lo->input_size ? pos : lo->input_size;
+	uint64_t cluster_start = (pos >> lo->cluster_bits) << lo->cluster_bits;
+	struct run_walk walk;
+
+	if (io_seekable(c->in)) {
+		seek_input(c, until);
+		return;
+	}
+	run_walk_init(&walk, lo);
+	while (run_next(&walk) && (walk.first << lo->cluster_bits) < cluster_start) {
+		uint64_t start = walk.first << lo->cluster_bits;
+		uint64_t stop = walk.end << lo->cluster_bits;
+
+		if (stop > cluster_start)
+			stop = cluster_start;
+		if (stop > lo->input_size)
+			stop = lo->input_size;
+		skip_unstored(c, start - c->in->offset);
+		skip_input(c, stop - start);
+	}
+	skip_unstored(c, cluster_start - c->in->offset);
+	skip_input(c, until - c->in->offset);
+}
+
+/*
+ * Data bytes [from, to) of the stream form: from data cluster k on, the
+ * runs of the walk, each cluster's bytes from the input and zeros past
+ * its end, and between runs the input checked as the stream would.
+ */
+static void
+write_data_slice(struct copier *c, const struct layout *lo, uint64_t from,
+    uint64_t to)
+{
+	uint64_t offset = from - lo->data_offset, left = to - from, pos;
+	struct run_walk walk;
+
+	run_walk_init(&walk, lo);
+	if (!run_walk_seek(&walk, lo, offset >> lo->cluster_bits))
+		return;
+	pos = (walk.first << lo->cluster_bits) + (offset & (lo->cluster_size - 1));
+	reach_input(c, lo, pos);
+	for (;;) {
+		uint64_t run_end = walk.end << lo->cluster_bits;
+		uint64_t input_end = run_end < lo->input_size ? run_end : lo->input_size;
+		uint64_t n;
+
+		if (pos < input_end) {
+			n = input_end - pos < left ? input_end - pos : left;
+			copy_bytes(c, n);
+			pos += n;
+			left -= n;
+		}
+		n = run_end - pos < left ? run_end - pos : left;
+		write_zeros(c, n);
+		left -= n;
+		if (left == 0 || !run_next(&walk))
+			break;
+		pos = walk.first << lo->cluster_bits;
+		skip_unstored(c, pos - c->in->offset);
+	}
+}
+
+void
+write_slice(struct copier *c, const struct layout *lo, uint64_t from, uint64_t to)
+{
+	uint64_t start = c->out->offset;
+
+	reserve_output(c, c->out->offset + (to - from), 1);
+	if (from < lo->data_offset)
+		write_meta_slice(c, lo, from, to < lo->data_offset ? to : lo->data_offset);
+	if (to > lo->data_offset)
+		write_data_slice(c, lo, from > lo->data_offset ? from : lo->data_offset, to);
+	flush_buffer(c);
+	/* A slice that holds the header: written last, as for the whole. */
+	if (from < lo->cluster_size && to > from && c->can_rewrite) {
+		struct meta_writer mw;
+		uint64_t end = to < lo->cluster_size ? to : lo->cluster_size;
+
+		meta_writer_init(&mw, lo);
+		meta_writer_next(&mw, c->buffer);
+		rewrite_output(c, start, c->buffer + from, (size_t)(end - from));
+		if (from == 0)
+			guard_header(c->out, start);
+	}
 }

@@ -16,6 +16,15 @@
 void write_stream(struct copier *c, const struct layout *lo);
 
 /*
+ * Bytes [from, to) of the stream form of lo, to at most its size, alone:
+ * only the metadata clusters in the slice are made, and only the input
+ * behind its data clusters is read (a pipe from its start, the bytes
+ * before passed over and checked as the whole stream would check them).
+ */
+void write_slice(struct copier *c, const struct layout *lo, uint64_t from,
+    uint64_t to);
+
+/*
  * The seekable form of the clusters of plan that hold a non-zero byte,
  * into a new file.  Fills *lo with the layout written, whose ranges are
  * *stored, which the caller frees.

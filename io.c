@@ -463,9 +463,8 @@ skip_some(struct copier *c, uint64_t len)
 	return done;
 }
 
-/* Get past len bytes of input that nobody needs: seek, or read them. */
-static void
-discard(struct copier *c, uint64_t len)
+void
+skip_input(struct copier *c, uint64_t len)
 {
 	if (skip_some(c, len) != len)
 		input_ended(c->in);
@@ -483,7 +482,7 @@ skip_unstored(struct copier *c, uint64_t len)
 	uint64_t end = c->in->offset + len;
 
 	if (!c->check_zeros) {
-		discard(c, len);
+		skip_input(c, len);
 		return;
 	}
 	while (c->seek_data && c->in->offset < end) {

@@ -109,6 +109,9 @@ void finish_input(struct copier *c);
 /* Move the input to offset by seeking, counted as skipped. */
 void seek_input(struct copier *c, uint64_t offset);
 
+/* Get past len bytes that the input must have: seek, or read them. */
+void skip_input(struct copier *c, uint64_t len);
+
 /*
  * For a decoder, which may meet the end of its input where it is allowed
  * to: read up to len bytes, copy up to len bytes to the output, or get

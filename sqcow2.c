@@ -45,6 +45,8 @@ struct options {
 	int progress;
 	int fake_console;		/* tests reach the console form of -p */
 	int verbose;
+	int slice;			/* --slice: bytes [slice_start, slice_end) */
+	uint64_t slice_start, slice_end;
 	int decode;			/* -d: a qcow2 image back to the raw disk */
 	const char *encoding_option;	/* the first option given that -d has no use for */
 };
@@ -200,6 +202,29 @@ bad_option(const char *arg)
 	diex(2, "unknown option '%s'; try 'sqcow2 --help'", arg);
 }
 
+/* --slice START:END, either left out for the start or the end. */
+static void
+parse_slice(const char *arg, struct options *opt)
+{
+	const char *colon = strchr(arg, ':');
+	char bound[64];
+	const char *why;
+
+	if (colon == NULL || (size_t)(colon - arg) >= sizeof(bound))
+		diex(2, "--slice takes START:END, either left out, not '%s'", arg);
+	memcpy(bound, arg, (size_t)(colon - arg));
+	bound[colon - arg] = '\0';
+	opt->slice = 1;
+	opt->slice_start = 0;
+	opt->slice_end = UINT64_MAX;
+	if (bound[0] != '\0' && (why = parse_size(bound, &opt->slice_start)) != NULL)
+		diex(2, "bad --slice start '%s': %s", bound, why);
+	if (colon[1] != '\0' && (why = parse_size(colon + 1, &opt->slice_end)) != NULL)
+		diex(2, "bad --slice end '%s': %s", colon + 1, why);
+	if (opt->slice_start > opt->slice_end)
+		diex(2, "--slice ends before it starts: '%s'", arg);
+}
+
 /* The first option given that makes sense only when making an image. */
 static void
 note_encoding(struct options *opt, const struct option *longopts, int ch)
@@ -232,7 +257,7 @@ static void
 parse_options(int argc, char **argv, struct options *opt)
 {
 	enum {
-		OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT,
+		OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT, OPT_SLICE,
 		OPT_FAKE_CONSOLE, OPT_SPARSIFY
 	};
 	static const struct option longopts[] = {
@@ -245,6 +270,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "output",		required_argument,	NULL, 'o' },
 		{ "input",		required_argument,	NULL, 'i' },
 		{ "sparsify",		no_argument,		NULL, OPT_SPARSIFY },
+		{ "slice",		required_argument,	NULL, OPT_SLICE },
 		{ "fsync",		no_argument,		NULL, OPT_FSYNC },
 		{ "backing",		required_argument,	NULL, 'b' },
 		{ "backing-format",	required_argument,	NULL, 'F' },
@@ -265,7 +291,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":ds:r:c:o:i:b:F:pvhV", longopts, NULL)) != -1) {
 		if ((ch < 256 && strchr("srcbF", ch) != NULL) || ch == OPT_COMPAT ||
-		    ch == OPT_SPARSIFY)
+		    ch == OPT_SPARSIFY || ch == OPT_SLICE)
 			note_encoding(opt, longopts, ch);
 		switch (ch) {
 		case 'd':
@@ -303,6 +329,9 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_SPARSIFY:
 			opt->sparsify = 1;
+			break;
+		case OPT_SLICE:
+			parse_slice(optarg, opt);
 			break;
 		case 'b':
 			opt->backing_file = optarg;
@@ -363,6 +392,9 @@ parse_options(int argc, char **argv, struct options *opt)
 		diex(2, "--backing needs --ranges, the blocks that changed");
 	if (opt->sparsify && opt->backing_file != NULL)
 		diex(2, "--sparsify drops clusters of zeros, which over --backing hide data");
+	if (opt->slice && opt->output_path != NULL)
+		diex(2, "--slice makes a part of the stream form for a stream; a file "
+		    "given by -o can be written whole");
 }
 
 /* --size, or the size of the input; the two must agree. */
@@ -514,6 +546,17 @@ sparsify_plan(struct copier *c, struct layout *plan, const struct options *opt,
 	plan_image(plan, opt, plan->input_size, ranges);
 }
 
+/* A slice ends where the image does; one that starts past it is wrong. */
+static void
+clip_slice(struct options *opt, uint64_t image_size)
+{
+	if (opt->slice_start > image_size)
+		diex(1, "--slice starts at %" PRIu64 ", past the end of the image, %"
+		    PRIu64 " bytes", opt->slice_start, image_size);
+	if (opt->slice_end > image_size)
+		opt->slice_end = image_size;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -563,18 +606,24 @@ main(int argc, char **argv)
 		sparsify_plan(&c, &plan, &opt, &ranges);
 		progress_pass_done(in.size);
 	}
+	if (opt.slice)
+		clip_slice(&opt, layout_image_size(&plan));
 	if (opt.print_size) {
-		printf("%" PRIu64 "\n", layout_image_size(&plan));
+		printf("%" PRIu64 "\n", opt.slice ? opt.slice_end - opt.slice_start :
+		    layout_image_size(&plan));
 		flush_stdout();
 	} else {
 		if (new_file && opt.backing_file == NULL) {
 			write_sparse(&c, &plan, &written, &stored);
 		} else {
-			write_stream(&c, &plan);
+			if (opt.slice)
+				write_slice(&c, &plan, opt.slice_start, opt.slice_end);
+			else
+				write_stream(&c, &plan);
 			written = plan;
+			/* Whatever a file held past the image is not part of it. */
+			end_output(&c);
 		}
-		/* Whatever a file held past the image is not part of it. */
-		end_output(&c);
 		commit_output(&out, opt.fsync);
 		count_progress(in.offset, c.bytes_read, 1);
 		if (opt.verbose)

@@ -163,3 +163,26 @@ can_mount_tmpfs() {
 	mount -t tmpfs -o size=64k tmpfs "$TRASH/.probe" 2>/dev/null &&
 	umount "$TRASH/.probe"
 }
+
+# man_example TEXT: the literal block of man/sqcow2.1 that follows the line
+# holding TEXT, as a shell reads it.
+man_example() {
+	sed -n "/$1/,/^\.Ed/p" "$T_DIR/../man/sqcow2.1" |
+		sed -n '/^\.Bd -literal/,/^\.Ed/p' | sed '1d;$d' |
+		sed 's/\\e/\\/g; s/\\&//g'
+}
+
+# readme_example TEXT: the indented block of the README after the line
+# holding TEXT.
+readme_example() {
+	awk -v text="$1" 'index($0, text) { found = 1; next }
+		found && /^    / { print substr($0, 5); block = 1; next }
+		found && block { exit }' "$T_DIR/../README"
+}
+
+# run_example FILE: run the example in FILE as a user would paste it, the
+# loopback server standing for example.com.
+run_example() {
+	[ -s "$1" ] || { echo "no such example in the docs"; return 1; }
+	sed "s|https://example.com|$URL|g" "$1" >"$1.sh" && sh -e "$1.sh"
+}

@@ -1,0 +1,151 @@
+#!/bin/sh
+# --slice START:END: any byte range of the stream form, made on its own,
+# byte for byte what the whole stream holds there.
+. "$(dirname "$0")/lib.sh"
+
+# slices_join NAME WHOLE CUTS OPTIONS...: make the slices between the cuts
+# (offsets in WHOLE), each in its own process, all at once, and join them;
+# the join must be WHOLE, and each slice as long as --print-size says.
+slices_join() {
+	name=$1 whole=$2 cuts=$3
+	shift 3
+	set -- "$@"
+	prev=0 i=0 pids=""
+	for cut in $cuts $(file_size "$whole"); do
+		i=$((i + 1))
+		"$SQCOW2" "$@" --slice $prev:$cut >$name.part$i &
+		pids="$pids $!"
+		echo "$prev $cut" >$name.bounds$i
+		prev=$cut
+	done
+	for pid in $pids; do wait $pid || { echo "a slice failed"; return 1; }; done
+	j=0
+	: >$name.joined
+	while [ $j -lt $i ]; do
+		j=$((j + 1))
+		read -r from to <$name.bounds$j
+		test_eq "$(file_size $name.part$j)" $((to - from)) &&
+		test_eq "$("$SQCOW2" "$@" --slice $from:$to --print-size)" $((to - from)) &&
+		cat $name.part$j >>$name.joined || return 1
+	done
+	cmp $name.joined "$whole"
+}
+
+# random_cuts SIZE N SEED: up to N sorted cut points inside SIZE.
+random_cuts() {
+	awk -v size="$1" -v n="$2" -v seed="$3" 'BEGIN {
+		srand(seed); k = 1 + int(rand() * n)
+		for (i = 1; i < k; i++) print int(rand() * size)
+	}' | sort -n | uniq | tr "\n" " "
+}
+
+test_expect_success 'setup' '
+	make_raw disk.raw 9000000 && put_data disk.raw 1000 300000 &&
+	put_data disk.raw 2097152 65536 && put_data disk.raw 5000000 1 &&
+	put_data disk.raw 8999000 1000 &&
+	printf "1000 300000\n2097152 65536\n5000000 1\n8999000 1000\n" >disk.ranges &&
+	cp disk.raw base.raw && put_data base.raw 7000000 4096 &&
+	"$SQCOW2" base.raw >base.qcow2
+'
+
+seed=${SEED:-20261127}
+for case in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	cs=$(echo "512 4k 64k 2M 64k 4k 512 64k 2M 4k 64k 64k" | cut -d" " -f$case)
+	opts=$(echo "- --compat=0.10 -b - --sparsify - -b --sparsify --compat=0.10 - - -b -" |
+		cut -d" " -f$case)
+	test_expect_success "random slices, -c $cs $opts, from a file and a pipe" '
+		case $opts in
+		-) set -- -c $cs -r disk.ranges ;;
+		-b) set -- -c $cs -r disk.ranges -b base.qcow2 -F qcow2 ;;
+		--sparsify) set -- -c $cs --sparsify ;;
+		*) set -- -c $cs $opts -r disk.ranges ;;
+		esac &&
+		"$SQCOW2" "$@" disk.raw >whole.qcow2 &&
+		cuts=$(random_cuts $(file_size whole.qcow2) 8 $((seed + case))) &&
+		echo "cuts: $cuts" &&
+		slices_join f whole.qcow2 "$cuts" "$@" disk.raw &&
+		if [ "$opts" != --sparsify ]; then
+			cuts=$(random_cuts $(file_size whole.qcow2) 8 $((seed + case + 100))) &&
+			echo "pipe cuts: $cuts" &&
+			prev=0 && : >p.joined &&
+			for cut in $cuts $(file_size whole.qcow2); do
+				cat disk.raw | "$SQCOW2" -s 9000000 "$@" --slice $prev:$cut >>p.joined ||
+					exit 1
+				prev=$cut
+			done &&
+			cmp p.joined whole.qcow2
+		fi
+	'
+done
+
+test_expect_success 'bounds: either left out, with suffixes, the end clipped' '
+	"$SQCOW2" disk.raw >whole.qcow2 && size=$(file_size whole.qcow2) &&
+	"$SQCOW2" --slice : disk.raw | cmp - whole.qcow2 &&
+	"$SQCOW2" --slice 64k: disk.raw >tail && tail -c +65537 whole.qcow2 | cmp - tail &&
+	"$SQCOW2" --slice :64k disk.raw >head && head -c 65536 whole.qcow2 | cmp - head &&
+	"$SQCOW2" --slice 100:1T disk.raw >clip && test_eq "$(file_size clip)" $((size - 100)) &&
+	test_eq "$("$SQCOW2" --slice 100:1T --print-size disk.raw)" $((size - 100)) &&
+	"$SQCOW2" --slice $size: disk.raw >empty && test_eq "$(file_size empty)" 0
+'
+
+test_expect_success 'bad slices: a start past the end, the wrong way round, with -o' '
+	size=$(file_size whole.qcow2) &&
+	test_fails_with 1 "sqcow2: --slice starts at $((size + 1)), past the end of the image, $size bytes" \
+		"$SQCOW2" --slice $((size + 1)): disk.raw &&
+	test_fails_with 2 - "$SQCOW2" --slice 10:5 disk.raw <<-EOF &&
+	sqcow2: --slice ends before it starts: ${SQ}10:5${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" --slice 10 disk.raw <<-EOF &&
+	sqcow2: --slice takes START:END, either left out, not ${SQ}10${SQ}
+	EOF
+	test_fails_with 2 - "$SQCOW2" --slice 1x: disk.raw <<-EOF &&
+	sqcow2: bad --slice start ${SQ}1x${SQ}: a number of bytes, or with k, M, G, T, P or E for powers of 1024
+	EOF
+	test_fails_with 2 "sqcow2: --slice makes a part of the stream form for a stream; a file given by -o can be written whole" \
+		"$SQCOW2" --slice 0:1M -o x.qcow2 disk.raw
+'
+
+test_expect_success 'within a slice, the checks of the whole stream still hold' '
+	cp disk.raw stale.raw && put_data stale.raw 4000000 1 &&
+	size=$(file_size whole.qcow2) &&
+	test_fails_with 1 "sqcow2: non-zero byte at input offset 4000000, outside the ranges" \
+		sh -c "cat stale.raw | \"\$SQCOW2\" -s 9000000 -r disk.ranges --slice $((size - 100000)): >/dev/null" &&
+	head -c 3000000 disk.raw >short.raw &&
+	test_fails_with 1 "sqcow2: input ended at offset 3000000, before --size 9000000" \
+		sh -c "cat short.raw | \"\$SQCOW2\" -s 9000000 -r disk.ranges --slice $((size - 100000)): >/dev/null"
+'
+
+test_expect_success 'a slice of a 64 GiB disk reads only the input behind its clusters' '
+	make_raw huge.raw 64G &&
+	for gib in 1 17 33 49 63; do put_data huge.raw $((gib << 30)) 1048576 || exit 1; done &&
+	"$SQCOW2" --map huge.raw >huge.ranges &&
+	"$SQCOW2" -r huge.ranges huge.raw >huge.qcow2 &&
+	size=$(file_size huge.qcow2) &&
+	# The last 2 MiB of the image: the data of the last two ranges.
+	"$SQCOW2" -v -r huge.ranges --slice $((size - 2097152)): huge.raw >last 2>stats &&
+	tail -c 2097152 huge.qcow2 | cmp - last &&
+	read=$(sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" stats) &&
+	echo "read $read bytes" && test_eq "$read" 2097152
+'
+
+start_httpd store || exit 1
+
+test_expect_success 'the README: four slices at once, joined, are the image' '
+	readme_example "Four parts made at once" >parts &&
+	cat parts && run_example parts &&
+	"$SQCOW2" disk.raw | cmp - disk.qcow2 &&
+	verify disk.qcow2 disk.raw
+'
+
+test_expect_success 'the README: an upload cut short resumes where the server stopped' '
+	size=$("$SQCOW2" --print-size disk.raw) &&
+	"$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" \
+		-H "Transfer-Encoding:" "$URL/disk.qcow2?fail_after=300000"
+	test_eq "$(file_size store/disk.qcow2)" 300000 &&
+	readme_example "here with a server that takes a Content-Range" >resume &&
+	cat resume && run_example resume &&
+	"$SQCOW2" disk.raw | cmp - store/disk.qcow2 &&
+	verify store/disk.qcow2 disk.raw
+'
+
+test_done
