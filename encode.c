@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -134,11 +135,11 @@ skip_hole(struct copier *c, const struct layout *lo, uint64_t *first, uint64_t e
 /*
  * Read up to the buffer's room of guest clusters [first, end) into the
  * buffer after what it holds, zero-padded past the input's end; returns
- * how many.  Holes are skipped first.
+ * how many.  Holes are skipped first, if skip_holes says so.
  */
 static uint64_t
 read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
-    uint64_t end)
+    uint64_t end, int skip_holes)
 {
 	size_t cs = lo->cluster_size;
 	uint64_t room = (c->buffer_size - c->filled) / cs;
@@ -146,7 +147,7 @@ read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
 	size_t bytes, from_input;
 	uint64_t left;
 
-	while (skip_hole(c, lo, first, end))
+	while (skip_holes && skip_hole(c, lo, first, end))
 		;
 	clusters = end - *first < room ? end - *first : room;
 	bytes = clusters * cs;
@@ -155,6 +156,46 @@ read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
 	read_exact(c, c->buffer + c->filled, from_input);
 	memset(c->buffer + c->filled + from_input, 0, bytes - from_input);
 	return clusters;
+}
+
+/*
+ * A hole of the input reads as zeros, which are dropped unless they hide
+ * a backing file: then the hole must be read like the rest.
+ */
+static int
+holes_dropped(const struct sorting *s)
+{
+	return s->zeros_are == ZEROS_DROPPED && s->base == NULL;
+}
+
+/*
+ * What becomes of each of the clusters just read into chunk, guest
+ * clusters from first on: kept as data (1), or not (0), in which case a
+ * zero cluster is noted where zeros hide a backing file.  With --diff a
+ * cluster equal to the previous disk's is not kept: the backing file
+ * holds it.
+ */
+static void
+sort_clusters(struct sorting *s, const struct layout *lo, const unsigned char *chunk,
+    uint64_t first, uint64_t clusters, unsigned char *keep)
+{
+	size_t cs = lo->cluster_size;
+
+	if (s->base != NULL)
+		read_at(s->base, s->base_buffer, clusters * cs, first << lo->cluster_bits);
+	for (uint64_t i = 0; i < clusters; i++) {
+		const unsigned char *cluster = chunk + i * cs;
+
+		keep[i] = 0;
+		if (s->base != NULL && memcmp(cluster, s->base_buffer + i * cs, cs) == 0)
+			continue;
+		if (first_nonzero(cluster, cs) != cs || s->zeros_are == ZEROS_STORED) {
+			keep[i] = 1;
+			note_stored(&s->kept, first + i, lo);
+		} else if (s->zeros_are == ZEROS_MARKED) {
+			note_stored(&s->zeros, first + i, lo);
+		}
+	}
 }
 
 /*
@@ -174,15 +215,15 @@ keep_run(struct copier *c, const struct layout *lo, const unsigned char *chunk,
 }
 
 /*
- * Guest clusters [first, end) to the output, less those that are all
- * zeros.  Between two regular files the kept ones go by copy_file_range,
- * which shares extents on XFS and btrfs; otherwise they are read straight
- * into the buffer, and a kept cluster moves down only once a dropped one
- * has left a gap before it.
+ * Guest clusters [first, end) to the output, those that sort_clusters
+ * keeps.  Between two regular files they go by copy_file_range, which
+ * shares extents on XFS and btrfs; otherwise they are read straight into
+ * the buffer, and a kept cluster moves down only once a dropped one has
+ * left a gap before it.
  */
 static void
-copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
-    uint64_t end, struct range_list *stored)
+copy_kept(struct copier *c, const struct layout *lo, uint64_t first,
+    uint64_t end, struct sorting *s)
 {
 	size_t cs = lo->cluster_size;
 
@@ -200,18 +241,18 @@ copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
 			flush_buffer(c);
 			continue;
 		}
-		if ((clusters = read_clusters(c, lo, &first, end)) == 0)
+		if ((clusters = read_clusters(c, lo, &first, end, holes_dropped(s))) == 0)
 			break;
+		sort_clusters(s, lo, chunk, first, clusters, s->keep);
 		for (uint64_t i = 0; i < clusters; i++) {
 			unsigned char *cluster = chunk + i * cs;
 
-			if (first_nonzero(cluster, cs) == cs) {
+			if (!s->keep[i]) {
 				if (sharing)
 					keep_run(c, lo, chunk + run * cs, first + run, i - run);
 				run = i + 1;
 				continue;
 			}
-			note_stored(stored, first + i, lo);
 			if (sharing)
 				continue;
 			if (cluster != c->buffer + c->filled)
@@ -231,8 +272,8 @@ copy_nonzero(struct copier *c, const struct layout *lo, uint64_t first,
  * of the header and the L1 table.
  */
 void
-write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
-    struct range_list *stored)
+write_sparse(struct copier *c, const struct layout *plan, struct sorting *s,
+    struct layout *lo)
 {
 	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
 	enum layout_error error;
@@ -242,19 +283,16 @@ write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
 	if (lseek(c->out->fd, (off_t)head, SEEK_SET) == -1)
 		die(1, "%s", c->out->name);
 	c->out->offset = c->reserved = head;
+	sorting_start(s, c);
 	run_walk_init(&walk, plan);
 	while (run_next(&walk)) {
 		skip_unstored(c, (walk.first << plan->cluster_bits) - c->in->offset);
-		copy_nonzero(c, plan, walk.first, walk.end, stored);
+		copy_kept(c, plan, walk.first, walk.end, s);
 	}
 	finish_input(c);
 	flush_buffer(c);
-
 	/* A subset of the plan's clusters: it fits wherever the plan did. */
-	if ((error = layout_init(lo, plan->input_size, plan->cluster_bits, stored->v,
-	    stored->n)) != LAYOUT_OK ||
-	    (error = layout_set_header(lo, plan->version, plan->backing_file,
-	    plan->backing_format)) != LAYOUT_OK)
+	if ((error = layout_of_sorting(lo, plan, s)) != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));
 	layout_data_first(lo);
 	if (c->out->offset != lo->l2_offset || lo->data_offset != head)
@@ -275,28 +313,59 @@ write_sparse(struct copier *c, const struct layout *plan, struct layout *lo,
 }
 
 void
-sparsify(struct copier *c, const struct layout *plan, struct range_list *kept)
+first_pass(struct copier *c, const struct layout *plan, struct sorting *s)
 {
-	size_t cs = plan->cluster_size;
 	struct run_walk walk;
 
+	sorting_start(s, c);
 	run_walk_init(&walk, plan);
 	while (run_next(&walk)) {
 		uint64_t cluster = walk.first;
 
 		seek_input(c, cluster << plan->cluster_bits);
 		while (cluster < walk.end) {
-			uint64_t clusters = read_clusters(c, plan, &cluster, walk.end);
+			uint64_t clusters = read_clusters(c, plan, &cluster, walk.end,
+			    holes_dropped(s));
 
-			for (uint64_t i = 0; i < clusters; i++)
-				if (first_nonzero(c->buffer + i * cs, cs) != cs)
-					note_stored(kept, cluster + i, plan);
+			sort_clusters(s, plan, c->buffer, cluster, clusters, s->keep);
 			cluster += clusters;
 		}
 	}
 	if (lseek(c->in->fd, 0, SEEK_SET) == -1)
 		die(1, "%s", c->in->name);
 	c->in->offset = 0;
+}
+
+void
+sorting_start(struct sorting *s, const struct copier *c)
+{
+	if ((s->keep = malloc(c->buffer_size)) == NULL ||
+	    (s->base != NULL && (s->base_buffer = malloc(c->buffer_size)) == NULL))
+		die(1, "buffer");
+}
+
+void
+sorting_free(struct sorting *s)
+{
+	ranges_free(&s->kept);
+	ranges_free(&s->zeros);
+	free(s->keep);
+	free(s->base_buffer);
+	s->keep = s->base_buffer = NULL;
+}
+
+enum layout_error
+layout_of_sorting(struct layout *lo, const struct layout *plan,
+    const struct sorting *s)
+{
+	enum layout_error error;
+
+	if ((error = layout_init(lo, plan->input_size, plan->cluster_bits,
+	    s->kept.v, s->kept.n)) != LAYOUT_OK ||
+	    (error = layout_set_header(lo, plan->version, plan->backing_file,
+	    plan->backing_format)) != LAYOUT_OK)
+		return error;
+	return s->zeros.n > 0 ? layout_set_zeros(lo, s->zeros.v, s->zeros.n) : LAYOUT_OK;
 }
 
 /*
@@ -423,4 +492,23 @@ write_slice(struct copier *c, const struct layout *lo, uint64_t from, uint64_t t
 		if (from == 0)
 			guard_header(c->out, start);
 	}
+}
+
+/*
+ * --sparsify and --diff: a first pass finds what to store, and the plan is
+ * made again of it.
+ */
+void
+sort_first(struct copier *c, struct layout *plan, struct sorting *s)
+{
+	struct layout whole = *plan;
+	enum layout_error error;
+
+	if (!io_seekable(c->in))
+		diex(2, "--%s reads the input twice, and %s is not a file or a block "
+		    "device (-o FILE does it in one pass)", s->base != NULL ?
+		    "diff" : "sparsify", c->in->name);
+	first_pass(c, &whole, s);
+	if ((error = layout_of_sorting(plan, &whole, s)) != LAYOUT_OK)
+		diex(1, "%s", layout_strerror(error));
 }

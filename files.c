@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,12 @@ io_start(void)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
+}
+
+int
+stdin_was_closed(void)
+{
+	return closed_at_start[STDIN_FILENO];
 }
 
 void
@@ -87,6 +94,22 @@ same_file(const struct io *in, const struct io *out)
 	if (in->kind == IO_BLOCK)
 		return a.st_rdev == b.st_rdev;
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+void
+open_base(const char *path, struct io *base, uint64_t size,
+    struct range_list *ranges)
+{
+	open_input(path, base);
+	if (!io_seekable(base))
+		diex(2, "--diff reads %s by offset: a file or a block device", base->name);
+	if (base->size > size)
+		diex(1, "%s: the disk shrank, from %" PRIu64 " bytes to %" PRIu64,
+		    base->name, base->size, size);
+	if (ranges != NULL) {
+		data_ranges(base, base->size, ranges);
+		ranges_merge(ranges);
+	}
 }
 
 /*

@@ -226,6 +226,27 @@ rewrite_output(struct copier *c, uint64_t offset, const void *buf, size_t len)
 		die(1, "%s", c->out->name);
 }
 
+void
+read_at(struct io *io, void *buf, size_t len, uint64_t offset)
+{
+	size_t done = 0, have;
+
+	have = offset >= io->size ? 0 : io->size - offset < len ? (size_t)(io->size - offset) : len;
+	while (done < have) {
+		ssize_t n = pread(io->fd, (char *)buf + done, have - done, (off_t)(offset + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				diex(1, "%s: changed size while being read", io->name);
+			die(1, "%s", io->name);
+		}
+		done += (size_t)n;
+	}
+	memset((char *)buf + have, 0, len - have);
+}
+
 size_t
 first_nonzero(const unsigned char *p, size_t len)
 {

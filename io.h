@@ -60,6 +60,7 @@ struct copier {
  */
 void io_start(void);
 void need_standard(int fd, const char *name);
+int stdin_was_closed(void);
 
 /*
  * The raw disk or the image to read: path, or stdin if it is NULL or
@@ -68,6 +69,14 @@ void need_standard(int fd, const char *name);
  */
 void open_input(const char *path, struct io *in);
 int same_file(const struct io *in, const struct io *out);
+
+/*
+ * --diff BASE, the previous raw disk, read by offset: it must be no larger
+ * than the disk's size.  With ranges, its data ranges are added to them:
+ * where the disk may have dropped what BASE held.
+ */
+void open_base(const char *path, struct io *base, uint64_t size,
+    struct range_list *ranges);
 
 /* Fill io's kind, and its size if it is a file or a block device. */
 void io_probe(struct io *io);
@@ -172,6 +181,12 @@ void write_out(struct copier *c, const void *buf, size_t len);
  * when the kernel refuses, and the caller writes the rest itself.
  */
 uint64_t share_range(struct copier *c, uint64_t offset, uint64_t len);
+
+/*
+ * len bytes of a file or block device at offset, zeros past its end, by
+ * pread: the input is not moved.  For --diff's previous disk.
+ */
+void read_at(struct io *io, void *buf, size_t len, uint64_t offset);
 
 /* Offset of the first non-zero byte of p[0..len), or len if there is none. */
 size_t first_nonzero(const unsigned char *p, size_t len);

@@ -157,6 +157,14 @@ enum layout_error layout_set_header(struct layout *lo, int version,
 enum layout_error layout_set_zeros(struct layout *lo, const struct range *zeros,
     size_t nzeros);
 
+/*
+ * The bytes of lo's header before its extensions (72 for version 2, 104
+ * for 3), and where in cluster 0 the backing file's name goes: after the
+ * extensions and their end marker.
+ */
+size_t layout_header_length(const struct layout *lo);
+size_t layout_backing_name_offset(const struct layout *lo);
+
 /* What went wrong, as a short lowercase phrase. */
 const char *layout_strerror(enum layout_error);
 
@@ -180,10 +188,13 @@ uint64_t layout_meta_clusters(const struct layout *lo);
 void layout_data_first(struct layout *lo);
 
 /*
- * Start a walk over the runs of clusters that lo stores.  run_next moves
- * to the next run and returns 1, or returns 0 after the last one.
+ * Start a walk over the runs of clusters that lo stores (or that
+ * ranges[0..n) touch, at clusters of 1 << cluster_bits bytes).  run_next
+ * moves to the next run and returns 1, or returns 0 after the last one.
  */
 void run_walk_init(struct run_walk *walk, const struct layout *lo);
+void run_walk_ranges(struct run_walk *walk, const struct range *ranges, size_t n,
+    unsigned cluster_bits);
 int run_next(struct run_walk *walk);
 
 /*

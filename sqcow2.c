@@ -25,6 +25,7 @@
 #include "io.h"
 #include "layout.h"
 #include "ranges.h"
+#include "sizes.h"
 
 #define VERSION		"0.1"
 
@@ -33,7 +34,8 @@ struct options {
 	uint64_t size;
 	int have_size;
 	const char *ranges_path;	/* NULL: found, or all of the disk */
-	int sparsify;
+	int sparsify;			/* 1 --sparsify, 0 --no-sparsify, -1 not said */
+	const char *diff_path;		/* --diff: the previous raw disk */
 	unsigned cluster_bits;
 	int version;			/* of the qcow2 image: 2 or 3 */
 	const char *backing_file;
@@ -101,79 +103,6 @@ help(void)
 "\n"
 "Bytes outside the ranges must be zero: sqcow2 checks them and fails if one\n"
 "is not.  Exit status: 0 success, 1 failure, 2 usage error.\n", stdout);
-}
-
-/*
- * The bytes of digits after a decimal point, numerator / 10^places, in
- * units of 1 << shift: whole bytes, or -1.  Trailing zeros are dropped
- * first, so that 1.50G is 1.5G.
- */
-static int
-fraction_bytes(uint64_t numerator, unsigned places, unsigned shift, uint64_t *bytes)
-{
-	uint64_t fives = 1;
-
-	for (; places > 0 && numerator % 10 == 0; places--)
-		numerator /= 10;
-	for (unsigned i = 0; i < places; i++)
-		fives *= 5;
-	/* numerator * 2^shift / (2^places * 5^places) */
-	if (numerator % fives != 0)
-		return -1;
-	numerator /= fives;
-	if (shift >= places) {
-		*bytes = numerator << (shift - places);
-		return 0;
-	}
-	if (numerator % (UINT64_C(1) << (places - shift)) != 0)
-		return -1;
-	*bytes = numerator >> (places - shift);
-	return 0;
-}
-
-/*
- * A size in bytes, with an optional suffix k, M, G, T, P or E for powers
- * of 1024, as qemu-img reads them, also written KiB, MiB...; a decimal
- * fraction such as 1.5G must come to whole bytes.  KB, MB, GB... are
- * refused: truncate reads them as powers of 1000, and many people as
- * powers of 1024.  Returns NULL, or why s is no size.
- */
-static const char *
-parse_size(const char *s, uint64_t *size)
-{
-	static const char units[] = "kmgtpe";
-	const char *unit;
-	uint64_t whole, numerator = 0, part = 0;
-	unsigned places = 0, shift = 0;
-	char *end;
-
-	if (parse_number(s, &end, &whole) == -1)
-		return "a number of bytes, or with k, M, G, T, P or E for powers of 1024";
-	if (*end == '.' && s[1] != 'x' && s[1] != 'X') {
-		for (end++; isdigit((unsigned char)*end) && places < 19; end++, places++)
-			numerator = numerator * 10 + (uint64_t)(*end - '0');
-		if (places == 0 || isdigit((unsigned char)*end))
-			return "a number of bytes, or with k, M, G, T, P or E for powers of 1024";
-	}
-	if (*end != '\0' && (unit = strchr(units, tolower((unsigned char)*end))) != NULL) {
-		shift = 10 * (unsigned)(unit - units + 1);
-		end++;
-		if (strcmp(end, "B") == 0 || strcmp(end, "b") == 0)
-			return "KB, MB, GB... mean powers of 1000 to some and 1024 to "
-			    "others: write k, M, G... or KiB, MiB, GiB... for 1024";
-		if (strcmp(end, "iB") == 0 || strcmp(end, "ib") == 0)
-			end += 2;
-	} else if (strcmp(end, "B") == 0 || strcmp(end, "b") == 0) {
-		end++;
-	}
-	if (*end != '\0')
-		return "a number of bytes, or with k, M, G, T, P or E for powers of 1024";
-	if (fraction_bytes(numerator, places, shift, &part) == -1)
-		return "not a whole number of bytes";
-	if (whole > (UINT64_MAX >> shift) || (whole << shift) > UINT64_MAX - part)
-		return "too large";
-	*size = (whole << shift) + part;
-	return NULL;
 }
 
 static unsigned
@@ -258,6 +187,7 @@ parse_options(int argc, char **argv, struct options *opt)
 {
 	enum {
 		OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT, OPT_SLICE,
+		OPT_NO_SPARSIFY, OPT_DIFF,
 		OPT_FAKE_CONSOLE, OPT_SPARSIFY
 	};
 	static const struct option longopts[] = {
@@ -271,6 +201,8 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "input",		required_argument,	NULL, 'i' },
 		{ "sparsify",		no_argument,		NULL, OPT_SPARSIFY },
 		{ "slice",		required_argument,	NULL, OPT_SLICE },
+		{ "no-sparsify",	no_argument,		NULL, OPT_NO_SPARSIFY },
+		{ "diff",		required_argument,	NULL, OPT_DIFF },
 		{ "fsync",		no_argument,		NULL, OPT_FSYNC },
 		{ "backing",		required_argument,	NULL, 'b' },
 		{ "backing-format",	required_argument,	NULL, 'F' },
@@ -286,12 +218,14 @@ parse_options(int argc, char **argv, struct options *opt)
 	int ch;
 
 	opt->cluster_bits = DEFAULT_CLUSTER_BITS;
+	opt->sparsify = -1;
 	opt->version = 3;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":ds:r:c:o:i:b:F:pvhV", longopts, NULL)) != -1) {
 		if ((ch < 256 && strchr("srcbF", ch) != NULL) || ch == OPT_COMPAT ||
-		    ch == OPT_SPARSIFY || ch == OPT_SLICE)
+		    ch == OPT_SPARSIFY || ch == OPT_SLICE || ch == OPT_NO_SPARSIFY ||
+		    ch == OPT_DIFF)
 			note_encoding(opt, longopts, ch);
 		switch (ch) {
 		case 'd':
@@ -332,6 +266,14 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case OPT_SLICE:
 			parse_slice(optarg, opt);
+			break;
+		case OPT_NO_SPARSIFY:
+			opt->sparsify = 0;
+			break;
+		case OPT_DIFF:
+			if (*optarg == '\0' || strcmp(optarg, "-") == 0)
+				diex(2, "--diff needs the previous disk's file, not '%s'", optarg);
+			opt->diff_path = optarg;
 			break;
 		case 'b':
 			opt->backing_file = optarg;
@@ -388,10 +330,11 @@ parse_options(int argc, char **argv, struct options *opt)
 	if (opt->backing_format != NULL && opt->backing_file == NULL)
 		diex(2, "--backing-format needs --backing");
 	/* Holes of the new disk would read from the backing file, not as zeros. */
-	if (opt->backing_file != NULL && opt->ranges_path == NULL)
-		diex(2, "--backing needs --ranges, the blocks that changed");
-	if (opt->sparsify && opt->backing_file != NULL)
-		diex(2, "--sparsify drops clusters of zeros, which over --backing hide data");
+	if (opt->backing_file != NULL && opt->ranges_path == NULL && opt->diff_path == NULL)
+		diex(2, "--backing needs --ranges, the blocks that changed, or --diff");
+	/* The backing image is the previous disk's qcow2, which --diff does not read. */
+	if (opt->diff_path != NULL && opt->backing_file == NULL)
+		diex(2, "--diff needs --backing, the image of the previous disk");
 	if (opt->slice && opt->output_path != NULL)
 		diex(2, "--slice makes a part of the stream form for a stream; a file "
 		    "given by -o can be written whole");
@@ -526,25 +469,17 @@ print_statistics(const struct copier *c, const struct layout *lo)
 static int
 needs_input(const struct options *opt)
 {
-	return !opt->print_size || !opt->have_size || opt->ranges_path == NULL ||
-	    opt->sparsify || opt->input_path != NULL;
+	struct stat st;
+
+	if (!opt->print_size || !opt->have_size || opt->ranges_path == NULL ||
+	    opt->sparsify == 1 || opt->diff_path != NULL || opt->input_path != NULL)
+		return 1;
+	/* Not said: a file on stdin is sparsified by the run this size is for. */
+	return opt->sparsify == -1 && fstat(STDIN_FILENO, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && isatty(STDIN_FILENO) == 0 &&
+	    !stdin_was_closed();
 }
 
-/* --sparsify: the plan again, of the clusters that hold a non-zero byte. */
-static void
-sparsify_plan(struct copier *c, struct layout *plan, const struct options *opt,
-    struct range_list *ranges)
-{
-	struct range_list kept = { 0 };
-
-	if (!io_seekable(c->in))
-		diex(2, "--sparsify reads the input twice, and %s is not a file or "
-		    "a block device (-o FILE drops zeros from a stream)", c->in->name);
-	sparsify(c, plan, &kept);
-	ranges_free(ranges);
-	*ranges = kept;
-	plan_image(plan, opt, plan->input_size, ranges);
-}
 
 /* A slice ends where the image does; one that starts past it is wrong. */
 static void
@@ -557,15 +492,27 @@ clip_slice(struct options *opt, uint64_t image_size)
 		opt->slice_end = image_size;
 }
 
+/* Over a backing file zeros hide its data: zero clusters, or data in version 2. */
+static enum zero_rule
+zero_rule(const struct options *opt)
+{
+	if (opt->backing_file == NULL)
+		return ZEROS_DROPPED;
+	return opt->version == 3 ? ZEROS_MARKED : ZEROS_STORED;
+}
+
+
 int
 main(int argc, char **argv)
 {
 	struct options opt = { 0 };
-	struct range_list ranges = { 0 }, stored = { 0 };
+	struct range_list ranges = { 0 };
 	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
+	struct io base = { .fd = -1, .name = "base" };
+	struct sorting sorting = { 0 };
 	struct layout plan, written;
 	struct copier c;
-	int new_file = 0;
+	int new_file = 0, passes;
 
 	io_start();
 	parse_options(argc, argv, &opt);
@@ -594,16 +541,30 @@ main(int argc, char **argv)
 		ready_output(&out);
 	in.size = disk_size(&opt, &in);
 	load_ranges(&opt, &in, &out, in.size, &ranges);
+	if (opt.diff_path != NULL) {
+		open_base(opt.diff_path, &base, in.size, opt.ranges_path == NULL ?
+		    &ranges : NULL);
+		sorting.base = &base;
+	}
 	plan_image(&plan, &opt, in.size, &ranges);
+	/*
+	 * A file can be read twice, and dropping its clusters of zeros costs
+	 * less than the bytes it saves; -o drops them in its one pass, and a
+	 * slice would scan the whole disk for its part.
+	 */
+	if (opt.sparsify == -1)
+		opt.sparsify = io_seekable(&in) && !new_file && !opt.slice;
+	sorting.zeros_are = zero_rule(&opt);
 
 	copier_init(&c, &in, &out, plan.cluster_size);
-	/* Over a backing file a cluster of zeros is data: it hides the backing one. */
+	/* Over a backing file the bytes outside the ranges are its data. */
 	c.check_zeros = opt.backing_file == NULL;
+	passes = (opt.sparsify || opt.diff_path != NULL) && !new_file ? 2 : 1;
 	if (opt.progress)
-		progress_start(in.size * (opt.sparsify ? 2 : 1),
+		progress_start(in.size * (uint64_t)passes,
 		    opt.fake_console || isatty(STDERR_FILENO));
-	if (opt.sparsify) {
-		sparsify_plan(&c, &plan, &opt, &ranges);
+	if (passes == 2) {
+		sort_first(&c, &plan, &sorting);
 		progress_pass_done(in.size);
 	}
 	if (opt.slice)
@@ -613,8 +574,8 @@ main(int argc, char **argv)
 		    layout_image_size(&plan));
 		flush_stdout();
 	} else {
-		if (new_file && opt.backing_file == NULL) {
-			write_sparse(&c, &plan, &written, &stored);
+		if (new_file) {
+			write_sparse(&c, &plan, &sorting, &written);
 		} else {
 			if (opt.slice)
 				write_slice(&c, &plan, opt.slice_start, opt.slice_end);
@@ -630,7 +591,7 @@ main(int argc, char **argv)
 			print_statistics(&c, &written);
 	}
 	copier_free(&c);
-	ranges_free(&stored);
+	sorting_free(&sorting);
 	ranges_free(&ranges);
 	return 0;
 }

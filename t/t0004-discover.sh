@@ -24,7 +24,8 @@ test_expect_success 'a sparse file on stdin converts with no options' '
 test_expect_success 'its holes are skipped, not read' '
 	read=$(bytes_read stats) &&
 	echo "read $read bytes" &&
-	test "$read" -gt 0 && test "$read" -le $((8 * 65536))
+	# Twice the clusters of data at most: the zero scan, then the copy.
+	test "$read" -gt 0 && test "$read" -le $((2 * 8 * 65536))
 '
 
 test_expect_success 'what is read grows with the data, not the virtual size' '
@@ -46,7 +47,7 @@ test_expect_success 'a range file with a seekable stdin skips the holes between 
 	printf "0 5000\n70000 10\n536800000 200000\n1073741000 824\n" >sparse.ranges &&
 	"$SQCOW2" -v -r sparse.ranges <sparse.raw >r.qcow2 2>rstats &&
 	verify r.qcow2 sparse.raw &&
-	test "$(bytes_read rstats)" -le $((8 * 65536))
+	test "$(bytes_read rstats)" -le $((2 * 8 * 65536))
 '
 
 test_expect_success 'a seekable stdin still fails on data outside the ranges' '

@@ -86,7 +86,7 @@ test_expect_success 'appending with >> or writing from an offset' '
 '
 
 test_expect_success 'without SEEK_DATA a file on stdin is all data, and still right' '
-	FAULTS=refuse=seek_data LD_PRELOAD=$FAULT_SO "$SQCOW2" -v <disk.raw >all.qcow2 2>stats &&
+	FAULTS=refuse=seek_data LD_PRELOAD=$FAULT_SO "$SQCOW2" -v --no-sparsify <disk.raw >all.qcow2 2>stats &&
 	verify all.qcow2 disk.raw &&
 	test_eq "$(info all.qcow2 data_clusters)" 81 &&
 	grep -q "skipped 0 by seeking" stats

@@ -112,7 +112,7 @@ test_expect_success 'options given bad values' '
 	sqcow2: cluster size must be a power of two from 512 to 2M, not ${SQ}0${SQ}
 	EOF
 	test_fails_with 1 "sqcow2: .: Is a directory" "$SQCOW2" -s 1M -r . &&
-	test_fails_with 1 "sqcow2: nodir/x.qcow2: No such file or directory" \
+	test_fails_with 1 "sqcow2: nodir: No such file or directory" \
 		sh -c "\"\$SQCOW2\" -o nodir/x.qcow2 <disk.raw" &&
 	test_fails_with 1 "sqcow2: nope.raw: No such file or directory" "$SQCOW2" --map nope.raw &&
 	test_fails_with 2 - "$SQCOW2" --map a b <<-EOF
@@ -155,7 +155,7 @@ test_expect_success 'a million ranges: time and memory' '
 	awk "BEGIN { for (i = 999999; i >= 0; i--) print i * 1024, 100 }" >million.ranges &&
 	make_raw million.raw 1024000000 &&
 	start=$(date +%s%N) &&
-	"$SQCOW2" -v -c 512 -r million.ranges <million.raw >/dev/null 2>stats &&
+	"$SQCOW2" -v -c 512 --no-sparsify -r million.ranges <million.raw >/dev/null 2>stats &&
 	end=$(date +%s%N) &&
 	kib=$(sed -n "s/.*peak memory \\([0-9]*\\) KiB/\\1/p" stats) &&
 	echo "# a million ranges: $(( (end - start) / 1000000 )) ms, peak memory $kib KiB" >note &&

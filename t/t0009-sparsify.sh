@@ -18,8 +18,8 @@ test_expect_success 'setup' '
 	put_data z.raw 14000000 1 && put_data z.raw 25164000 1000
 '
 
-test_expect_success 'written zeros are stored without --sparsify' '
-	"$SQCOW2" <z.raw >plain.qcow2 && verify plain.qcow2 z.raw &&
+test_expect_success 'written zeros are stored with --no-sparsify' '
+	"$SQCOW2" --no-sparsify <z.raw >plain.qcow2 && verify plain.qcow2 z.raw &&
 	test "$(info plain.qcow2 data_clusters)" -gt 190
 '
 
@@ -84,13 +84,15 @@ test_expect_success 'a disk of zeros and an empty disk' '
 '
 
 test_expect_success '--sparsify on a pipe is a usage error that says why' '
-	test_fails_with 2 "sqcow2: --sparsify reads the input twice, and stdin is not a file or a block device (-o FILE drops zeros from a stream)" \
+	test_fails_with 2 "sqcow2: --sparsify reads the input twice, and stdin is not a file or a block device (-o FILE does it in one pass)" \
 		sh -c "cat z.raw | \"\$SQCOW2\" --sparsify -s $size >out.qcow2"
 '
 
-test_expect_success '--sparsify with --backing is refused' '
-	test_fails_with 2 "sqcow2: --sparsify drops clusters of zeros, which over --backing hide data" \
-		"$SQCOW2" --sparsify -r all.ranges -b base.qcow2
+test_expect_success '--sparsify with --backing makes its zeros zero clusters' '
+	"$SQCOW2" <z.raw >base.qcow2 &&
+	"$SQCOW2" --sparsify -r all.ranges -b base.qcow2 -F qcow2 <z.raw >over.qcow2 &&
+	verify_overlay over.qcow2 z.raw &&
+	test "$(info over.qcow2 zero_clusters)" -gt 150
 '
 
 test_expect_success 'a JSON layout and the plain form give the same image' '

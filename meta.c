@@ -1,0 +1,341 @@
+/*
+ * meta.c: the bytes of every metadata cluster of a layout, in the order of
+ * the file or from any cluster on: the header and its extensions, the L1
+ * and L2 tables, the refcount table and blocks.  Pure, as layout.c is,
+ * and built on it; the contracts are in layout.h.
+ */
+#include <string.h>
+
+#include "layout.h"
+
+#define QCOW_MAGIC		0x514649fbu
+#define V3_HEADER_LENGTH	104
+#define EXT_BACKING_FORMAT	0xe2792acau
+#define EXT_HEADER		8		/* u32 type, u32 length */
+#define REFCOUNT_ORDER		4		/* 16-bit refcounts */
+#define COPIED			(UINT64_C(1) << 63)
+#define ZERO_FLAG		UINT64_C(1)		/* bit 0 of an L2 entry */
+#define EXHAUSTED		UINT64_MAX
+
+static void
+put_be16(unsigned char *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void
+put_be32(unsigned char *p, uint32_t v)
+{
+	put_be16(p, v >> 16);
+	put_be16(p + 2, v);
+}
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	put_be32(p, v >> 32);
+	put_be32(p + 4, v);
+}
+
+static uint64_t
+min64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t
+max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* A walk over the runs of ranges[0..n), on its first run. */
+static void
+walk_start(struct run_walk *walk, const struct range *ranges, size_t n,
+    unsigned cluster_bits)
+{
+	run_walk_ranges(walk, ranges, n, cluster_bits);
+	run_next(walk);
+}
+
+/*
+ * The header, then its extensions (the backing file's format, if known),
+ * their end marker, and the backing file's name.
+ */
+static void
+fill_header(const struct layout *lo, unsigned char *p)
+{
+	size_t ext = layout_header_length(lo);
+
+	put_be32(p + 0, QCOW_MAGIC);
+	put_be32(p + 4, (uint32_t)lo->version);
+	put_be32(p + 20, lo->cluster_bits);
+	put_be64(p + 24, lo->virtual_size);
+	put_be32(p + 36, (uint32_t)lo->l1_entries);
+	put_be64(p + 40, lo->l1_offset);
+	put_be64(p + 48, lo->refcount_table_offset);
+	put_be32(p + 56, (uint32_t)lo->refcount_table_clusters);
+	if (lo->version == 3) {
+		put_be32(p + 96, REFCOUNT_ORDER);
+		put_be32(p + 100, V3_HEADER_LENGTH);
+	}
+	if (lo->backing_format != NULL) {
+		size_t length = strlen(lo->backing_format);
+
+		put_be32(p + ext, EXT_BACKING_FORMAT);
+		put_be32(p + ext + 4, (uint32_t)length);
+		memcpy(p + ext + EXT_HEADER, lo->backing_format, length);
+	}
+	/* The end marker is eight zero bytes, already there. */
+	if (lo->backing_file != NULL) {
+		size_t offset = layout_backing_name_offset(lo);
+		size_t length = strlen(lo->backing_file);
+
+		put_be64(p + 8, offset);
+		put_be32(p + 16, (uint32_t)length);
+		memcpy(p + offset, lo->backing_file, length);
+	}
+}
+
+/* Table walks */
+
+/*
+ * Count the data clusters below guest cluster g (at least counted), and
+ * move both walks to their first runs that end past it.
+ */
+static void
+count_to(struct table_walk *tw, uint64_t g)
+{
+	struct run_walk *data = &tw->data;
+
+	while (data->first < g) {
+		uint64_t from = max64(data->first, tw->counted), to = min64(data->end, g);
+
+		if (to > from)
+			tw->data_below += to - from;
+		if (data->end > g)
+			break;
+		run_next(data);
+	}
+	while (tw->zero.end <= g)
+		run_next(&tw->zero);
+	tw->counted = g;
+}
+
+/* Make the first table at or after L1 index t the current one. */
+static void
+find_table(struct table_walk *tw, uint64_t t)
+{
+	unsigned l2_bits = tw->data.cluster_bits - 3;
+	uint64_t base = t << l2_bits, next = EXHAUSTED;
+
+	count_to(tw, base);
+	if (tw->data.first != EXHAUSTED)
+		next = max64(tw->data.first, base) >> l2_bits;
+	if (tw->zero.first != EXHAUSTED)
+		next = min64(next, max64(tw->zero.first, base) >> l2_bits);
+	tw->table = next;
+	if (next != EXHAUSTED)
+		count_to(tw, next << l2_bits);
+}
+
+static void
+next_table(struct table_walk *tw)
+{
+	tw->ordinal++;
+	find_table(tw, tw->table + 1);
+}
+
+/*
+ * Start tw at the first table at or after L1 index entry, or at the
+ * table of that ordinal, whichever comes first; past the last table if
+ * neither is.  The runs of both kinds by their first cluster give the
+ * tables in order, as in count_clusters, a run at a time.
+ */
+static void
+seek_table(struct table_walk *tw, const struct layout *lo, uint64_t entry,
+    uint64_t ordinal)
+{
+	unsigned l2_bits = lo->cluster_bits - 3;
+	uint64_t next = 0, seen = 0, target = EXHAUSTED;
+	struct run_walk data, zero;
+
+	walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
+	walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	while (data.first != EXHAUSTED || zero.first != EXHAUSTED) {
+		struct run_walk *walk = data.first <= zero.first ? &data : &zero;
+		uint64_t first = max64(walk->first >> l2_bits, next);
+		uint64_t last = (walk->end - 1) >> l2_bits;
+
+		if (last >= first) {
+			if (last >= entry)
+				target = max64(first, entry);
+			if (ordinal - seen <= last - first)
+				target = min64(target, first + (ordinal - seen));
+			if (target != EXHAUSTED) {
+				seen += target - first;
+				break;
+			}
+			seen += last - first + 1;
+			next = last + 1;
+		}
+		run_next(walk);
+	}
+	walk_start(&tw->data, lo->ranges, lo->nranges, lo->cluster_bits);
+	walk_start(&tw->zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	tw->counted = tw->data_below = 0;
+	tw->ordinal = seen;
+	tw->table = target;
+	if (target != EXHAUSTED)
+		count_to(tw, target << l2_bits);
+}
+
+/* The metadata */
+
+/* L1 entries of cluster `index` of the L1 table; tables are met in L1 order. */
+static void
+fill_l1(struct meta_writer *mw, uint64_t index, unsigned char *p)
+{
+	const struct layout *lo = mw->lo;
+	uint64_t per_cluster = lo->cluster_size / 8;
+	uint64_t first = index * per_cluster;
+	uint64_t end = min64(first + per_cluster, lo->l1_entries);
+	struct table_walk *tw = &mw->l1;
+
+	for (; tw->table < end; next_table(tw))
+		put_be64(p + (tw->table - first) * 8, (lo->l2_offset +
+		    tw->ordinal * lo->cluster_size) | COPIED);
+}
+
+static void
+fill_refcount_table(const struct layout *lo, uint64_t index, unsigned char *p)
+{
+	uint64_t per_cluster = lo->cluster_size / 8;
+
+	for (uint64_t i = 0; i < per_cluster; i++) {
+		uint64_t block = index * per_cluster + i;
+
+		if (block >= lo->refcount_blocks)
+			break;
+		put_be64(p + i * 8, lo->refcount_blocks_offset + block * lo->cluster_size);
+	}
+}
+
+/* Every cluster of the file is used exactly once, so each counts 1. */
+static void
+fill_refcount_block(const struct layout *lo, uint64_t index, unsigned char *p)
+{
+	uint64_t per_block = lo->cluster_size / 2;
+	uint64_t first = index * per_block;
+
+	for (uint64_t i = 0; i < per_block && first + i < lo->total_clusters; i++)
+		put_be16(p + i * 2, 1);
+}
+
+/*
+ * The next L2 table: the zero flag for the clusters the zero runs reach,
+ * then, over it where a cluster is both, the data clusters in guest
+ * order.
+ */
+static void
+fill_l2(struct meta_writer *mw, unsigned char *p)
+{
+	const struct layout *lo = mw->lo;
+	unsigned l2_bits = lo->cluster_bits - 3;
+	struct table_walk *tw = &mw->l2;
+	struct run_walk *walk;
+	uint64_t base, limit;
+
+	if (tw->table == EXHAUSTED)
+		return;
+	base = tw->table << l2_bits;
+	limit = base + (UINT64_C(1) << l2_bits);
+	for (walk = &tw->zero; walk->first < limit; run_next(walk)) {
+		uint64_t end = min64(walk->end, limit);
+
+		for (uint64_t g = max64(walk->first, base); g < end; g++)
+			put_be64(p + (g - base) * 8, ZERO_FLAG);
+		if (walk->end > limit)
+			break;
+	}
+	for (walk = &tw->data; walk->first < limit; run_next(walk)) {
+		uint64_t end = min64(walk->end, limit);
+
+		for (uint64_t g = max64(walk->first, base); g < end; g++)
+			put_be64(p + (g - base) * 8, (lo->data_offset +
+			    tw->data_below++ * lo->cluster_size) | COPIED);
+		if (walk->end > limit)
+			break;
+	}
+	tw->counted = limit;
+	next_table(tw);
+}
+
+/* Whether host cluster `cluster` lies in the `count` clusters from offset. */
+static int
+in_section(const struct layout *lo, uint64_t cluster, uint64_t offset, uint64_t count)
+{
+	uint64_t first = offset >> lo->cluster_bits;
+
+	return cluster >= first && cluster - first < count;
+}
+
+void
+meta_writer_init(struct meta_writer *mw, const struct layout *lo)
+{
+	memset(mw, 0, sizeof(*mw));
+	mw->lo = lo;
+	meta_writer_seek(mw, 0);
+}
+
+/*
+ * Where the L1 and the L2 walks are once every metadata cluster before
+ * `cluster` has been filled: an L1 cluster starts at its first entry, an
+ * L2 cluster at the table of its ordinal.
+ */
+void
+meta_writer_seek(struct meta_writer *mw, uint64_t cluster)
+{
+	const struct layout *lo = mw->lo;
+	unsigned bits = lo->cluster_bits;
+	uint64_t data_at = lo->data_offset >> bits;
+	uint64_t l1_at = lo->l1_offset >> bits, l2_at = lo->l2_offset >> bits;
+	uint64_t l1_done, l2_done;
+
+	if (cluster >= data_at && cluster - data_at < lo->data_clusters)
+		cluster = data_at + lo->data_clusters;
+	cluster = min64(cluster, lo->total_clusters);
+	mw->cluster = cluster;
+	mw->emitted = cluster < data_at ? cluster : cluster - lo->data_clusters;
+	l1_done = cluster <= l1_at ? 0 : min64(cluster - l1_at, lo->l1_clusters);
+	l2_done = cluster <= l2_at ? 0 : min64(cluster - l2_at, lo->l2_tables);
+	seek_table(&mw->l1, lo, l1_done * (lo->cluster_size / 8), EXHAUSTED);
+	seek_table(&mw->l2, lo, EXHAUSTED, l2_done);
+}
+
+int
+meta_writer_next(struct meta_writer *mw, unsigned char *cluster)
+{
+	const struct layout *lo = mw->lo;
+	uint64_t c = mw->cluster;
+
+	if (mw->emitted == layout_meta_clusters(lo))
+		return 0;
+	memset(cluster, 0, lo->cluster_size);
+	if (c == 0)
+		fill_header(lo, cluster);
+	else if (in_section(lo, c, lo->l1_offset, lo->l1_clusters))
+		fill_l1(mw, c - (lo->l1_offset >> lo->cluster_bits), cluster);
+	else if (in_section(lo, c, lo->refcount_table_offset, lo->refcount_table_clusters))
+		fill_refcount_table(lo, c - (lo->refcount_table_offset >> lo->cluster_bits), cluster);
+	else if (in_section(lo, c, lo->refcount_blocks_offset, lo->refcount_blocks))
+		fill_refcount_block(lo, c - (lo->refcount_blocks_offset >> lo->cluster_bits), cluster);
+	else
+		fill_l2(mw, cluster);
+	mw->emitted++;
+	/* The data clusters are not metadata: step over them. */
+	if (++mw->cluster == lo->data_offset >> lo->cluster_bits)
+		mw->cluster += lo->data_clusters;
+	return 1;
+}
