@@ -265,6 +265,8 @@ json_extent(struct json *j, const struct json_entry *je, struct range_extent *e)
 	if (format == JSON_QEMU_IMG) {
 		if (!je->has_data)
 			return "entry without \"data\"";
+		if (j->rd->overlay)
+			return ALLOCATION_OVER_BACKING;
 		e->r.offset = je->start;
 		e->data = je->data;
 		e->sectors = 1;
