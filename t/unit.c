@@ -29,6 +29,7 @@
 
 #include "layout.h"
 #include "model.h"
+#include "range_entry.h"
 #include "ranges.h"
 
 #define KiB		(UINT64_C(1) << 10)
@@ -2039,8 +2040,8 @@ t_read_line_ends(void)
 		    { { 65536, 65536 }, { 262144, 65536 } } },
 		{ "0 1\r\r2 1\r\n3 1\n\r4 1", 4, { { 0, 1 }, { 2, 1 }, { 3, 1 }, { 4, 1 } } },
 		{ "# a comment\r0 1 # and another\r\r", 1, { { 0, 1 } } },
-		{ "0 65536 0 data\r65536 65536 3 hole,zero\r131072 512 0 data", 2,
-		    { { 0, 65536 }, { 131072, 512 } } },
+		{ "0 65536 0 data\r65536 65536 3 hole,zero\r131072 917504 0 data", 2,
+		    { { 0, 65536 }, { 131072, 917504 } } },
 	};
 	struct range_list list = { NULL, 0, 0 };
 
@@ -2070,7 +2071,9 @@ t_read_line_ends(void)
 /*
  * QEMU maps a disk rounded up to whole 512-byte sectors: its maps (from
  * qemu-img map and nbdinfo) may run to that and are cut at the size.  A
- * plain file and an offset/length layout must end within the size.
+ * plain file and an offset/length layout must end within the size.  A
+ * map covers the disk from 0, so an entry near the end comes after one
+ * that reaches it.
  */
 static void
 t_read_sectors(void)
@@ -2104,36 +2107,45 @@ t_read_sectors(void)
 		    "[{\"start\": 0, \"length\": 1000448, \"data\": true}]",
 		    1000000, 1, { { 0, 1000000 } } },
 		{ "data past the size, cut, nbdinfo",
-		    "999424 1024 0 data\n", 1000000, 1, { { 999424, 576 } } },
+		    "0 999424 3 hole,zero\n999424 1024 0 data\n", 1000000, 1,
+		    { { 999424, 576 } } },
 		{ "data wholly past the size, dropped",
 		    "0 999999 3 hole,zero\n999999 1 0 data\n1000000 448 0 data\n",
 		    999999, 0, { { 0, 0 } } },
 		{ "1 byte: one sector",
 		    "[{\"start\": 0, \"length\": 512, \"data\": true}]", 1, 1, { { 0, 1 } } },
 		{ "the largest size, its rounding past 64 bits",
-		    "[{\"start\": 18446744073709551104, \"length\": 511, \"data\": true}]",
+		    "[{\"start\": 0, \"length\": 18446744073709551104, \"data\": false},\n"
+		    "{\"start\": 18446744073709551104, \"length\": 511, \"data\": true}]",
 		    UINT64_MAX, 1, { { UINT64_MAX - 511, 511 } } },
 	};
 	static const struct {
 		const char *text;
 		uint64_t size;
+		unsigned long line;
 		const char *why;
 	} bad[] = {
-		{ "[{\"start\": 999424, \"length\": 1025, \"data\": true}]", 1000000,
+		{ "[{\"start\": 0, \"length\": 999424, \"data\": false},\n"
+		    "{\"start\": 999424, \"length\": 1025, \"data\": true}]", 1000000, 2,
 		    "range ends beyond --size" },
-		{ "[{\"start\": 1000448, \"length\": 512, \"data\": false}]", 1000000,
+		{ "[{\"start\": 0, \"length\": 1000448, \"data\": false},\n"
+		    "{\"start\": 1000448, \"length\": 512, \"data\": false}]", 1000000, 2,
 		    "offset beyond --size" },
-		{ "1000448 512 3 hole,zero\n", 1000000, "offset beyond --size" },
-		{ "999424 1025 0 data\n", 1000000, "range ends beyond --size" },
-		{ "1048576 512 3 hole,zero\n", MiB, "offset beyond --size" },
-		{ "[{\"start\": 0, \"length\": 512, \"data\": false}]", 0,
+		{ "0 1000448 3 hole,zero\n1000448 512 3 hole,zero\n", 1000000, 2,
 		    "offset beyond --size" },
-		{ "[{\"start\": 18446744073709551104, \"length\": 512, \"data\": true}]",
-		    UINT64_MAX, "range ends beyond --size" },
+		{ "0 999424 3 hole,zero\n999424 1025 0 data\n", 1000000, 2,
+		    "range ends beyond --size" },
+		{ "0 1048576 0 data\n1048576 512 3 hole,zero\n", MiB, 2,
+		    "offset beyond --size" },
+		{ "[{\"start\": 0, \"length\": 512, \"data\": false}]", 0, 1,
+		    "offset beyond --size" },
+		{ "[{\"start\": 0, \"length\": 18446744073709551104, \"data\": false},\n"
+		    "{\"start\": 18446744073709551104, \"length\": 512, \"data\": true}]",
+		    UINT64_MAX, 2, "range ends beyond --size" },
 		/* What a person writes, or sqcow2 --map, is exact. */
-		{ "999424 1024\n", 1000000, "range ends beyond --size" },
-		{ "1000000 448\n", 1000000, "offset beyond --size" },
-		{ "[{\"offset\": 999424, \"length\": 1024}]", 1000000,
+		{ "999424 1024\n", 1000000, 1, "range ends beyond --size" },
+		{ "1000000 448\n", 1000000, 1, "offset beyond --size" },
+		{ "[{\"offset\": 999424, \"length\": 1024}]", 1000000, 1,
 		    "range ends beyond --size" },
 	};
 	struct range_list list = { NULL, 0, 0 };
@@ -2166,7 +2178,7 @@ t_read_sectors(void)
 		if (!check_u64(read_text(bad[i].text, strlen(bad[i].text), bad[i].size,
 		    &list, &error), (uint64_t)-1))
 			continue;
-		check_u64(error.line, 1);
+		check_u64(error.line, bad[i].line);
 		check_str(error.why, bad[i].why);
 	}
 	ranges_free(&list);
@@ -2176,7 +2188,8 @@ t_read_sectors(void)
  * The three maps nbdinfo --map reads from qemu-nbd, as it printed them
  * (libnbd 1.14): data is "data" in an allocation map, "dirty" in a dirty
  * bitmap, and in an allocation depth map "local", and for an image that
- * is no overlay "backing depth N" too.
+ * is no overlay "backing depth N" too.  An allocation map says nothing of
+ * what changed, so an overlay refuses it at its first line.
  */
 static void
 t_read_nbdinfo_maps(void)
@@ -2202,34 +2215,46 @@ t_read_nbdinfo_maps(void)
 	    "   3735552      458752    0  absent\n";
 	static const char allocation[] =
 	    "0 4096 0 data\n4096 4096 1 hole\n8192 4096 2 zero\n"
-	    "12288 4096 3 hole,zero\n16384 4096 0\tdata \t\n";
+	    "12288 4096 3 hole,zero\n16384 4096 0\tdata \t\n20480 4173824 1 hole\n";
 	static const struct {
 		const char *what, *text;
 		int overlay;
 		size_t n;
 		struct range want[6];
+		const char *why;	/* NULL, or why it is refused at line 1 */
 	} cases[] = {
-		{ "dirty bitmap", dirty, 0, 2, { { 524288, 65536 }, { 1048576, 65536 } } },
+		{ "dirty bitmap", dirty, 0, 2,
+		    { { 524288, 65536 }, { 1048576, 65536 } }, NULL },
 		{ "dirty bitmap, overlay", dirty, 1, 2,
-		    { { 524288, 65536 }, { 1048576, 65536 } } },
+		    { { 524288, 65536 }, { 1048576, 65536 } }, NULL },
 		{ "allocation depth", depth, 0, 6, { { 0, 65536 }, { 524288, 65536 },
 		    { 1048576, 131072 }, { 2097152, 65536 }, { 3145728, 65536 },
-		    { 3670016, 65536 } } },
+		    { 3670016, 65536 } }, NULL },
 		{ "allocation depth, overlay", depth, 1, 2,
-		    { { 524288, 65536 }, { 3670016, 65536 } } },
-		{ "allocation", allocation, 0, 2, { { 0, 4096 }, { 16384, 4096 } } },
-		{ "allocation, overlay", allocation, 1, 2, { { 0, 4096 }, { 16384, 4096 } } },
+		    { { 524288, 65536 }, { 3670016, 65536 } }, NULL },
+		{ "allocation", allocation, 0, 2, { { 0, 4096 }, { 16384, 4096 } }, NULL },
+		{ "allocation, overlay", allocation, 1, 0, { { 0, 0 } },
+		    ALLOCATION_OVER_BACKING },
 	};
 	struct range_list list = { NULL, 0, 0 };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ranges_error error = { 0, NULL };
+		int ret;
 
 		set_case("%s", cases[i].what);
 		note_text[0] = '\0';
 		list.n = 0;
-		if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text), 4 * MiB,
-		    cases[i].overlay, &list, &error), 0)) {
+		ret = read_text_for(cases[i].text, strlen(cases[i].text), 4 * MiB,
+		    cases[i].overlay, &list, &error);
+		if (cases[i].why != NULL) {
+			if (check_u64(ret, (uint64_t)-1)) {
+				check_u64(error.line, 1);
+				check_str(error.why, cases[i].why);
+			}
+			continue;
+		}
+		if (!check_u64(ret, 0)) {
 			print_str("why", error.why);
 			continue;
 		}
@@ -2245,7 +2270,11 @@ t_read_nbdinfo_maps(void)
 	ranges_free(&list);
 }
 
-/* A description nbdinfo does not print, or not for that type, or not in that map. */
+/*
+ * A description nbdinfo does not print, or not for that type, or not in
+ * that map; for an overlay, an allocation map that comes first is refused
+ * as one before its other lines are read.
+ */
 static void
 t_read_nbdinfo_bad(void)
 {
@@ -2273,10 +2302,11 @@ t_read_nbdinfo_bad(void)
 		{ "0 65536 2 backing depth 3\n", 1, "type does not match description" },
 		{ "0 65536 0 clean\n65536 65536 1 dirty\n131072 65536 0 data\n", 3,
 		    "description from another map" },
-		{ "0 65536 0 data\n65536 65536 1 local\n", 2, "description from another map" },
 		{ "0 65536 1 local\n65536 65536 3 hole,zero\n", 2,
 		    "description from another map" },
 	};
+	/* An allocation map first: for an overlay, refused as one at once. */
+	static const char allocation_first[] = "0 65536 0 data\n65536 65536 1 local\n";
 	struct range_list list = { NULL, 0, 0 };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -2291,6 +2321,18 @@ t_read_nbdinfo_bad(void)
 			check_u64(error.line, cases[i].line);
 			check_str(error.why, cases[i].why);
 		}
+	}
+	for (int overlay = 0; overlay < 2; overlay++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"%s", escaped(allocation_first,
+		    strlen(allocation_first)), overlay ? ", overlay" : "");
+		if (!check_u64(read_text_for(allocation_first, strlen(allocation_first),
+		    MiB, overlay, &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, overlay ? 1 : 2);
+		check_str(error.why, overlay ? ALLOCATION_OVER_BACKING :
+		    "description from another map");
 	}
 	ranges_free(&list);
 }
