@@ -2467,6 +2467,55 @@ t_read_json_bad(void)
 	ranges_free(&list);
 }
 
+/*
+ * A map cut short is named at its last line, whatever ends the file: a
+ * line end, none, CRLF, a lone CR, blank lines or a comment.  In JSON as
+ * in lines, the line end of the last line starts no line of its own.
+ */
+static void
+t_read_map_stops_line(void)
+{
+#define NBD_JSON_CUT \
+	"[\n{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"data\"},\n" \
+	"{\"offset\": 65536, \"length\": 65536, \"type\": 1, \"description\": \"hole\"}\n]"
+#define QEMU_IMG_CUT \
+	"[{\"start\": 0, \"length\": 65536, \"data\": true},\n" \
+	"{\"start\": 65536, \"length\": 65536, \"data\": false}]"
+	static const struct {
+		const char *text;
+		unsigned long line;
+	} cases[] = {
+		{ "0 65536 0 data\n65536 65536 1 hole\n", 2 },
+		{ "0 65536 0 data\n65536 65536 1 hole", 2 },
+		{ "0 65536 0 data\r\n65536 65536 1 hole\r\n", 2 },
+		{ "0 65536 0 data\r65536 65536 1 hole\r", 2 },
+		{ "0 65536 0 data\n65536 65536 1 hole\n\n# cut here\n", 4 },
+		{ NBD_JSON_CUT "\n", 4 },
+		{ NBD_JSON_CUT, 4 },
+		{ NBD_JSON_CUT "\r\n", 4 },
+		{ NBD_JSON_CUT "\r", 4 },
+		{ NBD_JSON_CUT "  \t", 4 },
+		{ NBD_JSON_CUT "\n\n", 5 },
+		{ QEMU_IMG_CUT "\n", 2 },
+		{ "\n\r\n" QEMU_IMG_CUT "\n", 4 },
+	};
+#undef NBD_JSON_CUT
+#undef QEMU_IMG_CUT
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"", escaped(cases[i].text, strlen(cases[i].text)));
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text), MiB,
+		    &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, "the map stops before the end of the disk");
+	}
+	ranges_free(&list);
+}
+
 /* A stream that cannot be read is a read error, not the end of the file. */
 static void
 t_read_error(void)
@@ -2732,6 +2781,8 @@ main(int argc, char **argv)
 	    "ranges_read: nbdinfo --map --json by type and description, overlay or not");
 	TEST(t_read_json_bad(),
 	    "ranges_read: JSON entries missing a key, mixing formats, unknown");
+	TEST(t_read_map_stops_line(),
+	    "ranges_read: a map cut short is named at its last line, in JSON as in lines");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
