@@ -2468,6 +2468,290 @@ t_read_json_bad(void)
 }
 
 /*
+ * A map of QEMU's covers the disk: each entry starts where the one before
+ * ended, the first at 0, and the last reaches the size (or its rounding
+ * to whole sectors, but no further).  A gap, an entry that goes back, or
+ * a map that stops short (nbdinfo killed, head -n) is an error naming
+ * the line; a plain file and an offset/length array need cover nothing.
+ * Each text is read at 1 MiB unless a size is given; why NULL: it reads.
+ */
+static void
+t_read_map_covers(void)
+{
+	static const struct {
+		const char *what, *text;
+		uint64_t size;		/* 0: 1 MiB */
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		/* nbdinfo --map */
+		{ "nbdinfo: a gap", "0 65536 0 data\n131072 917504 3 hole,zero\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "nbdinfo: the first entry past 0", "# map\n65536 983040 0 data\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "nbdinfo: a gap of a byte",
+		    "0 65536 1 dirty\n65537 983039 0 clean\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "nbdinfo: back to 0",
+		    "0 65536 0 data\n65536 983040 3 hole,zero\n0 1048576 0 data\n", 0, 3,
+		    "entry out of order in the map" },
+		{ "nbdinfo: overlapping the one before",
+		    "0 65536 0 data\n65535 983041 1 hole\n", 0, 2,
+		    "entry out of order in the map" },
+		{ "nbdinfo: the same entry twice",
+		    "0 524288 1 local\n0 524288 1 local\n524288 524288 0 absent\n", 0, 2,
+		    "entry out of order in the map" },
+		{ "nbdinfo: head -n 2 of a dirty bitmap",
+		    "         0      524288    0  clean\n"
+		    "    524288       65536    1  dirty\n", 4 * MiB, 2,
+		    "the map stops before the end of the disk" },
+		{ "nbdinfo: a byte short", "0 1048575 0 data\n", 0, 1,
+		    "the map stops before the end of the disk" },
+		{ "nbdinfo: whole, in two", "0 65536 0 data\n65536 983040 3 hole,zero\n", 0, 0,
+		    NULL },
+		/* nbdinfo --map --json */
+		{ "nbdinfo JSON: a gap",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 131072, \"length\": 917504, \"type\": 0, \"description\": \"clean\"}\n"
+		    "]\n", 0, 3, "gap in the map before this entry" },
+		{ "nbdinfo JSON: out of order",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 65536, \"length\": 983040, \"type\": 0, \"description\": \"clean\"},\n"
+		    "{\"offset\": 65536, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"}\n"
+		    "]\n", 0, 4, "entry out of order in the map" },
+		{ "nbdinfo JSON: stops short",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 65536, \"length\": 65536, \"type\": 0, \"description\": \"clean\"}\n"
+		    "]\n", 0, 4, "the map stops before the end of the disk" },
+		{ "nbdinfo JSON: whole",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 65536, \"length\": 983040, \"type\": 0, \"description\": \"clean\"}\n"
+		    "]\n", 0, 0, NULL },
+		/* qemu-img map --output=json */
+		{ "qemu-img: a gap",
+		    "[{\"start\": 0, \"length\": 65536, \"data\": true},\n"
+		    "{\"start\": 65537, \"length\": 983039, \"data\": false}]\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "qemu-img: the first entry past 0",
+		    "[{\"start\": 512, \"length\": 1048064, \"data\": true}]\n", 0, 1,
+		    "gap in the map before this entry" },
+		{ "qemu-img: out of order",
+		    "[{\"start\": 0, \"length\": 1048576, \"data\": false},\n"
+		    "{\"start\": 65536, \"length\": 65536, \"data\": true}]\n", 0, 2,
+		    "entry out of order in the map" },
+		{ "qemu-img: stops short",
+		    "[{\"start\": 0, \"length\": 65536, \"data\": true},\n"
+		    "{\"start\": 65536, \"length\": 65536, \"data\": false}]\n", 0, 2,
+		    "the map stops before the end of the disk" },
+		{ "qemu-img: an empty map is no map", "[]\n", 0, 0, NULL },
+		/* The end: the size, its rounding to whole sectors, not past it. */
+		{ "ends at the size, 1000000 bytes", "0 1000000 0 data\n", 1000000, 0, NULL },
+		{ "ends at the rounded size", "0 1000448 0 data\n", 1000000, 0, NULL },
+		{ "ends at the rounded size, qemu-img",
+		    "[{\"start\": 0, \"length\": 999424, \"data\": false},\n"
+		    "{\"start\": 999424, \"length\": 1024, \"data\": true}]\n", 1000000, 0, NULL },
+		{ "ends in the last sector, short of the size",
+		    "0 999999 0 data\n", 1000000, 1,
+		    "the map stops before the end of the disk" },
+		{ "ends at the size rounded down", "[{\"start\": 0, \"length\": 999424, "
+		    "\"data\": true}]", 1000000, 1, "the map stops before the end of the disk" },
+		{ "ends past the rounded size", "0 1000449 0 data\n", 1000000, 1,
+		    "range ends beyond --size" },
+		{ "an entry after the rounded end",
+		    "0 1000448 0 data\n1000448 512 1 hole\n", 1000000, 2,
+		    "offset beyond --size" },
+		/* What a person writes need cover nothing. */
+		{ "plain: ranges apart, back and over", "65536 1\n0 1\n0 65536\n", 0, 0, NULL },
+		{ "offset/length: ranges apart, back and over",
+		    "[{\"offset\": 65536, \"length\": 1}, {\"offset\": 0, \"length\": 1},\n"
+		    "{\"offset\": 0, \"length\": 65536}]\n", 0, 0, NULL },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+		uint64_t size = cases[i].size ? cases[i].size : MiB;
+		int ret;
+
+		set_case("%s: text \"%s\"", cases[i].what,
+		    escaped(cases[i].text, strlen(cases[i].text)));
+		ret = read_text(cases[i].text, strlen(cases[i].text), size, &list, &error);
+		if (cases[i].why == NULL) {
+			if (!check_u64(ret, 0))
+				print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(ret, (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
+/*
+ * Over a backing file (-b) the ranges are what changed.  An allocation
+ * map (nbdinfo base:allocation, text or JSON, or qemu-img map) says where
+ * data is, and lists no block that became zeros: refused at its first
+ * entry, even one of no data, while the same file reads for an image.  A
+ * dirty bitmap and an allocation depth map, a plain file and an
+ * offset/length array are taken; n is the ranges each gives at 1 MiB.
+ */
+static void
+t_read_overlay_maps(void)
+{
+	static const struct {
+		const char *what, *text;
+		unsigned long line;	/* 0: read, over a backing file too */
+		size_t n;
+	} cases[] = {
+		{ "nbdinfo allocation", "0 65536 0 data\n65536 983040 3 hole,zero\n", 1, 1 },
+		{ "nbdinfo allocation, holes first",
+		    "# nbdinfo --map\n\n0 65536 1 hole\n65536 983040 0 data\n", 3, 1 },
+		{ "nbdinfo allocation, zeros only", "0 1048576 2 zero\n", 1, 0 },
+		{ "nbdinfo --json allocation",
+		    "[\n{ \"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"data\"},\n"
+		    "{ \"offset\": 65536, \"length\": 983040, \"type\": 3, \"description\": "
+		    "\"hole,zero\"}\n]\n", 2, 1 },
+		{ "qemu-img map",
+		    "[{ \"start\": 0, \"length\": 65536, \"depth\": 0, \"present\": true, "
+		    "\"zero\": false, \"data\": true, \"offset\": 327680},\n"
+		    "{ \"start\": 65536, \"length\": 983040, \"depth\": 0, \"present\": false, "
+		    "\"zero\": true, \"data\": false}]\n", 1, 1 },
+		{ "qemu-img map, no data at first",
+		    "[{\"start\": 0, \"length\": 1048576, \"data\": false}]\n", 1, 0 },
+		{ "nbdinfo dirty bitmap", "0 65536 0 clean\n65536 983040 1 dirty\n", 0, 1 },
+		{ "nbdinfo --json dirty bitmap",
+		    "[{\"offset\": 0, \"length\": 1048576, \"type\": 1, \"description\": \"dirty\"}]",
+		    0, 1 },
+		{ "nbdinfo allocation depth",
+		    "0 65536 1 local\n65536 983040 0 absent\n", 0, 1 },
+		{ "nbdinfo --json allocation depth",
+		    "[{\"offset\": 0, \"length\": 1048576, \"type\": 0, \"description\": \"absent\"}]",
+		    0, 0 },
+		{ "plain", "# changed\n65536 65536\n0 4096\n", 0, 2 },
+		{ "offset/length", "[{\"offset\": 65536, \"length\": 65536}]", 0, 1 },
+		{ "offset/length, data true and false",
+		    "[{\"offset\": 0, \"length\": 1, \"data\": true},\n"
+		    "{\"offset\": 2, \"length\": 1, \"data\": false}]", 0, 1 },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int overlay = 0; overlay < 2; overlay++) {
+			struct ranges_error error = { 0, NULL };
+			int ret;
+
+			set_case("%s%s", cases[i].what, overlay ? ", overlay" : "");
+			list.n = 0;
+			ret = read_text_for(cases[i].text, strlen(cases[i].text), MiB,
+			    overlay, &list, &error);
+			if (overlay && cases[i].line != 0) {
+				if (check_u64(ret, (uint64_t)-1)) {
+					check_u64(error.line, cases[i].line);
+					check_str(error.why, ALLOCATION_OVER_BACKING);
+				}
+				continue;
+			}
+			if (!check_u64(ret, 0)) {
+				print_str("why", error.why);
+				continue;
+			}
+			check_u64(list.n, cases[i].n);
+		}
+	}
+	ranges_free(&list);
+}
+
+/* A line of n bytes: OFFSET LENGTH, then blanks to fill it. */
+static char *
+padded_line(const char *range, size_t n, const char *end)
+{
+	char *text = xcalloc(n + strlen(end) + 1, 1);
+	size_t len = strlen(range);
+
+	memcpy(text, range, len);
+	memset(text + len, ' ', n - len);
+	strcpy(text + n, end);
+	return text;
+}
+
+/*
+ * A line of a range file may hold 4096 bytes, without its line end, and
+ * not one more: a longer one is refused where it is, never held.  Only
+ * the files of lines have lines to hold; JSON is read a character at a
+ * time, and a one-line array of any length is taken.
+ */
+static void
+t_read_long_lines(void)
+{
+	static const struct {
+		const char *what, *before, *range;
+		size_t n;		/* the length of the long line */
+		const char *end, *after;
+		unsigned long line;	/* 0: read */
+	} cases[] = {
+		{ "plain, 4096", "", "0 1", 4096, "\n", "", 0 },
+		{ "plain, 4097", "", "0 1", 4097, "\n", "", 1 },
+		{ "plain, 4096 and CRLF", "", "0 1", 4096, "\r\n", "2 1\r\n", 0 },
+		{ "plain, 4096 and a lone CR", "", "0 1", 4096, "\r", "2 1", 0 },
+		{ "plain, 4097 at the end of the file", "", "0 1", 4097, "", "", 1 },
+		{ "plain, 4097 on line 3", "0 1\n# c\n", "2 1", 4097, "\n", "4 1\n", 3 },
+		{ "a comment, 4096", "0 1\n", "#", 4096, "\n", "2 1\n", 0 },
+		{ "a comment, 4097", "0 1\n", "#", 4097, "\n", "2 1\n", 2 },
+		{ "blanks, 4097", "0 1\n", "", 4097, "\n", "2 1\n", 2 },
+		{ "nbdinfo, 4096", "", "0 1048576 0 data", 4096, "\n", "", 0 },
+		{ "nbdinfo, 4097", "", "0 1048576 0 data", 4097, "\n", "", 1 },
+		{ "nbdinfo, a million", "0 65536 1 dirty\n", "65536 983040 0 clean",
+		    1000000, "\n", "", 2 },
+	};
+	struct range_list list = { NULL, 0, 0 };
+	char *json;
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+		char *line = padded_line(cases[i].range, cases[i].n, cases[i].end);
+		size_t len = strlen(cases[i].before) + strlen(line) + strlen(cases[i].after);
+		char *text = xcalloc(len + 1, 1);
+		int ret;
+
+		strcat(strcat(strcpy(text, cases[i].before), line), cases[i].after);
+		set_case("%s", cases[i].what);
+		ret = read_text(text, len, MiB, &list, &error);
+		if (cases[i].line == 0) {
+			if (!check_u64(ret, 0))
+				print_str("why", error.why);
+		} else if (check_u64(ret, (uint64_t)-1)) {
+			check_u64(error.line, cases[i].line);
+			check_str(error.why, "line longer than 4096 bytes");
+		}
+		free(text);
+		free(line);
+	}
+
+	/* 1000 entries on one line of JSON, 27 KiB. */
+	json = xcalloc(1000 * 32 + 3, 1);
+	json[used++] = '[';
+	for (int i = 0; i < 1000; i++)
+		used += (size_t)sprintf(json + used, "%s{\"offset\": %d, \"length\": 1}",
+		    i ? ", " : "", 2 * i);
+	json[used++] = ']';
+	set_case("JSON, 1000 entries on a line of %zu bytes", used);
+	{
+		struct ranges_error error = { 0, NULL };
+
+		list.n = 0;
+		if (check_u64(read_text(json, used, MiB, &list, &error), 0))
+			check_u64(list.n, 1000);
+		else
+			print_str("why", error.why);
+	}
+	free(json);
+	ranges_free(&list);
+}
+
+/*
  * A map cut short is named at its last line, whatever ends the file: a
  * line end, none, CRLF, a lone CR, blank lines or a comment.  In JSON as
  * in lines, the line end of the last line starts no line of its own.
@@ -2781,6 +3065,12 @@ main(int argc, char **argv)
 	    "ranges_read: nbdinfo --map --json by type and description, overlay or not");
 	TEST(t_read_json_bad(),
 	    "ranges_read: JSON entries missing a key, mixing formats, unknown");
+	TEST(t_read_map_covers(),
+	    "ranges_read: QEMU's maps cover the disk: gaps, going back, stopping short refused");
+	TEST(t_read_overlay_maps(),
+	    "ranges_read: over -b, allocation maps refused; changed blocks and plain lists read");
+	TEST(t_read_long_lines(),
+	    "ranges_read: lines of 4096 bytes read, of 4097 refused; JSON has no line limit");
 	TEST(t_read_map_stops_line(),
 	    "ranges_read: a map cut short is named at its last line, in JSON as in lines");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
