@@ -112,7 +112,7 @@ test_expect_success 'options given bad values' '
 	sqcow2: cluster size must be a power of two from 512 to 2M, not ${SQ}0${SQ}
 	EOF
 	test_fails_with 1 "sqcow2: .: Is a directory" "$SQCOW2" -s 1M -r . &&
-	test_fails_with 1 "sqcow2: nodir/x.qcow2: No such file or directory" \
+	test_fails_with 1 "sqcow2: nodir: No such file or directory" \
 		sh -c "\"\$SQCOW2\" -o nodir/x.qcow2 <disk.raw" &&
 	test_fails_with 1 "sqcow2: nope.raw: No such file or directory" "$SQCOW2" --map nope.raw &&
 	test_fails_with 2 - "$SQCOW2" --map a b <<-EOF
