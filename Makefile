@@ -114,10 +114,11 @@ check: $(RESULTS)
 $(RESULTS): $(TEST_BIN)
 	@t/run $(@:t/results/%=%)
 
-# Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus.
+# Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus;
+# range files up to 8 KiB, past the 4096 bytes a line may hold.
 fuzz: $(FUZZERS)
 	for h in ranges layout image; do \
-		case $$h in image) len=131072;; *) len=4096;; esac; \
+		case $$h in image) len=131072;; ranges) len=8192;; *) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
 		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
 			t/bin/corpus-$$h || exit 1; \

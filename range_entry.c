@@ -30,16 +30,31 @@ range_keep(struct range_reader *rd, struct range_extent *e)
 
 	if (r->length == 0)
 		return "zero length";
+	if (e->sectors && r->offset != rd->covered)
+		return r->offset > rd->covered ? "gap in the map before this entry" :
+		    "entry out of order in the map";
 	if (r->offset >= limit)
 		return "offset beyond --size";
 	if (r->length > limit - r->offset)
 		return "range ends beyond --size";
+	if (e->sectors) {
+		rd->whole_disk = 1;
+		rd->covered = r->offset + r->length;
+	}
 	if (r->offset >= rd->size)
 		return NULL;
 	if (r->length > rd->size - r->offset)
 		r->length = rd->size - r->offset;
 	if (e->data && ranges_add(rd->list, r->offset, r->length) == -1)
 		return "out of memory";
+	return NULL;
+}
+
+const char *
+range_finish(const struct range_reader *rd)
+{
+	if (rd->whole_disk && rd->covered < rd->size)
+		return "the map stops before the end of the disk";
 	return NULL;
 }
 
@@ -115,6 +130,8 @@ nbdinfo_extent(struct range_reader *rd, uint64_t type, const char *text,
 		return "type does not match description";
 	if (rd->map != MAP_UNKNOWN && rd->map != d.map)
 		return "description from another map";
+	if (d.map == MAP_ALLOCATION && rd->overlay)
+		return ALLOCATION_OVER_BACKING;
 	rd->map = d.map;
 	e->data = d.holds == HOLDS_DATA ||
 	    (d.holds == HOLDS_BACKING && !rd->overlay);

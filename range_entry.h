@@ -24,6 +24,8 @@ struct range_reader {
 	uint64_t size;			/* of the disk */
 	int overlay;			/* the image is an overlay (-b) */
 	enum nbd_map map;		/* of the first nbdinfo extent */
+	int whole_disk;			/* a map of QEMU's, which covers it all */
+	uint64_t covered;		/* its extents reach here, with no gap */
 	struct range_list *list;
 	struct ranges_error *error;
 };
@@ -37,11 +39,26 @@ struct range_extent {
 
 /*
  * Check that an extent lies inside the disk (for a map of QEMU's, the
- * disk rounded up to whole sectors), cut it at the disk's size, and
+ * disk rounded up to whole sectors, and right after the extent before:
+ * such a map covers the disk with no gap), cut it at the disk's size, and
  * append it to rd->list if it is data and a byte of it is left.  Returns
  * why not, a short lowercase phrase, or NULL.
  */
 const char *range_keep(struct range_reader *rd, struct range_extent *e);
+
+/*
+ * At the end of a range file: a map of QEMU's must have reached the end
+ * of the disk, or it was cut short.  Returns why not, or NULL.
+ */
+const char *range_finish(const struct range_reader *rd);
+
+/*
+ * A map of where a disk holds data, where an overlay (-b) needs what
+ * changed: refused, since the blocks that became zeros are not in it.
+ */
+#define ALLOCATION_OVER_BACKING "an allocation map says where data is, not what " \
+	"changed: over -b give the changed blocks (nbdinfo " \
+	"--map=qemu:dirty-bitmap:NAME or --map=qemu:allocation-depth)"
 
 /*
  * Whether an nbdinfo extent of this type and description (len bytes at

@@ -265,6 +265,8 @@ json_extent(struct json *j, const struct json_entry *je, struct range_extent *e)
 	if (format == JSON_QEMU_IMG) {
 		if (!je->has_data)
 			return "entry without \"data\"";
+		if (j->rd->overlay)
+			return ALLOCATION_OVER_BACKING;
 		e->r.offset = je->start;
 		e->data = je->data;
 		e->sectors = 1;
@@ -308,5 +310,14 @@ range_json_read(FILE *in, struct range_reader *rd)
 		json_advance(&j);
 	}
 	json_skip_space(&j);
-	return j.c == EOF ? 0 : json_fail(&j, "junk after JSON");
+	if (j.c != EOF)
+		return json_fail(&j, "junk after JSON");
+	/*
+	 * The line end of the last line starts no line after it: a map that
+	 * stops short is then said to stop on its last line, as in a file
+	 * of lines.
+	 */
+	if (j.last == '\n' || j.last == '\r')
+		error->line--;
+	return 0;
 }

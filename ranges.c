@@ -36,9 +36,17 @@ struct line {
 };
 
 /*
+ * No line of a range file needs more: two 20-digit numbers, a type and a
+ * description, or a comment a person wrote.  A longer one is no range
+ * file's, and is not held in memory.
+ */
+#define MAX_LINE	4096
+
+/*
  * Read the next line into l.  A line ends at LF, CRLF or a lone CR (the
  * line end of old Mac files), or at the end of the file.  Returns 1, 0 at
- * the end of the file, or -1 if the line cannot grow.
+ * the end of the file, -1 if the line cannot grow, or -2 if it is longer
+ * than MAX_LINE.
  */
 static int
 read_line(FILE *in, struct line *l)
@@ -47,6 +55,8 @@ read_line(FILE *in, struct line *l)
 
 	l->len = 0;
 	while ((c = getc(in)) != EOF && c != '\n' && c != '\r') {
+		if (l->len == MAX_LINE)
+			return -2;
 		if (l->len + 1 >= l->cap) {
 			size_t cap = l->cap ? 2 * l->cap : 128;
 			char *text;
@@ -172,6 +182,10 @@ read_lines(FILE *in, struct range_reader *rd)
 	}
 	if (got == -1)
 		error->why = "out of memory";
+	if (got == -2) {
+		error->line++;
+		error->why = "line longer than 4096 bytes";
+	}
 	free(l.text);
 	return error->why != NULL ? -1 : 0;
 }
@@ -195,7 +209,7 @@ int
 ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error)
 {
-	struct range_reader rd = { size, overlay, MAP_UNKNOWN, list, error };
+	struct range_reader rd = { size, overlay, MAP_UNKNOWN, 0, 0, list, error };
 	unsigned long skipped_lines = 0;
 	int status;
 
@@ -208,6 +222,8 @@ ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
 		error->line = skipped_lines;
 		status = read_lines(in, &rd);
 	}
+	if (status == 0 && (error->why = range_finish(&rd)) != NULL)
+		status = -1;
 	/* A read error cut the file short: what it made of the rest is moot. */
 	if (ferror(in)) {
 		error->line = 0;

@@ -23,12 +23,14 @@ struct ranges_error {
  * lines, the output of `nbdinfo --map`, or JSON: that of `qemu-img map
  * --output=json` or `nbdinfo --map --json`, or an array of {"offset": N,
  * "length": N}.  Its content tells which.  The maps of qemu-img and
- * nbdinfo may run to size rounded up to 512, and are cut at size.
- * overlay is nonzero when the image is an overlay of a backing file (-b):
- * an allocation depth map then gives only what is local to the top image,
- * not what lies in a backing layer.  Returns 0, or -1 with *error filled
- * (error->line 0 and errno set for a read error).  Only ranges_merge
- * sorts and merges.
+ * nbdinfo cover the disk, entry after entry from 0 to size, which they
+ * may run past to size rounded up to 512; they are cut at size.  A line
+ * of a file of lines holds at most 4096 bytes.  overlay is nonzero when
+ * the image is an overlay of a backing file (-b): an allocation map is
+ * then refused, and an allocation depth map gives only what is local to
+ * the top image, not what lies in a backing layer.  Returns 0, or -1
+ * with *error filled (error->line 0 and errno set for a read error).
+ * Only ranges_merge sorts and merges.
  */
 int ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error);

@@ -29,6 +29,17 @@ else
 	NO_NBD="qemu-nbd, qemu-io, nbdinfo or nbdcopy not found (Debian: qemu-utils libnbd-bin)"
 fi
 
+# nbdkit serves a raw file to nbdinfo, as users map one (Debian: nbdkit).
+if command -v nbdkit >/dev/null 2>&1 && command -v nbdinfo >/dev/null 2>&1; then
+	HAVE_NBDKIT=1
+elif [ "${CI:-}" = true ]; then
+	echo "Bail out! nbdkit or nbdinfo is missing and CI=true (.ci/run installs them)"
+	exit 1
+else
+	HAVE_NBDKIT=0
+	NO_NBDKIT="nbdkit or nbdinfo not found (Debian: nbdkit libnbd-bin)"
+fi
+
 # serve NAME QEMU-NBD-ARGS...: export read-only on the socket NAME.sock
 # (qemu-nbd wants its path absolute) until stop NAME.
 serve() {
@@ -134,6 +145,20 @@ test_expect_success 'without -b, the clean blocks outside the ranges are checked
 		sh -c "\"\$SQCOW2\" -r dirty.map <current.raw >whole.qcow2"
 '
 
+# A map cut short (head, a killed nbdinfo) lacks the changes past its
+# end: refused, naming its last line, before a byte of image is written.
+test_expect_success 'a dirty bitmap map cut short is refused, and no image is written' '
+	head -n 2 dirty.map >cut.map &&
+	test "$(wc -l <dirty.map)" -gt 2 && grep -q "  dirty$" cut.map &&
+	test_fails_with 1 "sqcow2: cut.map line 2: the map stops before the end of the disk" \
+		sh -c "\"\$SQCOW2\" -r cut.map -b base.qcow2 -F qcow2 <current.raw >cut.qcow2" &&
+	test_eq "$(file_size cut.qcow2)" 0 &&
+	test_fails_with 1 "sqcow2: cut.map line 2: the map stops before the end of the disk" \
+		sh -c "cat current.raw | \"\$SQCOW2\" -s 4M -r cut.map -b base.qcow2 -F qcow2 \
+			-o cut-o.qcow2" &&
+	test ! -e cut-o.qcow2
+'
+
 test_expect_success 'allocation depth: local for an overlay, all that is allocated for an image' '
 	trap "stop top" EXIT &&
 	qemu-img create -q -f qcow2 lower.qcow2 4M &&
@@ -198,6 +223,7 @@ test_expect_success 'nbdinfo --map --json of a dirty bitmap and of allocation de
 else
 	test_skip 'a dirty bitmap: the dirty blocks are what the overlay stores' "$NO_NBD"
 	test_skip 'without -b, the clean blocks outside the ranges are checked' "$NO_NBD"
+	test_skip 'a dirty bitmap map cut short is refused, and no image is written' "$NO_NBD"
 	test_skip 'allocation depth: local for an overlay, all that is allocated for an image' \
 		"$NO_NBD"
 	test_skip 'nbdinfo --map --json: holes are not data' "$NO_NBD"
@@ -301,5 +327,66 @@ test_expect_success 'nbdinfo --map of qemu-nbd serving that disk' '
 else
 	test_skip 'nbdinfo --map of qemu-nbd serving that disk' "$NO_NBD"
 fi
+
+# An allocation map over -b: the block that became zeros is a hole in it,
+# so an overlay of its data would show the backing file's old bytes
+# there.  base.raw has data at 64 KiB and 256 KiB; cur.raw changes 256
+# KiB, and 64 KiB is a hole, as a guest's discard leaves it.
+ALLOC_MSG="an allocation map says where data is, not what changed: over -b give \
+the changed blocks (nbdinfo --map=qemu:dirty-bitmap:NAME or --map=qemu:allocation-depth)"
+make_raw base.raw 1M && put_data base.raw 65536 65536 && put_data base.raw 262144 65536 &&
+"$SQCOW2" <base.raw >base.qcow2 &&
+make_raw cur.raw 1M && put_data cur.raw 262144 65536
+
+if [ "$HAVE_NBDKIT" = 1 ]; then
+test_expect_success 'over -b, an allocation map from nbdinfo --map is refused' '
+	nbdinfo --map -- [ nbdkit file cur.raw ] >a.map &&
+	cat a.map && grep -q "  data$" a.map && grep -q "  hole,zero$" a.map &&
+	test_fails_with 1 "sqcow2: a.map line 1: $ALLOC_MSG" \
+		sh -c "\"\$SQCOW2\" -r a.map -b base.qcow2 -F qcow2 <cur.raw >a.qcow2" &&
+	test_eq "$(file_size a.qcow2)" 0 &&
+	"$SQCOW2" -r a.map <cur.raw >a-full.qcow2 && verify a-full.qcow2 cur.raw
+'
+
+test_expect_success 'over -b, an allocation map from nbdinfo --map --json is refused' '
+	nbdinfo --map --json -- [ nbdkit file cur.raw ] >a.json &&
+	cat a.json && grep -q "\"description\": \"data\"" a.json &&
+	test_fails_with 1 "sqcow2: a.json line 2: $ALLOC_MSG" \
+		sh -c "\"\$SQCOW2\" -r a.json -b base.qcow2 -F qcow2 <cur.raw >a-json.qcow2" &&
+	"$SQCOW2" -r a.json <cur.raw >a-json-full.qcow2 && cmp a-json-full.qcow2 a-full.qcow2
+'
+else
+	test_skip 'over -b, an allocation map from nbdinfo --map is refused' "$NO_NBDKIT"
+	test_skip 'over -b, an allocation map from nbdinfo --map --json is refused' "$NO_NBDKIT"
+fi
+
+if [ "$HAVE_QEMU" = 1 ]; then
+test_expect_success 'over -b, qemu-img map is refused; its data as ranges misses the zeros' '
+	qemu-img map --output=json -f raw cur.raw >q.json &&
+	cat q.json && grep -q "\"data\": true" q.json &&
+	test_fails_with 1 "sqcow2: q.json line 1: $ALLOC_MSG" \
+		sh -c "\"\$SQCOW2\" -r q.json -b base.qcow2 -F qcow2 <cur.raw >q.qcow2" &&
+	"$SQCOW2" -r q.json <cur.raw >q-full.qcow2 && verify q-full.qcow2 cur.raw &&
+	sed -n "s/.*\"start\": \([0-9]*\), \"length\": \([0-9]*\),.*\"data\": true.*/\1 \2/p" \
+		q.json >q-data.ranges &&
+	test_eq "$(cat q-data.ranges)" "262144 65536" &&
+	"$SQCOW2" -r q-data.ranges -b base.qcow2 -F qcow2 <cur.raw >q-data.qcow2 &&
+	! qemu-img compare -q q-data.qcow2 cur.raw
+'
+else
+	test_skip 'over -b, qemu-img map is refused; its data as ranges misses the zeros' \
+		'qemu-img not found'
+fi
+
+test_expect_success 'over -b, a plain range file and an offset/length list are taken' '
+	printf "# changed since base.raw\n65536 65536\n262144 65536\n" >changed.ranges &&
+	"$SQCOW2" -r changed.ranges -b base.qcow2 -F qcow2 <cur.raw >inc-plain.qcow2 &&
+	verify_overlay inc-plain.qcow2 cur.raw &&
+	test_eq "$(info inc-plain.qcow2 data_clusters)" 2 &&
+	printf "[{\"offset\": 65536, \"length\": 65536},\n {\"offset\": 262144, \"length\": 65536}]\n" \
+		>changed.json &&
+	"$SQCOW2" -r changed.json -b base.qcow2 -F qcow2 <cur.raw >inc-json.qcow2 &&
+	cmp inc-json.qcow2 inc-plain.qcow2
+'
 
 test_done

@@ -29,6 +29,7 @@
 
 #include "layout.h"
 #include "model.h"
+#include "range_entry.h"
 #include "ranges.h"
 
 #define KiB		(UINT64_C(1) << 10)
@@ -2039,8 +2040,8 @@ t_read_line_ends(void)
 		    { { 65536, 65536 }, { 262144, 65536 } } },
 		{ "0 1\r\r2 1\r\n3 1\n\r4 1", 4, { { 0, 1 }, { 2, 1 }, { 3, 1 }, { 4, 1 } } },
 		{ "# a comment\r0 1 # and another\r\r", 1, { { 0, 1 } } },
-		{ "0 65536 0 data\r65536 65536 3 hole,zero\r131072 512 0 data", 2,
-		    { { 0, 65536 }, { 131072, 512 } } },
+		{ "0 65536 0 data\r65536 65536 3 hole,zero\r131072 917504 0 data", 2,
+		    { { 0, 65536 }, { 131072, 917504 } } },
 	};
 	struct range_list list = { NULL, 0, 0 };
 
@@ -2070,7 +2071,9 @@ t_read_line_ends(void)
 /*
  * QEMU maps a disk rounded up to whole 512-byte sectors: its maps (from
  * qemu-img map and nbdinfo) may run to that and are cut at the size.  A
- * plain file and an offset/length layout must end within the size.
+ * plain file and an offset/length layout must end within the size.  A
+ * map covers the disk from 0, so an entry near the end comes after one
+ * that reaches it.
  */
 static void
 t_read_sectors(void)
@@ -2104,36 +2107,45 @@ t_read_sectors(void)
 		    "[{\"start\": 0, \"length\": 1000448, \"data\": true}]",
 		    1000000, 1, { { 0, 1000000 } } },
 		{ "data past the size, cut, nbdinfo",
-		    "999424 1024 0 data\n", 1000000, 1, { { 999424, 576 } } },
+		    "0 999424 3 hole,zero\n999424 1024 0 data\n", 1000000, 1,
+		    { { 999424, 576 } } },
 		{ "data wholly past the size, dropped",
 		    "0 999999 3 hole,zero\n999999 1 0 data\n1000000 448 0 data\n",
 		    999999, 0, { { 0, 0 } } },
 		{ "1 byte: one sector",
 		    "[{\"start\": 0, \"length\": 512, \"data\": true}]", 1, 1, { { 0, 1 } } },
 		{ "the largest size, its rounding past 64 bits",
-		    "[{\"start\": 18446744073709551104, \"length\": 511, \"data\": true}]",
+		    "[{\"start\": 0, \"length\": 18446744073709551104, \"data\": false},\n"
+		    "{\"start\": 18446744073709551104, \"length\": 511, \"data\": true}]",
 		    UINT64_MAX, 1, { { UINT64_MAX - 511, 511 } } },
 	};
 	static const struct {
 		const char *text;
 		uint64_t size;
+		unsigned long line;
 		const char *why;
 	} bad[] = {
-		{ "[{\"start\": 999424, \"length\": 1025, \"data\": true}]", 1000000,
+		{ "[{\"start\": 0, \"length\": 999424, \"data\": false},\n"
+		    "{\"start\": 999424, \"length\": 1025, \"data\": true}]", 1000000, 2,
 		    "range ends beyond --size" },
-		{ "[{\"start\": 1000448, \"length\": 512, \"data\": false}]", 1000000,
+		{ "[{\"start\": 0, \"length\": 1000448, \"data\": false},\n"
+		    "{\"start\": 1000448, \"length\": 512, \"data\": false}]", 1000000, 2,
 		    "offset beyond --size" },
-		{ "1000448 512 3 hole,zero\n", 1000000, "offset beyond --size" },
-		{ "999424 1025 0 data\n", 1000000, "range ends beyond --size" },
-		{ "1048576 512 3 hole,zero\n", MiB, "offset beyond --size" },
-		{ "[{\"start\": 0, \"length\": 512, \"data\": false}]", 0,
+		{ "0 1000448 3 hole,zero\n1000448 512 3 hole,zero\n", 1000000, 2,
 		    "offset beyond --size" },
-		{ "[{\"start\": 18446744073709551104, \"length\": 512, \"data\": true}]",
-		    UINT64_MAX, "range ends beyond --size" },
+		{ "0 999424 3 hole,zero\n999424 1025 0 data\n", 1000000, 2,
+		    "range ends beyond --size" },
+		{ "0 1048576 0 data\n1048576 512 3 hole,zero\n", MiB, 2,
+		    "offset beyond --size" },
+		{ "[{\"start\": 0, \"length\": 512, \"data\": false}]", 0, 1,
+		    "offset beyond --size" },
+		{ "[{\"start\": 0, \"length\": 18446744073709551104, \"data\": false},\n"
+		    "{\"start\": 18446744073709551104, \"length\": 512, \"data\": true}]",
+		    UINT64_MAX, 2, "range ends beyond --size" },
 		/* What a person writes, or sqcow2 --map, is exact. */
-		{ "999424 1024\n", 1000000, "range ends beyond --size" },
-		{ "1000000 448\n", 1000000, "offset beyond --size" },
-		{ "[{\"offset\": 999424, \"length\": 1024}]", 1000000,
+		{ "999424 1024\n", 1000000, 1, "range ends beyond --size" },
+		{ "1000000 448\n", 1000000, 1, "offset beyond --size" },
+		{ "[{\"offset\": 999424, \"length\": 1024}]", 1000000, 1,
 		    "range ends beyond --size" },
 	};
 	struct range_list list = { NULL, 0, 0 };
@@ -2166,7 +2178,7 @@ t_read_sectors(void)
 		if (!check_u64(read_text(bad[i].text, strlen(bad[i].text), bad[i].size,
 		    &list, &error), (uint64_t)-1))
 			continue;
-		check_u64(error.line, 1);
+		check_u64(error.line, bad[i].line);
 		check_str(error.why, bad[i].why);
 	}
 	ranges_free(&list);
@@ -2176,7 +2188,8 @@ t_read_sectors(void)
  * The three maps nbdinfo --map reads from qemu-nbd, as it printed them
  * (libnbd 1.14): data is "data" in an allocation map, "dirty" in a dirty
  * bitmap, and in an allocation depth map "local", and for an image that
- * is no overlay "backing depth N" too.
+ * is no overlay "backing depth N" too.  An allocation map says nothing of
+ * what changed, so an overlay refuses it at its first line.
  */
 static void
 t_read_nbdinfo_maps(void)
@@ -2202,34 +2215,46 @@ t_read_nbdinfo_maps(void)
 	    "   3735552      458752    0  absent\n";
 	static const char allocation[] =
 	    "0 4096 0 data\n4096 4096 1 hole\n8192 4096 2 zero\n"
-	    "12288 4096 3 hole,zero\n16384 4096 0\tdata \t\n";
+	    "12288 4096 3 hole,zero\n16384 4096 0\tdata \t\n20480 4173824 1 hole\n";
 	static const struct {
 		const char *what, *text;
 		int overlay;
 		size_t n;
 		struct range want[6];
+		const char *why;	/* NULL, or why it is refused at line 1 */
 	} cases[] = {
-		{ "dirty bitmap", dirty, 0, 2, { { 524288, 65536 }, { 1048576, 65536 } } },
+		{ "dirty bitmap", dirty, 0, 2,
+		    { { 524288, 65536 }, { 1048576, 65536 } }, NULL },
 		{ "dirty bitmap, overlay", dirty, 1, 2,
-		    { { 524288, 65536 }, { 1048576, 65536 } } },
+		    { { 524288, 65536 }, { 1048576, 65536 } }, NULL },
 		{ "allocation depth", depth, 0, 6, { { 0, 65536 }, { 524288, 65536 },
 		    { 1048576, 131072 }, { 2097152, 65536 }, { 3145728, 65536 },
-		    { 3670016, 65536 } } },
+		    { 3670016, 65536 } }, NULL },
 		{ "allocation depth, overlay", depth, 1, 2,
-		    { { 524288, 65536 }, { 3670016, 65536 } } },
-		{ "allocation", allocation, 0, 2, { { 0, 4096 }, { 16384, 4096 } } },
-		{ "allocation, overlay", allocation, 1, 2, { { 0, 4096 }, { 16384, 4096 } } },
+		    { { 524288, 65536 }, { 3670016, 65536 } }, NULL },
+		{ "allocation", allocation, 0, 2, { { 0, 4096 }, { 16384, 4096 } }, NULL },
+		{ "allocation, overlay", allocation, 1, 0, { { 0, 0 } },
+		    ALLOCATION_OVER_BACKING },
 	};
 	struct range_list list = { NULL, 0, 0 };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ranges_error error = { 0, NULL };
+		int ret;
 
 		set_case("%s", cases[i].what);
 		note_text[0] = '\0';
 		list.n = 0;
-		if (!check_u64(read_text_for(cases[i].text, strlen(cases[i].text), 4 * MiB,
-		    cases[i].overlay, &list, &error), 0)) {
+		ret = read_text_for(cases[i].text, strlen(cases[i].text), 4 * MiB,
+		    cases[i].overlay, &list, &error);
+		if (cases[i].why != NULL) {
+			if (check_u64(ret, (uint64_t)-1)) {
+				check_u64(error.line, 1);
+				check_str(error.why, cases[i].why);
+			}
+			continue;
+		}
+		if (!check_u64(ret, 0)) {
 			print_str("why", error.why);
 			continue;
 		}
@@ -2245,7 +2270,11 @@ t_read_nbdinfo_maps(void)
 	ranges_free(&list);
 }
 
-/* A description nbdinfo does not print, or not for that type, or not in that map. */
+/*
+ * A description nbdinfo does not print, or not for that type, or not in
+ * that map; for an overlay, an allocation map that comes first is refused
+ * as one before its other lines are read.
+ */
 static void
 t_read_nbdinfo_bad(void)
 {
@@ -2273,10 +2302,11 @@ t_read_nbdinfo_bad(void)
 		{ "0 65536 2 backing depth 3\n", 1, "type does not match description" },
 		{ "0 65536 0 clean\n65536 65536 1 dirty\n131072 65536 0 data\n", 3,
 		    "description from another map" },
-		{ "0 65536 0 data\n65536 65536 1 local\n", 2, "description from another map" },
 		{ "0 65536 1 local\n65536 65536 3 hole,zero\n", 2,
 		    "description from another map" },
 	};
+	/* An allocation map first: for an overlay, refused as one at once. */
+	static const char allocation_first[] = "0 65536 0 data\n65536 65536 1 local\n";
 	struct range_list list = { NULL, 0, 0 };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -2291,6 +2321,18 @@ t_read_nbdinfo_bad(void)
 			check_u64(error.line, cases[i].line);
 			check_str(error.why, cases[i].why);
 		}
+	}
+	for (int overlay = 0; overlay < 2; overlay++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"%s", escaped(allocation_first,
+		    strlen(allocation_first)), overlay ? ", overlay" : "");
+		if (!check_u64(read_text_for(allocation_first, strlen(allocation_first),
+		    MiB, overlay, &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, overlay ? 1 : 2);
+		check_str(error.why, overlay ? ALLOCATION_OVER_BACKING :
+		    "description from another map");
 	}
 	ranges_free(&list);
 }
@@ -2421,6 +2463,339 @@ t_read_json_bad(void)
 			continue;
 		check_u64(error.line, cases[i].line);
 		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
+/*
+ * A map of QEMU's covers the disk: each entry starts where the one before
+ * ended, the first at 0, and the last reaches the size (or its rounding
+ * to whole sectors, but no further).  A gap, an entry that goes back, or
+ * a map that stops short (nbdinfo killed, head -n) is an error naming
+ * the line; a plain file and an offset/length array need cover nothing.
+ * Each text is read at 1 MiB unless a size is given; why NULL: it reads.
+ */
+static void
+t_read_map_covers(void)
+{
+	static const struct {
+		const char *what, *text;
+		uint64_t size;		/* 0: 1 MiB */
+		unsigned long line;
+		const char *why;
+	} cases[] = {
+		/* nbdinfo --map */
+		{ "nbdinfo: a gap", "0 65536 0 data\n131072 917504 3 hole,zero\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "nbdinfo: the first entry past 0", "# map\n65536 983040 0 data\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "nbdinfo: a gap of a byte",
+		    "0 65536 1 dirty\n65537 983039 0 clean\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "nbdinfo: back to 0",
+		    "0 65536 0 data\n65536 983040 3 hole,zero\n0 1048576 0 data\n", 0, 3,
+		    "entry out of order in the map" },
+		{ "nbdinfo: overlapping the one before",
+		    "0 65536 0 data\n65535 983041 1 hole\n", 0, 2,
+		    "entry out of order in the map" },
+		{ "nbdinfo: the same entry twice",
+		    "0 524288 1 local\n0 524288 1 local\n524288 524288 0 absent\n", 0, 2,
+		    "entry out of order in the map" },
+		{ "nbdinfo: head -n 2 of a dirty bitmap",
+		    "         0      524288    0  clean\n"
+		    "    524288       65536    1  dirty\n", 4 * MiB, 2,
+		    "the map stops before the end of the disk" },
+		{ "nbdinfo: a byte short", "0 1048575 0 data\n", 0, 1,
+		    "the map stops before the end of the disk" },
+		{ "nbdinfo: whole, in two", "0 65536 0 data\n65536 983040 3 hole,zero\n", 0, 0,
+		    NULL },
+		/* nbdinfo --map --json */
+		{ "nbdinfo JSON: a gap",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 131072, \"length\": 917504, \"type\": 0, \"description\": \"clean\"}\n"
+		    "]\n", 0, 3, "gap in the map before this entry" },
+		{ "nbdinfo JSON: out of order",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 65536, \"length\": 983040, \"type\": 0, \"description\": \"clean\"},\n"
+		    "{\"offset\": 65536, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"}\n"
+		    "]\n", 0, 4, "entry out of order in the map" },
+		{ "nbdinfo JSON: stops short",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 65536, \"length\": 65536, \"type\": 0, \"description\": \"clean\"}\n"
+		    "]\n", 0, 4, "the map stops before the end of the disk" },
+		{ "nbdinfo JSON: whole",
+		    "[\n{\"offset\": 0, \"length\": 65536, \"type\": 1, \"description\": \"dirty\"},\n"
+		    "{\"offset\": 65536, \"length\": 983040, \"type\": 0, \"description\": \"clean\"}\n"
+		    "]\n", 0, 0, NULL },
+		/* qemu-img map --output=json */
+		{ "qemu-img: a gap",
+		    "[{\"start\": 0, \"length\": 65536, \"data\": true},\n"
+		    "{\"start\": 65537, \"length\": 983039, \"data\": false}]\n", 0, 2,
+		    "gap in the map before this entry" },
+		{ "qemu-img: the first entry past 0",
+		    "[{\"start\": 512, \"length\": 1048064, \"data\": true}]\n", 0, 1,
+		    "gap in the map before this entry" },
+		{ "qemu-img: out of order",
+		    "[{\"start\": 0, \"length\": 1048576, \"data\": false},\n"
+		    "{\"start\": 65536, \"length\": 65536, \"data\": true}]\n", 0, 2,
+		    "entry out of order in the map" },
+		{ "qemu-img: stops short",
+		    "[{\"start\": 0, \"length\": 65536, \"data\": true},\n"
+		    "{\"start\": 65536, \"length\": 65536, \"data\": false}]\n", 0, 2,
+		    "the map stops before the end of the disk" },
+		{ "qemu-img: an empty map is no map", "[]\n", 0, 0, NULL },
+		/* The end: the size, its rounding to whole sectors, not past it. */
+		{ "ends at the size, 1000000 bytes", "0 1000000 0 data\n", 1000000, 0, NULL },
+		{ "ends at the rounded size", "0 1000448 0 data\n", 1000000, 0, NULL },
+		{ "ends at the rounded size, qemu-img",
+		    "[{\"start\": 0, \"length\": 999424, \"data\": false},\n"
+		    "{\"start\": 999424, \"length\": 1024, \"data\": true}]\n", 1000000, 0, NULL },
+		{ "ends in the last sector, short of the size",
+		    "0 999999 0 data\n", 1000000, 1,
+		    "the map stops before the end of the disk" },
+		{ "ends at the size rounded down", "[{\"start\": 0, \"length\": 999424, "
+		    "\"data\": true}]", 1000000, 1, "the map stops before the end of the disk" },
+		{ "ends past the rounded size", "0 1000449 0 data\n", 1000000, 1,
+		    "range ends beyond --size" },
+		{ "an entry after the rounded end",
+		    "0 1000448 0 data\n1000448 512 1 hole\n", 1000000, 2,
+		    "offset beyond --size" },
+		/* What a person writes need cover nothing. */
+		{ "plain: ranges apart, back and over", "65536 1\n0 1\n0 65536\n", 0, 0, NULL },
+		{ "offset/length: ranges apart, back and over",
+		    "[{\"offset\": 65536, \"length\": 1}, {\"offset\": 0, \"length\": 1},\n"
+		    "{\"offset\": 0, \"length\": 65536}]\n", 0, 0, NULL },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+		uint64_t size = cases[i].size ? cases[i].size : MiB;
+		int ret;
+
+		set_case("%s: text \"%s\"", cases[i].what,
+		    escaped(cases[i].text, strlen(cases[i].text)));
+		ret = read_text(cases[i].text, strlen(cases[i].text), size, &list, &error);
+		if (cases[i].why == NULL) {
+			if (!check_u64(ret, 0))
+				print_str("why", error.why);
+			continue;
+		}
+		if (!check_u64(ret, (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, cases[i].why);
+	}
+	ranges_free(&list);
+}
+
+/*
+ * Over a backing file (-b) the ranges are what changed.  An allocation
+ * map (nbdinfo base:allocation, text or JSON, or qemu-img map) says where
+ * data is, and lists no block that became zeros: refused at its first
+ * entry, even one of no data, while the same file reads for an image.  A
+ * dirty bitmap and an allocation depth map, a plain file and an
+ * offset/length array are taken; n is the ranges each gives at 1 MiB.
+ */
+static void
+t_read_overlay_maps(void)
+{
+	static const struct {
+		const char *what, *text;
+		unsigned long line;	/* 0: read, over a backing file too */
+		size_t n;
+	} cases[] = {
+		{ "nbdinfo allocation", "0 65536 0 data\n65536 983040 3 hole,zero\n", 1, 1 },
+		{ "nbdinfo allocation, holes first",
+		    "# nbdinfo --map\n\n0 65536 1 hole\n65536 983040 0 data\n", 3, 1 },
+		{ "nbdinfo allocation, zeros only", "0 1048576 2 zero\n", 1, 0 },
+		{ "nbdinfo --json allocation",
+		    "[\n{ \"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"data\"},\n"
+		    "{ \"offset\": 65536, \"length\": 983040, \"type\": 3, \"description\": "
+		    "\"hole,zero\"}\n]\n", 2, 1 },
+		{ "qemu-img map",
+		    "[{ \"start\": 0, \"length\": 65536, \"depth\": 0, \"present\": true, "
+		    "\"zero\": false, \"data\": true, \"offset\": 327680},\n"
+		    "{ \"start\": 65536, \"length\": 983040, \"depth\": 0, \"present\": false, "
+		    "\"zero\": true, \"data\": false}]\n", 1, 1 },
+		{ "qemu-img map, no data at first",
+		    "[{\"start\": 0, \"length\": 1048576, \"data\": false}]\n", 1, 0 },
+		{ "nbdinfo dirty bitmap", "0 65536 0 clean\n65536 983040 1 dirty\n", 0, 1 },
+		{ "nbdinfo --json dirty bitmap",
+		    "[{\"offset\": 0, \"length\": 1048576, \"type\": 1, \"description\": \"dirty\"}]",
+		    0, 1 },
+		{ "nbdinfo allocation depth",
+		    "0 65536 1 local\n65536 983040 0 absent\n", 0, 1 },
+		{ "nbdinfo --json allocation depth",
+		    "[{\"offset\": 0, \"length\": 1048576, \"type\": 0, \"description\": \"absent\"}]",
+		    0, 0 },
+		{ "plain", "# changed\n65536 65536\n0 4096\n", 0, 2 },
+		{ "offset/length", "[{\"offset\": 65536, \"length\": 65536}]", 0, 1 },
+		{ "offset/length, data true and false",
+		    "[{\"offset\": 0, \"length\": 1, \"data\": true},\n"
+		    "{\"offset\": 2, \"length\": 1, \"data\": false}]", 0, 1 },
+	};
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int overlay = 0; overlay < 2; overlay++) {
+			struct ranges_error error = { 0, NULL };
+			int ret;
+
+			set_case("%s%s", cases[i].what, overlay ? ", overlay" : "");
+			list.n = 0;
+			ret = read_text_for(cases[i].text, strlen(cases[i].text), MiB,
+			    overlay, &list, &error);
+			if (overlay && cases[i].line != 0) {
+				if (check_u64(ret, (uint64_t)-1)) {
+					check_u64(error.line, cases[i].line);
+					check_str(error.why, ALLOCATION_OVER_BACKING);
+				}
+				continue;
+			}
+			if (!check_u64(ret, 0)) {
+				print_str("why", error.why);
+				continue;
+			}
+			check_u64(list.n, cases[i].n);
+		}
+	}
+	ranges_free(&list);
+}
+
+/* A line of n bytes: OFFSET LENGTH, then blanks to fill it. */
+static char *
+padded_line(const char *range, size_t n, const char *end)
+{
+	char *text = xcalloc(n + strlen(end) + 1, 1);
+	size_t len = strlen(range);
+
+	memcpy(text, range, len);
+	memset(text + len, ' ', n - len);
+	strcpy(text + n, end);
+	return text;
+}
+
+/*
+ * A line of a range file may hold 4096 bytes, without its line end, and
+ * not one more: a longer one is refused where it is, never held.  Only
+ * the files of lines have lines to hold; JSON is read a character at a
+ * time, and a one-line array of any length is taken.
+ */
+static void
+t_read_long_lines(void)
+{
+	static const struct {
+		const char *what, *before, *range;
+		size_t n;		/* the length of the long line */
+		const char *end, *after;
+		unsigned long line;	/* 0: read */
+	} cases[] = {
+		{ "plain, 4096", "", "0 1", 4096, "\n", "", 0 },
+		{ "plain, 4097", "", "0 1", 4097, "\n", "", 1 },
+		{ "plain, 4096 and CRLF", "", "0 1", 4096, "\r\n", "2 1\r\n", 0 },
+		{ "plain, 4096 and a lone CR", "", "0 1", 4096, "\r", "2 1", 0 },
+		{ "plain, 4097 at the end of the file", "", "0 1", 4097, "", "", 1 },
+		{ "plain, 4097 on line 3", "0 1\n# c\n", "2 1", 4097, "\n", "4 1\n", 3 },
+		{ "a comment, 4096", "0 1\n", "#", 4096, "\n", "2 1\n", 0 },
+		{ "a comment, 4097", "0 1\n", "#", 4097, "\n", "2 1\n", 2 },
+		{ "blanks, 4097", "0 1\n", "", 4097, "\n", "2 1\n", 2 },
+		{ "nbdinfo, 4096", "", "0 1048576 0 data", 4096, "\n", "", 0 },
+		{ "nbdinfo, 4097", "", "0 1048576 0 data", 4097, "\n", "", 1 },
+		{ "nbdinfo, a million", "0 65536 1 dirty\n", "65536 983040 0 clean",
+		    1000000, "\n", "", 2 },
+	};
+	struct range_list list = { NULL, 0, 0 };
+	char *json;
+	size_t used = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+		char *line = padded_line(cases[i].range, cases[i].n, cases[i].end);
+		size_t len = strlen(cases[i].before) + strlen(line) + strlen(cases[i].after);
+		char *text = xcalloc(len + 1, 1);
+		int ret;
+
+		strcat(strcat(strcpy(text, cases[i].before), line), cases[i].after);
+		set_case("%s", cases[i].what);
+		ret = read_text(text, len, MiB, &list, &error);
+		if (cases[i].line == 0) {
+			if (!check_u64(ret, 0))
+				print_str("why", error.why);
+		} else if (check_u64(ret, (uint64_t)-1)) {
+			check_u64(error.line, cases[i].line);
+			check_str(error.why, "line longer than 4096 bytes");
+		}
+		free(text);
+		free(line);
+	}
+
+	/* 1000 entries on one line of JSON, 27 KiB. */
+	json = xcalloc(1000 * 32 + 3, 1);
+	json[used++] = '[';
+	for (int i = 0; i < 1000; i++)
+		used += (size_t)sprintf(json + used, "%s{\"offset\": %d, \"length\": 1}",
+		    i ? ", " : "", 2 * i);
+	json[used++] = ']';
+	set_case("JSON, 1000 entries on a line of %zu bytes", used);
+	{
+		struct ranges_error error = { 0, NULL };
+
+		list.n = 0;
+		if (check_u64(read_text(json, used, MiB, &list, &error), 0))
+			check_u64(list.n, 1000);
+		else
+			print_str("why", error.why);
+	}
+	free(json);
+	ranges_free(&list);
+}
+
+/*
+ * A map cut short is named at its last line, whatever ends the file: a
+ * line end, none, CRLF, a lone CR, blank lines or a comment.  In JSON as
+ * in lines, the line end of the last line starts no line of its own.
+ */
+static void
+t_read_map_stops_line(void)
+{
+#define NBD_JSON_CUT \
+	"[\n{\"offset\": 0, \"length\": 65536, \"type\": 0, \"description\": \"data\"},\n" \
+	"{\"offset\": 65536, \"length\": 65536, \"type\": 1, \"description\": \"hole\"}\n]"
+#define QEMU_IMG_CUT \
+	"[{\"start\": 0, \"length\": 65536, \"data\": true},\n" \
+	"{\"start\": 65536, \"length\": 65536, \"data\": false}]"
+	static const struct {
+		const char *text;
+		unsigned long line;
+	} cases[] = {
+		{ "0 65536 0 data\n65536 65536 1 hole\n", 2 },
+		{ "0 65536 0 data\n65536 65536 1 hole", 2 },
+		{ "0 65536 0 data\r\n65536 65536 1 hole\r\n", 2 },
+		{ "0 65536 0 data\r65536 65536 1 hole\r", 2 },
+		{ "0 65536 0 data\n65536 65536 1 hole\n\n# cut here\n", 4 },
+		{ NBD_JSON_CUT "\n", 4 },
+		{ NBD_JSON_CUT, 4 },
+		{ NBD_JSON_CUT "\r\n", 4 },
+		{ NBD_JSON_CUT "\r", 4 },
+		{ NBD_JSON_CUT "  \t", 4 },
+		{ NBD_JSON_CUT "\n\n", 5 },
+		{ QEMU_IMG_CUT "\n", 2 },
+		{ "\n\r\n" QEMU_IMG_CUT "\n", 4 },
+	};
+#undef NBD_JSON_CUT
+#undef QEMU_IMG_CUT
+	struct range_list list = { NULL, 0, 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ranges_error error = { 0, NULL };
+
+		set_case("text \"%s\"", escaped(cases[i].text, strlen(cases[i].text)));
+		if (!check_u64(read_text(cases[i].text, strlen(cases[i].text), MiB,
+		    &list, &error), (uint64_t)-1))
+			continue;
+		check_u64(error.line, cases[i].line);
+		check_str(error.why, "the map stops before the end of the disk");
 	}
 	ranges_free(&list);
 }
@@ -2690,6 +3065,14 @@ main(int argc, char **argv)
 	    "ranges_read: nbdinfo --map --json by type and description, overlay or not");
 	TEST(t_read_json_bad(),
 	    "ranges_read: JSON entries missing a key, mixing formats, unknown");
+	TEST(t_read_map_covers(),
+	    "ranges_read: QEMU's maps cover the disk: gaps, going back, stopping short refused");
+	TEST(t_read_overlay_maps(),
+	    "ranges_read: over -b, allocation maps refused; changed blocks and plain lists read");
+	TEST(t_read_long_lines(),
+	    "ranges_read: lines of 4096 bytes read, of 4097 refused; JSON has no line limit");
+	TEST(t_read_map_stops_line(),
+	    "ranges_read: a map cut short is named at its last line, in JSON as in lines");
 	TEST(t_read_error(), "ranges_read: an unreadable stream is a read error");
 	TEST(t_merge_cases(), "ranges_merge: sort, overlap, touch, containment, empty");
 	TEST(t_merge_random(seed), "ranges_merge: 3000 random lists against a byte map");
