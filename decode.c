@@ -70,6 +70,7 @@ copy_data(struct copier *c, struct decoder *d, const struct step *s,
 
 	if (d->mode == DECODE_SEEKABLE)
 		move_input(c, s->host);
+	reserve_span(c, s->length);
 	got = copy_some(c, s->length);
 	counts->data += got;
 	/* QEMU reads past the end of the file as zeros: the decoder says where. */

@@ -210,6 +210,15 @@ read_some(struct copier *c, void *buf, size_t len)
 }
 
 void
+reserve_span(struct copier *c, uint64_t len)
+{
+	if (c->out->kind != IO_FILE || !c->can_rewrite || c->no_reserving)
+		return;
+	if (fallocate(c->out->fd, 0, (off_t)c->out->offset, (off_t)len) == -1)
+		c->no_reserving = 1;
+}
+
+void
 read_exact(struct copier *c, void *buf, size_t len)
 {
 	if (read_some(c, buf, len) != len)

@@ -44,6 +44,7 @@ struct copier {
 	int can_rewrite;	/* a regular output, not appended to: it can
 				   seek back and write a cluster again */
 	int progress_by_output;	/* -p counts the output's bytes, not the input's */
+	int no_reserving;	/* fallocate refused: reserve_span stops */
 	unsigned char *buffer;
 	size_t buffer_size;
 	size_t filled;		/* bytes of buffer not yet written */
@@ -163,6 +164,13 @@ int next_data(struct copier *c, uint64_t *data, uint64_t *hole);
 void write_zeros(struct copier *c, uint64_t len);
 void flush_buffer(struct copier *c);
 void reserve_output(struct copier *c, uint64_t end, int exact);
+
+/*
+ * Reserve the len bytes of a regular output from where it stands, and
+ * those alone, for a writer that leaves holes around them (-d): ext4 then
+ * allocates large extents.  A refusal only stops the reserving.
+ */
+void reserve_span(struct copier *c, uint64_t len);
 
 /*
  * Write len bytes again at offset of an output that can_rewrite, and come
