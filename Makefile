@@ -103,7 +103,7 @@ t/bin/fault.so: t/fault.c | t/bin
 # The whole suite twice: as built, and under ASan and UBSan.  Each test
 # script, in each variant, is a target of its own, so that make -j2 check
 # runs them side by side; the longest go first.
-SLOW_TESTS = t0003-random t0008-faults t0010-fuzz t0006-paths
+SLOW_TESTS = t0003-random t0020-docs t0008-faults t0010-fuzz t0006-paths
 TESTS = $(SLOW_TESTS) \
 	$(filter-out $(SLOW_TESTS),$(notdir $(basename $(wildcard t/t[0-9]*.sh)))) unit
 RESULTS = $(foreach t,$(TESTS),$(foreach v,plain asan,t/results/$(v)/$(t)))
