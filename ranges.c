@@ -190,9 +190,12 @@ read_lines(FILE *in, struct range_reader *rd)
 	return error->why != NULL ? -1 : 0;
 }
 
-/* Which format a file is in shows in its first character that is not space. */
+/*
+ * Which format a file is in shows in its first character that is not
+ * space, returned (or EOF) and left to be read.
+ */
 static int
-starts_with_bracket(FILE *in, unsigned long *newlines)
+first_char(FILE *in, unsigned long *newlines)
 {
 	int c, last = '\0';
 
@@ -202,7 +205,7 @@ starts_with_bracket(FILE *in, unsigned long *newlines)
 	}
 	if (c != EOF)
 		ungetc(c, in);
-	return c == '[';
+	return c;
 }
 
 int
@@ -211,11 +214,18 @@ ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
 {
 	struct range_reader rd = { size, overlay, MAP_UNKNOWN, 0, 0, list, error };
 	unsigned long skipped_lines = 0;
-	int status;
+	int first, status;
 
 	error->line = 0;
 	error->why = NULL;
-	if (starts_with_bracket(in, &skipped_lines)) {
+	first = first_char(in, &skipped_lines);
+	if (first == EOF && overlay && !ferror(in)) {
+		/* What a failed map command leaves behind (> changed.map). */
+		error->why = "empty: over a backing file it would store no change "
+		    "(for none, give a file of one comment line)";
+		return -1;
+	}
+	if (first == '[') {
 		status = range_json_read(in, &rd);
 		error->line += skipped_lines;
 	} else {

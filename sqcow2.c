@@ -410,8 +410,10 @@ load_ranges(const struct options *opt, struct io *in, const struct io *out,
 	if (is_output(fileno(f), out))
 		diex(1, "%s: the range file is the output file", opt->ranges_path);
 	if (ranges_read(f, size, opt->backing_file != NULL, list, &error) == -1) {
-		if (error.line == 0)
+		if (ferror(f))
 			die(1, "%s", opt->ranges_path);
+		if (error.line == 0)
+			diex(1, "%s: %s", opt->ranges_path, error.why);
 		diex(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);
 	}
 	fclose(f);

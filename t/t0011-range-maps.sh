@@ -105,6 +105,21 @@ test_expect_success 'two pairs on a line are an error, not an nbdinfo map' '
 		sh -c "\"\$SQCOW2\" -r pairs.ranges -b zeros.qcow2 -F qcow2 <two.raw >pairs.qcow2"
 '
 
+# "> changed.map" from a map command that failed leaves an empty file: over
+# a backing file it would make an overlay of no change, exit 0.
+test_expect_success 'an empty range file is refused under -b, a comment means no change' '
+	: >empty.ranges && printf "\n \r\n\t\n" >blank.ranges &&
+	for f in empty blank; do
+		test_fails_with 1 "sqcow2: $f.ranges: empty: over a backing file it would store no change (for none, give a file of one comment line)" \
+			sh -c "\"\$SQCOW2\" -r $f.ranges -b zeros.qcow2 -F qcow2 <two.raw >$f.qcow2" || exit 1
+	done &&
+	"$SQCOW2" -r empty.ranges -s 1M --print-size >/dev/null &&
+	printf "# no change\n" >none.ranges &&
+	"$SQCOW2" -r none.ranges -b zeros.qcow2 -F qcow2 <zeros.raw >none.qcow2 &&
+	verify_overlay none.qcow2 zeros.raw &&
+	test_eq "$(info none.qcow2 data_clusters)" 0
+'
+
 test_expect_success 'a line of the other format is an error naming it' '
 	printf "65536 65536\n262144 65536 0 data\n" >mixed.ranges &&
 	test_fails_with 1 "sqcow2: mixed.ranges line 2: nbdinfo line in a plain range file" \
