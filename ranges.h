@@ -28,8 +28,10 @@ struct ranges_error {
  * of a file of lines holds at most 4096 bytes.  overlay is nonzero when
  * the image is an overlay of a backing file (-b): an allocation map is
  * then refused, and an allocation depth map gives only what is local to
- * the top image, not what lies in a backing layer.  Returns 0, or -1
- * with *error filled (error->line 0 and errno set for a read error).
+ * the top image, not what lies in a backing layer, and a file of nothing
+ * but space is refused.  Returns 0, or -1 with *error filled (error->line
+ * 0 for the whole file: a read error, with errno set, or an empty file
+ * under overlay).
  * Only ranges_merge sorts and merges.
  */
 int ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
