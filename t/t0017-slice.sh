@@ -43,6 +43,7 @@ test_expect_success 'setup' '
 	make_raw disk.raw 9000000 && put_data disk.raw 1000 300000 &&
 	put_data disk.raw 2097152 65536 && put_data disk.raw 5000000 1 &&
 	put_data disk.raw 8999000 1000 &&
+	head -c 1048576 /dev/zero | dd of=disk.raw bs=1M seek=6 conv=notrunc status=none &&
 	printf "1000 300000\n2097152 65536\n5000000 1\n8999000 1000\n" >disk.ranges &&
 	cp disk.raw base.raw && put_data base.raw 7000000 4096 &&
 	"$SQCOW2" base.raw >base.qcow2
@@ -78,8 +79,21 @@ for case in 1 2 3 4 5 6 7 8 9 10 11 12; do
 	'
 done
 
+# A file is sparsified whole by default, a slice only when asked: the
+# MiB of written zeros in disk.raw makes the two images differ.
+test_expect_success 'a slice is of the image --no-sparsify makes, or --sparsify asks' '
+	"$SQCOW2" disk.raw >sparse.qcow2 &&
+	"$SQCOW2" --no-sparsify disk.raw >whole.qcow2 &&
+	test $(file_size sparse.qcow2) -lt $(file_size whole.qcow2) &&
+	"$SQCOW2" --slice : disk.raw | cmp - whole.qcow2 &&
+	"$SQCOW2" --no-sparsify --slice : disk.raw | cmp - whole.qcow2 &&
+	"$SQCOW2" --sparsify --slice : disk.raw | cmp - sparse.qcow2 &&
+	test_eq "$("$SQCOW2" --sparsify --slice 100: --print-size disk.raw)" \
+		$(($(file_size sparse.qcow2) - 100))
+'
+
 test_expect_success 'bounds: either left out, with suffixes, the end clipped' '
-	"$SQCOW2" disk.raw >whole.qcow2 && size=$(file_size whole.qcow2) &&
+	"$SQCOW2" --no-sparsify disk.raw >whole.qcow2 && size=$(file_size whole.qcow2) &&
 	"$SQCOW2" --slice : disk.raw | cmp - whole.qcow2 &&
 	"$SQCOW2" --slice 64k: disk.raw >tail && tail -c +65537 whole.qcow2 | cmp - tail &&
 	"$SQCOW2" --slice :64k disk.raw >head && head -c 65536 whole.qcow2 | cmp - head &&
@@ -107,7 +121,7 @@ test_expect_success 'bad slices: a start past the end, the wrong way round, with
 
 test_expect_success 'within a slice, the checks of the whole stream still hold' '
 	cp disk.raw stale.raw && put_data stale.raw 4000000 1 &&
-	size=$(file_size whole.qcow2) &&
+	size=$("$SQCOW2" --no-sparsify -r disk.ranges --print-size disk.raw) &&
 	test_fails_with 1 "sqcow2: non-zero byte at input offset 4000000, outside the ranges" \
 		sh -c "cat stale.raw | \"\$SQCOW2\" -s 9000000 -r disk.ranges --slice $((size - 100000)): >/dev/null" &&
 	head -c 3000000 disk.raw >short.raw &&
@@ -133,7 +147,7 @@ start_httpd store || exit 1
 test_expect_success 'the README: four slices at once, joined, are the image' '
 	readme_example "Four parts made at once" >parts &&
 	cat parts && run_example parts &&
-	"$SQCOW2" disk.raw | cmp - disk.qcow2 &&
+	"$SQCOW2" --no-sparsify disk.raw | cmp - disk.qcow2 &&
 	verify disk.qcow2 disk.raw
 '
 
@@ -142,7 +156,7 @@ test_expect_success 'the README: an upload cut short resumes where the server st
 	"$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" \
 		-H "Transfer-Encoding:" "$URL/disk.qcow2?fail_after=300000"
 	test_eq "$(file_size store/disk.qcow2)" 300000 &&
-	readme_example "here with a server that takes a Content-Range" >resume &&
+	readme_example "here with a server that takes a Content-Range:" >resume &&
 	cat resume && run_example resume &&
 	"$SQCOW2" disk.raw | cmp - store/disk.qcow2 &&
 	verify store/disk.qcow2 disk.raw
