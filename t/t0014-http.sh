@@ -29,9 +29,14 @@ test_expect_success 'the upload of the README stores the image, byte for byte' '
 	cmp want2.qcow2 store/disk.qcow2 && verify store/disk.qcow2 disk.raw
 '
 
+# The server stops reading at the length while curl still sends the
+# framing, which it then reads as a request and refuses, closing the
+# connection: curl may or may not see the reset, so only what was stored
+# is judged.
 test_expect_success 'without the empty Transfer-Encoding, curl sends chunks the server keeps' '
 	size=$("$SQCOW2" --print-size disk.raw) &&
-	"$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" "$URL/chunked.qcow2" &&
+	{ "$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" "$URL/chunked.qcow2"; true; } &&
+	test_eq "$(file_size store/chunked.qcow2)" "$size" &&
 	head -c 12 store/chunked.qcow2 | od -An -c | tr -d "\\n" | grep -q "\\\\r  *\\\\n" &&
 	! "$READBACK" check store/chunked.qcow2 2>/dev/null
 '
