@@ -220,9 +220,7 @@ ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
 	error->why = NULL;
 	first = first_char(in, &skipped_lines);
 	if (first == EOF && overlay && !ferror(in)) {
-		/* What a failed map command leaves behind (> changed.map). */
-		error->why = "empty: over a backing file it would store no change "
-		    "(for none, give a file of one comment line)";
+		error->why = RANGES_EMPTY_OVERLAY;
 		return -1;
 	}
 	if (first == '[') {

@@ -34,6 +34,13 @@ struct ranges_error {
  * under overlay).
  * Only ranges_merge sorts and merges.
  */
+/*
+ * Why a file of nothing but space is refused for an overlay: what a map
+ * command that failed leaves behind (> changed.map) would store no change.
+ */
+#define RANGES_EMPTY_OVERLAY "empty: over a backing file it would store no " \
+	"change (for none, give a file of one comment line)"
+
 int ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error);
 

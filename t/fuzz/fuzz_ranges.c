@@ -356,8 +356,9 @@ check_sizes_agree(const struct reading *small, const struct reading *big)
 
 /*
  * An overlay takes as data only what the top image holds of an allocation
- * depth map, not what its backing layers do, and refuses an allocation
- * map at its first entry; nothing else differs.  So the file reads or
+ * depth map, not what its backing layers do, refuses an allocation map
+ * at its first entry, and refuses a file of nothing but space, which an
+ * image reads as no ranges; nothing else differs.  So the file reads or
  * fails the same way, but that an overlay may refuse an allocation map
  * that an image reads or fails on no earlier line; and what it reads for
  * an overlay is some of what it reads for an image that is none, in the
@@ -374,6 +375,12 @@ check_overlay_agrees(const struct reading *overlay, const struct reading *image)
 		    "fails on line %lu (%s) for an image, refused as an allocation "
 		    "map on line %lu for an overlay", image->error.line,
 		    image->error.why, overlay->error.line);
+		return;
+	}
+	if (overlay->status != 0 && strcmp(overlay->error.why, RANGES_EMPTY_OVERLAY) == 0) {
+		need(overlay->error.line == 0 && image->status == 0 && image->list.n == 0,
+		    "refused as empty for an overlay, %s with %zu ranges for an image",
+		    image->status == 0 ? "read" : "failed", image->list.n);
 		return;
 	}
 	need(overlay->status == image->status, "reads %s for an overlay only",
