@@ -437,6 +437,32 @@ reach_input(struct copier *c, const struct layout *lo, uint64_t pos)
 }
 
 /*
+ * From a file, the input before data cluster k that no cluster stores,
+ * from the end of cluster k - 1 to guest byte pos, where k begins: the
+ * slice that holds the first byte of k checks it, since no other will.
+ * A pipe is read and checked from byte 0 by reach_input.
+ */
+static void
+check_gap_before(struct copier *c, const struct layout *lo, uint64_t k,
+    uint64_t pos)
+{
+	uint64_t gap = 0;
+	struct run_walk previous;
+
+	if (!io_seekable(c->in))
+		return;
+	run_walk_init(&previous, lo);
+	if (k > 0 && run_walk_seek(&previous, lo, k - 1))
+		gap = (previous.first + 1) << lo->cluster_bits;
+	if (pos > lo->input_size)
+		pos = lo->input_size;
+	if (gap >= pos)
+		return;
+	seek_input(c, gap);
+	skip_unstored(c, pos - gap);
+}
+
+/*
  * Data bytes [from, to) of the stream form: from data cluster k on, the
  * runs of the walk, each cluster's bytes from the input and zeros past
  * its end, and between runs the input checked as the stream would.
@@ -446,12 +472,15 @@ write_data_slice(struct copier *c, const struct layout *lo, uint64_t from,
     uint64_t to)
 {
 	uint64_t offset = from - lo->data_offset, left = to - from, pos;
+	uint64_t k = offset >> lo->cluster_bits;
 	struct run_walk walk;
 
 	run_walk_init(&walk, lo);
-	if (!run_walk_seek(&walk, lo, offset >> lo->cluster_bits))
+	if (!run_walk_seek(&walk, lo, k))
 		return;
 	pos = (walk.first << lo->cluster_bits) + (offset & (lo->cluster_size - 1));
+	if ((offset & (lo->cluster_size - 1)) == 0)
+		check_gap_before(c, lo, k, pos);
 	reach_input(c, lo, pos);
 	for (;;) {
 		uint64_t run_end = walk.end << lo->cluster_bits;
@@ -484,6 +513,13 @@ write_slice(struct copier *c, const struct layout *lo, uint64_t from, uint64_t t
 		write_meta_slice(c, lo, from, to < lo->data_offset ? to : lo->data_offset);
 	if (to > lo->data_offset)
 		write_data_slice(c, lo, from > lo->data_offset ? from : lo->data_offset, to);
+	/*
+	 * The slice that ends the image checks what follows its last stored
+	 * cluster, to the end of the input, as the whole stream would: an
+	 * image of no data clusters, all of it.
+	 */
+	if (to == layout_image_size(lo) && to > from)
+		finish_input(c);
 	flush_buffer(c);
 	/* A slice that holds the header: written last, as for the whole. */
 	if (from < lo->cluster_size && to > from && c->can_rewrite) {

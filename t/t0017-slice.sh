@@ -129,6 +129,58 @@ test_expect_success 'within a slice, the checks of the whole stream still hold' 
 		sh -c "cat short.raw | \"\$SQCOW2\" -s 9000000 -r disk.ranges --slice $((size - 100000)): >/dev/null"
 '
 
+# Each byte of the input that no cluster stores is checked by one slice:
+# the gap before a data cluster by the slice that holds its first byte,
+# the input after the last one by the slice that ends the image.  A
+# stale range list then fails the part it concerns, from a file as from
+# a pipe, and the parts never join into an image that lacks it.
+test_expect_success 'every slice cut checks the input no cluster stores, once' '
+	make_raw gap.raw 4M && put_data gap.raw 0 4 && put_data gap.raw 2097152 4 &&
+	printf "0 4\n2097152 4\n" >gap.ranges &&
+	size=$("$SQCOW2" -r gap.ranges --print-size gap.raw) &&
+	cut=$((size - 65536)) &&
+	for at in 1048576 3145728 4194303; do
+		cp gap.raw stale.raw && put_data stale.raw $at 1 &&
+		case $at in
+		1048576) fails="--slice :$((cut + 1)) --slice $cut: --slice $cut:$((cut + 1))"
+			passes="--slice :$cut --slice $((cut + 1)):" ;;
+		*) fails="--slice $((size - 1)): --slice 0: --slice $cut:"
+			passes="--slice :$((size - 1)) --slice :$cut" ;;
+		esac &&
+		set -- $fails &&
+		while [ $# -gt 0 ]; do
+			for how in file pipe; do
+				if [ $how = file ]; then
+					"$SQCOW2" -r gap.ranges $1 $2 stale.raw >part 2>err
+				else
+					cat stale.raw | "$SQCOW2" -s 4M -r gap.ranges $1 $2 >part 2>err
+				fi
+				test $? = 1 || { echo "$how $1 $2 with a byte at $at: exit 0"; exit 1; }
+				test_eq "$(cat err)" "sqcow2: non-zero byte at input offset $at, outside the ranges" ||
+					exit 1
+			done
+			shift 2
+		done &&
+		set -- $passes &&
+		while [ $# -gt 0 ]; do
+			"$SQCOW2" -r gap.ranges $1 $2 stale.raw >part ||
+				{ echo "$1 $2 with a byte at $at failed: not its part to check"; exit 1; }
+			shift 2
+		done || exit 1
+	done
+'
+
+test_expect_success 'the slice that ends the image finds the input too long or too short' '
+	make_raw long.raw 3M && put_data long.raw 0 3145728 &&
+	size=$(cat long.raw | "$SQCOW2" -s 2M --print-size) &&
+	cat long.raw | "$SQCOW2" -s 2M --slice :$((size / 2)) >part &&
+	test_fails_with 1 "sqcow2: input longer than --size 2097152" \
+		sh -c "cat long.raw | \"\$SQCOW2\" -s 2M --slice $((size / 2)): >part" &&
+	make_raw empty.ranges 0 && make_raw zero.raw 1M &&
+	test_fails_with 1 "sqcow2: input ended at offset 1048576, before --size 2097152" \
+		sh -c "cat zero.raw | \"\$SQCOW2\" -s 2M -r empty.ranges --slice 1: >part"
+'
+
 test_expect_success 'a slice of a 64 GiB disk reads only the input behind its clusters' '
 	make_raw huge.raw 64G &&
 	for gib in 1 17 33 49 63; do put_data huge.raw $((gib << 30)) 1048576 || exit 1; done &&
