@@ -202,9 +202,7 @@ decode(const struct decode_options *opt)
 	if (opt->print_size) {
 		printf("%" PRIu64 "\n", hdr.virtual_size);
 	} else if (opt->map) {
-		fputs("# data ranges of ", stdout);
-		print_name(in.name);
-		printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", hdr.virtual_size);
+		print_map_header(in.name, hdr.virtual_size);
 		print_disk_ranges(&c, &hdr);
 	} else {
 		if (opt->progress)

@@ -173,6 +173,9 @@ read_lines(FILE *in, struct range_reader *rd)
 		error->line++;
 		if (strlen(l.text) != l.len)
 			error->why = "NUL byte in line";
+		else if (rd->overlay && strncmp(skip_space(l.text), RANGES_MAP_HEADER,
+		    strlen(RANGES_MAP_HEADER)) == 0)
+			error->why = RANGES_MAP_OVERLAY;
 		else if (is_blank(l.text))
 			continue;
 		else if ((error->why = parse_line(rd, l.text, &format, &e)) == NULL)

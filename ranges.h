@@ -35,6 +35,15 @@ struct ranges_error {
  * Only ranges_merge sorts and merges.
  */
 /*
+ * How the range file of --map begins: a map of where a disk holds data,
+ * refused over a backing file as other allocation maps are, since what
+ * became zeros is not in it.
+ */
+#define RANGES_MAP_HEADER "# data ranges of "
+#define RANGES_MAP_OVERLAY "a map of sqcow2 --map says where data is, not " \
+	"what changed: over -b give the changed blocks"
+
+/*
  * Why a file of nothing but space is refused for an overlay: what a map
  * command that failed leaves behind (> changed.map) would store no change.
  */

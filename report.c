@@ -5,11 +5,13 @@
 #define _GNU_SOURCE
 
 #include <err.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "ranges.h"
 #include "report.h"
 
 #define PROGRESS_CONSOLE_INTERVAL	0.2	/* seconds */
@@ -148,7 +150,7 @@ progress_on(void)
  * A file name in a comment line: bytes that would end the line or hide in
  * a terminal are written as \ooo, so that the range file reads back.
  */
-void
+static void
 print_name(const char *name)
 {
 	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
@@ -157,4 +159,12 @@ print_name(const char *name)
 		else
 			putchar(*p);
 	}
+}
+
+void
+print_map_header(const char *name, uint64_t size)
+{
+	fputs(RANGES_MAP_HEADER, stdout);
+	print_name(name);
+	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", size);
 }

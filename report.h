@@ -25,9 +25,10 @@ void progress_pass_done(uint64_t bytes);
 int progress_on(void);
 
 /*
- * A file name on stdout, in the comment line of a range file: bytes that
- * would end the line or hide in a terminal are written as \\ooo.
+ * The comment line that begins the range file of --map, on stdout, for
+ * the disk name of size bytes.  The range reader knows it by
+ * RANGES_MAP_HEADER and refuses it over a backing file.
  */
-void print_name(const char *name);
+void print_map_header(const char *name, uint64_t size);
 
 #endif

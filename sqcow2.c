@@ -376,9 +376,7 @@ print_map(const char *path)
 	if (!io_seekable(&in))
 		diex(2, "--map needs a file or a block device, and %s is neither", in.name);
 	data_ranges(&in, in.size, &ranges);
-	fputs("# data ranges of ", stdout);
-	print_name(in.name);
-	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", in.size);
+	print_map_header(in.name, in.size);
 	for (size_t i = 0; i < ranges.n; i++)
 		printf("%" PRIu64 " %" PRIu64 "\n", ranges.v[i].offset, ranges.v[i].length);
 	flush_stdout();

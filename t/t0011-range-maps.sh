@@ -120,6 +120,20 @@ test_expect_success 'an empty range file is refused under -b, a comment means no
 	test_eq "$(info none.qcow2 data_clusters)" 0
 '
 
+# sqcow2 --map says where tuesday.raw holds data; a block Tuesday punched
+# out is in no range of it, and over Monday's image would show Monday.
+test_expect_success 'a map of sqcow2 --map or -d --map is refused under -b, read without' '
+	cp two.raw tuesday.raw && fallocate -p -o 65536 -l 65536 tuesday.raw &&
+	"$SQCOW2" two.raw >monday.qcow2 &&
+	"$SQCOW2" --map tuesday.raw >map.ranges &&
+	"$SQCOW2" tuesday.raw | "$SQCOW2" -d --map >d-map.ranges &&
+	for f in map d-map; do
+		test_fails_with 1 "sqcow2: $f.ranges line 1: a map of sqcow2 --map says where data is, not what changed: over -b give the changed blocks" \
+			sh -c "\"\$SQCOW2\" -r $f.ranges -b monday.qcow2 -F qcow2 tuesday.raw >$f.qcow2" &&
+		"$SQCOW2" -r $f.ranges tuesday.raw >$f.qcow2 && verify $f.qcow2 tuesday.raw || exit 1
+	done
+'
+
 test_expect_success 'a line of the other format is an error naming it' '
 	printf "65536 65536\n262144 65536 0 data\n" >mixed.ranges &&
 	test_fails_with 1 "sqcow2: mixed.ranges line 2: nbdinfo line in a plain range file" \

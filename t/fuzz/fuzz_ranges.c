@@ -357,8 +357,9 @@ check_sizes_agree(const struct reading *small, const struct reading *big)
 /*
  * An overlay takes as data only what the top image holds of an allocation
  * depth map, not what its backing layers do, refuses an allocation map
- * at its first entry, and refuses a file of nothing but space, which an
- * image reads as no ranges; nothing else differs.  So the file reads or
+ * at its first entry or the comment that begins a map of --map, and
+ * refuses a file of nothing but space, which an image reads as no
+ * ranges; nothing else differs.  So the file reads or
  * fails the same way, but that an overlay may refuse an allocation map
  * that an image reads or fails on no earlier line; and what it reads for
  * an overlay is some of what it reads for an image that is none, in the
@@ -375,6 +376,13 @@ check_overlay_agrees(const struct reading *overlay, const struct reading *image)
 		    "fails on line %lu (%s) for an image, refused as an allocation "
 		    "map on line %lu for an overlay", image->error.line,
 		    image->error.why, overlay->error.line);
+		return;
+	}
+	if (overlay->status != 0 && strcmp(overlay->error.why, RANGES_MAP_OVERLAY) == 0) {
+		need(image->status == 0 || image->error.line >= overlay->error.line,
+		    "fails on line %lu (%s) for an image, refused as a map of --map "
+		    "on line %lu for an overlay", image->error.line, image->error.why,
+		    overlay->error.line);
 		return;
 	}
 	if (overlay->status != 0 && strcmp(overlay->error.why, RANGES_EMPTY_OVERLAY) == 0) {
