@@ -28,6 +28,14 @@ range_keep(struct range_reader *rd, struct range_extent *e)
 	uint64_t limit = extent_limit(rd->size, e->sectors);
 	struct range *r = &e->r;
 
+	/*
+	 * QEMU maps an empty disk as one empty extent.  As a first entry it
+	 * covers nothing: a disk that is not empty needs the rest of the map.
+	 */
+	if (r->length == 0 && e->sectors && r->offset == 0 && !rd->whole_disk) {
+		rd->whole_disk = 1;
+		return NULL;
+	}
 	if (r->length == 0)
 		return "zero length";
 	if (e->sectors && r->offset != rd->covered)

@@ -332,9 +332,18 @@ test_expect_success 'past the rounded size is still an error' '
 	test_fails_with 1 "sqcow2: disk.json line 4: offset beyond --size" \
 		"$SQCOW2" -s 999000 -r disk.json --print-size
 '
+
+test_expect_success 'qemu-img map of an empty disk, one empty extent, reads as none' '
+	: >empty.raw && qemu-img map --output=json -f raw empty.raw >empty.json &&
+	grep -q "\"start\": 0, \"length\": 0" empty.json &&
+	"$SQCOW2" -r empty.json empty.raw >empty.qcow2 && verify empty.qcow2 empty.raw &&
+	test_fails_with 1 "sqcow2: empty.json line 1: the map stops before the end of the disk" \
+		"$SQCOW2" -s 1M -r empty.json --print-size
+'
 else
 	test_skip 'qemu-img map of a disk not in whole sectors is cut at its size' 'qemu-img not found'
 	test_skip 'past the rounded size is still an error' 'qemu-img not found'
+	test_skip 'qemu-img map of an empty disk, one empty extent, reads as none' 'qemu-img not found'
 fi
 
 test_expect_success 'a plain range file must end within the size' '
