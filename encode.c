@@ -446,20 +446,20 @@ static void
 check_gap_before(struct copier *c, const struct layout *lo, uint64_t k,
     uint64_t pos)
 {
-	uint64_t gap = 0;
+	uint64_t gap_start = 0;
 	struct run_walk previous;
 
 	if (!io_seekable(c->in))
 		return;
-	run_walk_init(&previous, lo);
 	if (k > 0 && run_walk_seek(&previous, lo, k - 1))
-		gap = (previous.first + 1) << lo->cluster_bits;
+		gap_start = (previous.first + 1) << lo->cluster_bits;
 	if (pos > lo->input_size)
 		pos = lo->input_size;
-	if (gap >= pos)
+	if (gap_start >= pos)
 		return;
-	seek_input(c, gap);
-	skip_unstored(c, pos - gap);
+	/* The input has not moved: a slice starts it at 0. */
+	seek_input(c, gap_start);
+	skip_unstored(c, pos - gap_start);
 }
 
 /*
@@ -511,7 +511,7 @@ write_slice(struct copier *c, const struct layout *lo, uint64_t from, uint64_t t
 	reserve_output(c, c->out->offset + (to - from), 1);
 	if (from < lo->data_offset)
 		write_meta_slice(c, lo, from, to < lo->data_offset ? to : lo->data_offset);
-	if (to > lo->data_offset)
+	if (to > lo->data_offset && to > from)
 		write_data_slice(c, lo, from > lo->data_offset ? from : lo->data_offset, to);
 	/*
 	 * The slice that ends the image checks what follows its last stored

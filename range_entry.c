@@ -29,9 +29,12 @@ range_keep(struct range_reader *rd, struct range_extent *e)
 	struct range *r = &e->r;
 
 	/*
-	 * QEMU maps an empty disk as one empty extent.  As a first entry it
-	 * covers nothing: a disk that is not empty needs the rest of the map.
+	 * QEMU maps an empty disk as one empty extent, its only one: a map
+	 * that has begun and covers nothing had that.  Of a disk that is not
+	 * empty, it stops short.
 	 */
+	if (e->sectors && rd->whole_disk && rd->covered == 0)
+		return "entry after the one empty extent of an empty disk";
 	if (r->length == 0 && e->sectors && r->offset == 0 && !rd->whole_disk) {
 		rd->whole_disk = 1;
 		return NULL;

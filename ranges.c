@@ -165,16 +165,17 @@ read_lines(FILE *in, struct range_reader *rd)
 	enum line_format format = FORMAT_UNKNOWN;
 	struct ranges_error *error = rd->error;
 	struct line l = { NULL, 0, 0 };
-	int got;
+	int got, first = 1;
 
-	while ((got = read_line(in, &l)) == 1) {
+	/* The first line is the first that is not blank: first_char passed those. */
+	for (; (got = read_line(in, &l)) == 1; first = 0) {
 		struct range_extent e;
 
 		error->line++;
 		if (strlen(l.text) != l.len)
 			error->why = "NUL byte in line";
-		else if (rd->overlay && strncmp(skip_space(l.text), RANGES_MAP_HEADER,
-		    strlen(RANGES_MAP_HEADER)) == 0)
+		else if (first && rd->overlay && strncmp(skip_space(l.text),
+		    RANGES_MAP_HEADER, strlen(RANGES_MAP_HEADER)) == 0)
 			error->why = RANGES_MAP_OVERLAY;
 		else if (is_blank(l.text))
 			continue;

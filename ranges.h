@@ -18,23 +18,6 @@ struct ranges_error {
 };
 
 /*
- * Append the data ranges of a range file to list, each checked against
- * size (the input's size in bytes).  The file is a list of "OFFSET LENGTH"
- * lines, the output of `nbdinfo --map`, or JSON: that of `qemu-img map
- * --output=json` or `nbdinfo --map --json`, or an array of {"offset": N,
- * "length": N}.  Its content tells which.  The maps of qemu-img and
- * nbdinfo cover the disk, entry after entry from 0 to size, which they
- * may run past to size rounded up to 512; they are cut at size.  A line
- * of a file of lines holds at most 4096 bytes.  overlay is nonzero when
- * the image is an overlay of a backing file (-b): an allocation map is
- * then refused, and an allocation depth map gives only what is local to
- * the top image, not what lies in a backing layer, and a file of nothing
- * but space is refused.  Returns 0, or -1 with *error filled (error->line
- * 0 for the whole file: a read error, with errno set, or an empty file
- * under overlay).
- * Only ranges_merge sorts and merges.
- */
-/*
  * How the range file of --map begins: a map of where a disk holds data,
  * refused over a backing file as other allocation maps are, since what
  * became zeros is not in it.
@@ -50,6 +33,24 @@ struct ranges_error {
 #define RANGES_EMPTY_OVERLAY "empty: over a backing file it would store no " \
 	"change (for none, give a file of one comment line)"
 
+/*
+ * Append the data ranges of a range file to list, each checked against
+ * size (the input's size in bytes).  The file is a list of "OFFSET LENGTH"
+ * lines, the output of `nbdinfo --map`, or JSON: that of `qemu-img map
+ * --output=json` or `nbdinfo --map --json`, or an array of {"offset": N,
+ * "length": N}.  Its content tells which.  The maps of qemu-img and
+ * nbdinfo cover the disk, entry after entry from 0 to size, which they
+ * may run past to size rounded up to 512; they are cut at size.  A line
+ * of a file of lines holds at most 4096 bytes.  overlay is nonzero when
+ * the image is an overlay of a backing file (-b): an allocation map, and
+ * a file whose first line is RANGES_MAP_HEADER, are then refused, an
+ * allocation depth map gives only what is local to the top image, not
+ * what lies in a backing layer, and a file of nothing but space is
+ * refused.  Returns 0, or -1 with *error filled (error->line
+ * 0 for the whole file: a read error, with errno set, or an empty file
+ * under overlay).
+ * Only ranges_merge sorts and merges.
+ */
 int ranges_read(FILE *in, uint64_t size, int overlay, struct range_list *list,
     struct ranges_error *error);
 

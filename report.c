@@ -5,8 +5,8 @@
 #define _GNU_SOURCE
 
 #include <err.h>
-#include <inttypes.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>

@@ -170,6 +170,23 @@ test_expect_success 'every slice cut checks the input no cluster stores, once' '
 	done
 '
 
+# 8 MiB of written zeros, no holes, with data in clusters 0 and 96: the
+# last slice reads the gap before cluster 96, the cluster, and the rest;
+# the first reads cluster 0 alone; an empty slice reads and checks nothing.
+test_expect_success 'what a slice reads: its clusters, and the zeros it alone checks' '
+	head -c 8M /dev/zero >wz.raw && put_data wz.raw 0 4 && put_data wz.raw 6291456 4 &&
+	printf "0 4\n6291456 4\n" >wz.ranges &&
+	size=$("$SQCOW2" -r wz.ranges --print-size wz.raw) && last=$((size - 65536)) &&
+	for slice in $last: :$last $last:$last; do
+		"$SQCOW2" -v -r wz.ranges --slice $slice wz.raw >part 2>stats &&
+		sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" stats || exit 1
+	done >read &&
+	printf "%s\n" $((8388608 - 65536)) 65536 0 | test_cmp - read &&
+	cp wz.raw stale.raw && put_data stale.raw 1048576 1 &&
+	"$SQCOW2" -r wz.ranges --slice $last:$last stale.raw >part &&
+	test_eq "$(file_size part)" 0
+'
+
 test_expect_success 'the slice that ends the image finds the input too long or too short' '
 	make_raw long.raw 3M && put_data long.raw 0 3145728 &&
 	size=$(cat long.raw | "$SQCOW2" -s 2M --print-size) &&

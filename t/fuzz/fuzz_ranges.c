@@ -308,6 +308,25 @@ check_allocation_refused(const struct reading *overlay, const struct text_lines 
 }
 
 /*
+ * A map of --map is refused over a backing file by its first line, the
+ * first that is not blank, which begins with its header.
+ */
+static void
+check_map_refused(const struct reading *overlay, const struct text_lines *t)
+{
+	size_t header = strlen(RANGES_MAP_HEADER);
+
+	if (overlay->status == 0 || strcmp(overlay->error.why, RANGES_MAP_OVERLAY) != 0)
+		return;
+	need(!t->json && overlay->error.line == lines_skipped(t) + 1,
+	    "refused as a map of --map on line %lu, its first line is %lu",
+	    overlay->error.line, lines_skipped(t) + 1);
+	need(t->len - t->start >= header &&
+	    memcmp(t->text + t->start, RANGES_MAP_HEADER, header) == 0,
+	    "refused as a map of --map, its first line not its header");
+}
+
+/*
  * The smaller disk accepts fewer extents, and cuts more off those of
  * QEMU's maps (which may run to whole sectors past the size); and a map
  * of QEMU's that covers it stops short of the larger.  Nothing else
@@ -582,6 +601,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_map_covers(&overlay, &lines);
 	check_map_covers(&grown, &lines);
 	check_allocation_refused(&overlay, &lines);
+	check_map_refused(&overlay, &lines);
 	check_sizes_agree(&small, &big);
 	check_sizes_agree(&big, &small);
 	check_sizes_agree(&big, &grown);
