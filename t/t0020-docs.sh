@@ -205,7 +205,8 @@ else
 fi
 
 # A block named as run elsewhere is run there: that test extracts it by
-# readme_example or man_example, or holds each of its lines.
+# readme_example or man_example, or holds the whole of it, line after
+# line, as the text of its commands.
 test_expect_success 'the blocks run by other tests are in those tests' '
 	for id in $(cd "$BLOCKS" && ls -- *.class | sed "s/\.class$//"); do
 		read -r action test <"$BLOCKS/$id.class" || exit 1
@@ -221,10 +222,10 @@ test_expect_success 'the blocks run by other tests are in those tests' '
 			done <keys
 		done
 		[ -n "$found" ] && continue
-		while IFS= read -r line; do
-			[ -z "$line" ] || grep -qF -- "$line" "$file" ||
-				{ echo "$where: not in $test: $line"; exit 1; }
-		done <"$BLOCKS/$id" || exit 1
+		python3 -c "import sys
+block = open(sys.argv[1]).read().rstrip(\"\\n\")
+sys.exit(block not in open(sys.argv[2]).read())" "$BLOCKS/$id" "$file" ||
+			{ echo "$where: not in $test, whole:"; cat "$BLOCKS/$id"; exit 1; }
 	done
 '
 
