@@ -461,8 +461,8 @@ print_statistics(const struct copier *c, const struct layout *lo)
 	if (getrusage(RUSAGE_SELF, &usage) == -1)
 		die(1, "getrusage");
 	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
-	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " data clusters, %" PRIu64
-	    " metadata clusters), peak memory %ld KiB\n", c->bytes_read,
+	    " by seeking, wrote %" PRIu64 " (the image: %" PRIu64 " data clusters, %"
+	    PRIu64 " metadata clusters), peak memory %ld KiB\n", c->bytes_read,
 	    c->bytes_skipped, c->bytes_written, lo->data_clusters,
 	    layout_meta_clusters(lo), usage.ru_maxrss);
 }
