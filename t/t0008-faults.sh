@@ -159,7 +159,7 @@ test_expect_success 'a million ranges: time and memory' '
 	end=$(date +%s%N) &&
 	kib=$(sed -n "s/.*peak memory \\([0-9]*\\) KiB/\\1/p" stats) &&
 	echo "# a million ranges: $(( (end - start) / 1000000 )) ms, peak memory $kib KiB" >note &&
-	grep -q "(1000000 data clusters" stats &&
+	grep -q "image: 1000000 data clusters" stats &&
 	# 16 MiB of ranges and the 3 MiB any run may take (README): no copy
 	# of the array for the sort.  ASan keeps freed arrays in quarantine,
 	# and memcheck counts its own memory too.
