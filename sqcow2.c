@@ -87,7 +87,7 @@ help(void)
 "  -i, --input RAW          read the raw disk from RAW, as the argument does\n"
 "      --sparsify           read the disk once first, and store none of the\n"
 "                           clusters that hold only zeros: the default for a\n"
-"                           file or block device, but with --slice\n"
+"                           file or block device (a --slice of one must say)\n"
 "      --no-sparsify        store them, and read the disk once\n"
 "      --diff BASE          an overlay of the clusters that differ from those of\n"
 "                           BASE, the raw disk of the image -b names\n"
@@ -98,6 +98,7 @@ help(void)
 "      --print-size         print the exact size of the image in bytes and exit\n"
 "                           (reading the disk to sparsify it, as the run would)\n"
 "      --slice START:END    write bytes [START, END) of the stream form alone\n"
+"                           (of a file: with --sparsify or --no-sparsify)\n"
 "      --map                print the data ranges of RAW, a file or a block\n"
 "                           device, as a range file and exit\n"
 "  -p, --progress           show progress on stderr: percent, rate of bytes\n"
@@ -554,11 +555,16 @@ main(int argc, char **argv)
 	plan_image(&plan, &opt, in.size, &ranges);
 	/*
 	 * A file can be read twice, and dropping its clusters of zeros costs
-	 * less than the bytes it saves; -o drops them in its one pass, and a
-	 * slice would scan the whole disk for its part.
+	 * less than the bytes it saves; -o drops them in its one pass.  A
+	 * slice would scan the whole disk for its part, and has no default:
+	 * one that cut another image than its job's would join into garbage.
 	 */
+	if (opt.sparsify == -1 && opt.slice && io_seekable(&in))
+		diex(2, "--slice of a file or block device needs --no-sparsify (cut the "
+		    "image that option makes) or --sparsify (cut the one made whole "
+		    "by default)");
 	if (opt.sparsify == -1)
-		opt.sparsify = io_seekable(&in) && !new_file && !opt.slice;
+		opt.sparsify = io_seekable(&in) && !new_file;
 	sorting.zeros_are = zero_rule(&opt);
 
 	copier_init(&c, &in, &out, plan.cluster_size);

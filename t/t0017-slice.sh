@@ -56,10 +56,10 @@ for case in 1 2 3 4 5 6 7 8 9 10 11 12; do
 		cut -d" " -f$case)
 	test_expect_success "random slices, -c $cs $opts, from a file and a pipe" '
 		case $opts in
-		-) set -- -c $cs -r disk.ranges ;;
-		-b) set -- -c $cs -r disk.ranges -b base.qcow2 -F qcow2 ;;
+		-) set -- -c $cs --no-sparsify -r disk.ranges ;;
+		-b) set -- -c $cs --no-sparsify -r disk.ranges -b base.qcow2 -F qcow2 ;;
 		--sparsify) set -- -c $cs --sparsify ;;
-		*) set -- -c $cs $opts -r disk.ranges ;;
+		*) set -- -c $cs --no-sparsify $opts -r disk.ranges ;;
 		esac &&
 		"$SQCOW2" "$@" disk.raw >whole.qcow2 &&
 		cuts=$(random_cuts $(file_size whole.qcow2) 8 $((seed + case))) &&
@@ -81,11 +81,19 @@ done
 
 # A file is sparsified whole by default, a slice only when asked: the
 # MiB of written zeros in disk.raw makes the two images differ.
-test_expect_success 'a slice is of the image --no-sparsify makes, or --sparsify asks' '
+test_expect_success 'a slice of a file says which image it cuts: no default' '
 	"$SQCOW2" disk.raw >sparse.qcow2 &&
 	"$SQCOW2" --no-sparsify disk.raw >whole.qcow2 &&
 	test $(file_size sparse.qcow2) -lt $(file_size whole.qcow2) &&
-	"$SQCOW2" --slice : disk.raw | cmp - whole.qcow2 &&
+	for input in disk.raw "-i disk.raw" "- <disk.raw"; do
+		test_fails_with 2 "sqcow2: --slice of a file or block device needs --no-sparsify (cut the image that option makes) or --sparsify (cut the one made whole by default)" \
+			sh -c "\"\$SQCOW2\" --slice 100: $input >part" || exit 1
+	done &&
+	test_fails_with 2 "sqcow2: --slice of a file or block device needs --no-sparsify (cut the image that option makes) or --sparsify (cut the one made whole by default)" \
+		"$SQCOW2" --slice 100: --print-size disk.raw &&
+	# A pipe is never sparsified: its slices need no word.
+	cat disk.raw | "$SQCOW2" -s 9000000 --slice 100: >pipe-slice &&
+	cat disk.raw | "$SQCOW2" -s 9000000 | tail -c +101 | cmp - pipe-slice &&
 	"$SQCOW2" --no-sparsify --slice : disk.raw | cmp - whole.qcow2 &&
 	"$SQCOW2" --sparsify --slice : disk.raw | cmp - sparse.qcow2 &&
 	test_eq "$("$SQCOW2" --sparsify --slice 100: --print-size disk.raw)" \
@@ -94,18 +102,18 @@ test_expect_success 'a slice is of the image --no-sparsify makes, or --sparsify 
 
 test_expect_success 'bounds: either left out, with suffixes, the end clipped' '
 	"$SQCOW2" --no-sparsify disk.raw >whole.qcow2 && size=$(file_size whole.qcow2) &&
-	"$SQCOW2" --slice : disk.raw | cmp - whole.qcow2 &&
-	"$SQCOW2" --slice 64k: disk.raw >tail && tail -c +65537 whole.qcow2 | cmp - tail &&
-	"$SQCOW2" --slice :64k disk.raw >head && head -c 65536 whole.qcow2 | cmp - head &&
-	"$SQCOW2" --slice 100:1T disk.raw >clip && test_eq "$(file_size clip)" $((size - 100)) &&
-	test_eq "$("$SQCOW2" --slice 100:1T --print-size disk.raw)" $((size - 100)) &&
-	"$SQCOW2" --slice $size: disk.raw >empty && test_eq "$(file_size empty)" 0
+	"$SQCOW2" --no-sparsify --slice : disk.raw | cmp - whole.qcow2 &&
+	"$SQCOW2" --no-sparsify --slice 64k: disk.raw >tail && tail -c +65537 whole.qcow2 | cmp - tail &&
+	"$SQCOW2" --no-sparsify --slice :64k disk.raw >head && head -c 65536 whole.qcow2 | cmp - head &&
+	"$SQCOW2" --no-sparsify --slice 100:1T disk.raw >clip && test_eq "$(file_size clip)" $((size - 100)) &&
+	test_eq "$("$SQCOW2" --no-sparsify --slice 100:1T --print-size disk.raw)" $((size - 100)) &&
+	"$SQCOW2" --no-sparsify --slice $size: disk.raw >empty && test_eq "$(file_size empty)" 0
 '
 
 test_expect_success 'bad slices: a start past the end, the wrong way round, with -o' '
 	size=$(file_size whole.qcow2) &&
 	test_fails_with 1 "sqcow2: --slice starts at $((size + 1)), past the end of the image, $size bytes" \
-		"$SQCOW2" --slice $((size + 1)): disk.raw &&
+		"$SQCOW2" --no-sparsify --slice $((size + 1)): disk.raw &&
 	test_fails_with 2 - "$SQCOW2" --slice 10:5 disk.raw <<-EOF &&
 	sqcow2: --slice ends before it starts: ${SQ}10:5${SQ}
 	EOF
@@ -151,7 +159,7 @@ test_expect_success 'every slice cut checks the input no cluster stores, once' '
 		while [ $# -gt 0 ]; do
 			for how in file pipe; do
 				if [ $how = file ]; then
-					"$SQCOW2" -r gap.ranges $1 $2 stale.raw >part 2>err
+					"$SQCOW2" --no-sparsify -r gap.ranges $1 $2 stale.raw >part 2>err
 				else
 					cat stale.raw | "$SQCOW2" -s 4M -r gap.ranges $1 $2 >part 2>err
 				fi
@@ -163,7 +171,7 @@ test_expect_success 'every slice cut checks the input no cluster stores, once' '
 		done &&
 		set -- $passes &&
 		while [ $# -gt 0 ]; do
-			"$SQCOW2" -r gap.ranges $1 $2 stale.raw >part ||
+			"$SQCOW2" --no-sparsify -r gap.ranges $1 $2 stale.raw >part ||
 				{ echo "$1 $2 with a byte at $at failed: not its part to check"; exit 1; }
 			shift 2
 		done || exit 1
@@ -178,12 +186,12 @@ test_expect_success 'what a slice reads: its clusters, and the zeros it alone ch
 	printf "0 4\n6291456 4\n" >wz.ranges &&
 	size=$("$SQCOW2" -r wz.ranges --print-size wz.raw) && last=$((size - 65536)) &&
 	for slice in $last: :$last $last:$last; do
-		"$SQCOW2" -v -r wz.ranges --slice $slice wz.raw >part 2>stats &&
+		"$SQCOW2" -v --no-sparsify -r wz.ranges --slice $slice wz.raw >part 2>stats &&
 		sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" stats || exit 1
 	done >read &&
 	printf "%s\n" $((8388608 - 65536)) 65536 0 | test_cmp - read &&
 	cp wz.raw stale.raw && put_data stale.raw 1048576 1 &&
-	"$SQCOW2" -r wz.ranges --slice $last:$last stale.raw >part &&
+	"$SQCOW2" --no-sparsify -r wz.ranges --slice $last:$last stale.raw >part &&
 	test_eq "$(file_size part)" 0
 '
 
@@ -205,7 +213,7 @@ test_expect_success 'a slice of a 64 GiB disk reads only the input behind its cl
 	"$SQCOW2" -r huge.ranges huge.raw >huge.qcow2 &&
 	size=$(file_size huge.qcow2) &&
 	# The last 2 MiB of the image: the data of the last two ranges.
-	"$SQCOW2" -v -r huge.ranges --slice $((size - 2097152)): huge.raw >last 2>stats &&
+	"$SQCOW2" -v --no-sparsify -r huge.ranges --slice $((size - 2097152)): huge.raw >last 2>stats &&
 	tail -c 2097152 huge.qcow2 | cmp - last &&
 	read=$(sed -n "s/^sqcow2: read \([0-9]*\) bytes.*/\1/p" stats) &&
 	echo "read $read bytes" && test_eq "$read" 2097152
