@@ -340,15 +340,35 @@ is_output(int fd, const struct io *out)
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+static int
+same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * An image that is its own backing file is a loop QEMU never leaves.  A
+ * regular file on stdout was named in the working directory, where the
+ * backing file's name is read; an -o file that does not exist yet is
+ * compared by name.
+ */
 void
 refuse_own_backing(const char *output, const char *backing_file)
 {
 	const char *slash;
 	struct stat a, b;
 	char *backing;
+	int exists;
 
-	if (backing_file == NULL || output == NULL || stat(output, &a) == -1)
+	if (backing_file == NULL)
 		return;
+	if (output == NULL || strcmp(output, "-") == 0) {
+		if (fstat(STDOUT_FILENO, &a) == 0 && S_ISREG(a.st_mode) &&
+		    stat(backing_file, &b) == 0 && same_inode(&a, &b))
+			diex(2, "standard output is the backing file %s", backing_file);
+		return;
+	}
+	exists = stat(output, &a) == 0;
 	slash = strrchr(output, '/');
 	if (backing_file[0] == '/' || slash == NULL) {
 		backing = strdup(backing_file);
@@ -359,7 +379,8 @@ refuse_own_backing(const char *output, const char *backing_file)
 	}
 	if (backing == NULL)
 		die(1, "%s", backing_file);
-	if (stat(backing, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+	if (exists ? stat(backing, &b) == 0 && same_inode(&a, &b) :
+	    strcmp(backing, output) == 0)
 		diex(2, "-o %s is the backing file %s", output, backing_file);
 	free(backing);
 }

@@ -231,7 +231,8 @@ void refuse_closed(const char *path);
 /*
  * Whether the open file fd is the output.  refuse_own_backing exits
  * (usage) when -o output names the file that backing_file, read from
- * output's directory as QEMU reads it, names too.
+ * output's directory as QEMU reads it, names too, or, with output NULL
+ * or "-", when a regular file on stdout is backing_file.
  */
 int is_output(int fd, const struct io *out);
 void refuse_own_backing(const char *output, const char *backing_file);

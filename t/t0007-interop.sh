@@ -124,6 +124,18 @@ test_expect_success '-o naming its own backing file is refused, the backing file
 		"$SQCOW2" -r changed.ranges -b prev.qcow2 -F qcow2 -o sub/prev.qcow2 v2.raw
 '
 
+# An image that is its own backing file sends qemu-img check into a loop.
+test_expect_success 'an image that would be its own backing file, not there yet, or on stdout' '
+	test_fails_with 2 "sqcow2: -o new.qcow2 is the backing file new.qcow2" \
+		"$SQCOW2" -r changed.ranges -b new.qcow2 -F qcow2 -o new.qcow2 v2.raw &&
+	test ! -e new.qcow2 &&
+	test_fails_with 2 "sqcow2: -o sub/new.qcow2 is the backing file new.qcow2" \
+		"$SQCOW2" -r changed.ranges -b new.qcow2 -F qcow2 -o sub/new.qcow2 v2.raw &&
+	test_fails_with 2 "sqcow2: standard output is the backing file out.qcow2" \
+		sh -c "\"\$SQCOW2\" -r changed.ranges -b out.qcow2 -F qcow2 v2.raw >out.qcow2" &&
+	"$SQCOW2" -r changed.ranges -b base.qcow2 -F qcow2 v2.raw >sub/other.qcow2
+'
+
 test_expect_success 'a range file that the shell has just emptied for the image is refused' '
 	cp changed.ranges c.map &&
 	test_fails_with 1 "sqcow2: c.map: the range file is the output file" \
