@@ -206,8 +206,7 @@ decode(const struct decode_options *opt)
 		print_disk_ranges(&c, &hdr);
 	} else {
 		if (opt->progress)
-			progress_start(hdr.virtual_size, opt->fake_console ||
-			    isatty(STDERR_FILENO));
+			progress_start(hdr.virtual_size, isatty(STDERR_FILENO));
 		write_disk(&c, &hdr, &counts);
 		commit_output(&out, opt->fsync);
 		count_progress(out.offset, c.bytes_read, 1);

@@ -16,7 +16,7 @@ struct decode_options {
 	const char *output_path;	/* NULL or "-": stdout */
 	int print_size;			/* the disk's size, from the header */
 	int map;			/* its data ranges, as a range file */
-	int progress, fake_console, verbose, fsync;
+	int progress, verbose, fsync;
 };
 
 /*

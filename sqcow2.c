@@ -45,7 +45,6 @@ struct options {
 	int print_size;
 	int map;
 	int progress;
-	int fake_console;		/* tests reach the console form of -p */
 	int verbose;
 	int slice;			/* --slice: bytes [slice_start, slice_end) */
 	uint64_t slice_start, slice_end;
@@ -193,8 +192,7 @@ parse_options(int argc, char **argv, struct options *opt)
 {
 	enum {
 		OPT_PRINT_SIZE = 256, OPT_MAP, OPT_FSYNC, OPT_COMPAT, OPT_SLICE,
-		OPT_NO_SPARSIFY, OPT_DIFF,
-		OPT_FAKE_CONSOLE, OPT_SPARSIFY
+		OPT_NO_SPARSIFY, OPT_DIFF, OPT_SPARSIFY
 	};
 	static const struct option longopts[] = {
 		{ "decode",		no_argument,		NULL, 'd' },
@@ -214,7 +212,6 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "backing-format",	required_argument,	NULL, 'F' },
 		{ "compat",		required_argument,	NULL, OPT_COMPAT },
 		{ "progress",		no_argument,		NULL, 'p' },
-		{ "fake-stderr-is-console", no_argument,	NULL, OPT_FAKE_CONSOLE },
 		{ "verbose",		no_argument,		NULL, 'v' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
@@ -297,9 +294,6 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'p':
 			opt->progress = 1;
-			break;
-		case OPT_FAKE_CONSOLE:
-			opt->fake_console = 1;
 			break;
 		case 'v':
 			opt->verbose = 1;
@@ -526,7 +520,7 @@ main(int argc, char **argv)
 		return decode(&(struct decode_options){
 		    .input_path = opt.input_path, .output_path = opt.output_path,
 		    .print_size = opt.print_size, .map = opt.map,
-		    .progress = opt.progress, .fake_console = opt.fake_console,
+		    .progress = opt.progress,
 		    .verbose = opt.verbose, .fsync = opt.fsync });
 	if (opt.map) {
 		print_map(opt.input_path);
@@ -573,7 +567,7 @@ main(int argc, char **argv)
 	passes = (opt.sparsify || opt.diff_path != NULL) && !new_file ? 2 : 1;
 	if (opt.progress)
 		progress_start(in.size * (uint64_t)passes,
-		    opt.fake_console || isatty(STDERR_FILENO));
+		    isatty(STDERR_FILENO));
 	if (passes == 2) {
 		sort_first(&c, &plan, &sorting);
 		progress_pass_done(in.size);

@@ -12,6 +12,8 @@
  *	FAULTS="enospc=N"	 writes fail with ENOSPC once N bytes are written
  *	FAULTS="eio=N"		 reading stdin fails with EIO after N bytes,
  *				 by read, splice or copy_file_range
+ *	FAULTS="console"	 standard error is a terminal (isatty), for
+ *				 the console form of -p
  *	FAULTS="refuse=LIST"	 the kernel refuses each fast path in LIST,
  *				 comma-separated, as a real one does:
  *				 splice (EINVAL), copy_file_range (EXDEV),
@@ -40,7 +42,7 @@
  * void * into a function pointer is to store through a void ** alias.
  */
 
-static int short_counts, interrupts, eagain;
+static int short_counts, interrupts, eagain, console;
 static const char *refusals;
 static long long enospc_after = -1, eio_after = -1;
 static long long written, read_so_far;
@@ -60,6 +62,7 @@ configure(void)
 	short_counts = strstr(faults, "short") != NULL;
 	interrupts = strstr(faults, "eintr") != NULL;
 	eagain = strstr(faults, "eagain") != NULL;
+	console = strstr(faults, "console") != NULL;
 	if ((n = strstr(faults, "refuse=")) != NULL)
 		refusals = n + 7;
 	if ((n = strstr(faults, "enospc=")) != NULL)
@@ -348,5 +351,18 @@ fsync(int fd)
 		*(void **)&real = dlsym(RTLD_NEXT, "fsync");
 	if (refuse("fsync", EIO))
 		return -1;
+	return real(fd);
+}
+
+int
+isatty(int fd)
+{
+	static int (*real)(int);
+
+	configure();
+	if (console && fd == STDERR_FILENO)
+		return 1;
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "isatty");
 	return real(fd);
 }

@@ -3,6 +3,10 @@
 # changed-block tracking), and -p progress.
 . "$(dirname "$0")/lib.sh"
 
+# The console form of -p, where stderr is a terminal: t/fault.c says so.
+FAULT_SO=${FAULT_SO:-$(dirname "$READBACK")/fault.so}
+export ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+
 test_expect_success 'setup' '
 	make_raw v1.raw 100M && put_data v1.raw 10000000 20000000 && put_data v1.raw 99999000 1000
 '
@@ -184,7 +188,7 @@ test_expect_success '-p on a file: plain lines, the last at 100%' '
 
 test_expect_success '-p on a console: one line rewritten, ended at 100%' '
 	{ head -c 50M v1.raw; sleep 0.5; tail -c +52428801 v1.raw; } |
-		"$SQCOW2" -s 100M -p --fake-stderr-is-console >/dev/null 2>console &&
+		FAULTS=console LD_PRELOAD=$FAULT_SO "$SQCOW2" -s 100M -p >/dev/null 2>console &&
 	test "$(tr -cd "\\r" <console | wc -c)" -ge 2 &&
 	test_eq "$(wc -l <console)" 1 &&
 	tr "\\r" "\\n" <console | tail -n 1 | grep -q "^sqcow2: 100.0% of 100.0 MiB"
@@ -222,7 +226,8 @@ fi
 
 test_expect_success 'an error after a progress line starts a line of its own' '
 	{ head -c 10M v1.raw; sleep 0.5; head -c 1M v1.raw; } |
-		"$SQCOW2" -s 100M -p --fake-stderr-is-console >/dev/null 2>err; test $? = 1 &&
+		FAULTS=console LD_PRELOAD=$FAULT_SO "$SQCOW2" -s 100M -p >/dev/null 2>err
+	test $? = 1 &&
 	tail -n 1 err >last &&
 	echo "sqcow2: input ended at offset 11534336, before --size 104857600" >want &&
 	test_cmp want last &&

@@ -4,6 +4,10 @@
 # an error, never a silent /dev/null.
 . "$(dirname "$0")/lib.sh"
 
+# The console form of -p, where stderr is a terminal: t/fault.c says so.
+FAULT_SO=${FAULT_SO:-$(dirname "$READBACK")/fault.so}
+export ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+
 test_expect_success 'setup' '
 	make_raw disk.raw 8M && put_data disk.raw 0 8388608 &&
 	echo "0 8388608" >all.ranges &&
@@ -26,7 +30,7 @@ run_closed() {
 	case $closed in *0*) r0="<&-" ;; esac
 	case $closed in *1*) r1=">&-" ;; esac
 	case $closed in *2*) r2="2>&-" ;; esac
-	eval "\"\$SQCOW2\" \"\$@\" $r0 $r1 $r2"
+	eval "${RUN_ENV:-} \"\$SQCOW2\" \"\$@\" $r0 $r1 $r2"
 }
 
 # check_case CLOSED FORM: run one form with CLOSED and check its outcome.
@@ -43,9 +47,9 @@ check_case() {
 	io)	run_closed "$closed" /dev/null out -i disk.raw -o img.qcow2 ;;
 	b)	run_closed "$closed" /dev/null out -r all.ranges -b base.qcow2 \
 			-F qcow2 -i disk.raw -o img.qcow2 ;;
-	p)	slow_input && run_closed "$closed" /dev/null out -p -s 8M \
-			--fake-stderr-is-console -r all.ranges -b base.qcow2 \
-			-F qcow2 -i slow -o img.qcow2 ;;
+	p)	slow_input && RUN_ENV="FAULTS=console LD_PRELOAD=\$FAULT_SO" \
+			run_closed "$closed" /dev/null out -p -s 8M \
+			-r all.ranges -b base.qcow2 -F qcow2 -i slow -o img.qcow2 ;;
 	v)	run_closed "$closed" /dev/null out -v -i disk.raw -o img.qcow2 ;;
 	esac
 	status=$?
