@@ -73,7 +73,7 @@ open_input(const char *path, struct io *in)
 		in->fd = STDIN_FILENO;
 		/* A disk is not typed: whoever runs us bare needs the help. */
 		if (isatty(in->fd))
-			diex(2, "refusing to read a disk from a terminal; try 'sqcow2 --help'");
+			diex(2, "refusing to read from a terminal; try 'sqcow2 --help'");
 	} else if ((in->fd = open(path, O_RDONLY)) == -1) {
 		die(1, "%s", path);
 	}
@@ -310,7 +310,7 @@ open_output(const char *path, struct io *out)
 		new_file = 1;
 	}
 	if (isatty(out->fd))
-		diex(2, "refusing to write an image to a terminal; try 'sqcow2 --help'");
+		diex(2, "refusing to write to a terminal; try 'sqcow2 --help'");
 	io_probe(out);
 	return new_file;
 }

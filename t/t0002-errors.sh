@@ -97,9 +97,15 @@ test_expect_success 'the same file in and out is refused, as cat does' '
 if command -v script >/dev/null 2>&1; then
 test_expect_success 'a terminal on stdin is refused, and a bare sqcow2 points to --help' '
 	script -qec "\"\$SQCOW2\" -s 1M >tty.qcow2" /dev/null >tty.out </dev/null
-	test_eq $? 2 && grep -q "sqcow2: refusing to read a disk from a terminal; try ${SQ}sqcow2 --help${SQ}" tty.out &&
+	test_eq $? 2 && grep -q "sqcow2: refusing to read from a terminal; try ${SQ}sqcow2 --help${SQ}" tty.out &&
 	script -qec "\"\$SQCOW2\"" /dev/null >bare.out </dev/null
-	test_eq $? 2 && grep -q "try ${SQ}sqcow2 --help${SQ}" bare.out
+	test_eq $? 2 && grep -q "try ${SQ}sqcow2 --help${SQ}" bare.out &&
+	# -d reads an image and writes a disk: neither is named wrong.
+	script -qec "\"\$SQCOW2\" -d >tty.raw" /dev/null >dtty.out </dev/null
+	test_eq $? 2 && grep -q "sqcow2: refusing to read from a terminal" dtty.out &&
+	"$SQCOW2" disk.raw >d.qcow2 &&
+	script -qec "\"\$SQCOW2\" -d d.qcow2" /dev/null >dout.out </dev/null
+	test_eq $? 2 && grep -q "sqcow2: refusing to write to a terminal" dout.out
 '
 else
 	test_skip 'a terminal on stdin is refused, and a bare sqcow2 points to --help' 'script not found (Debian: bsdutils)'
