@@ -113,7 +113,7 @@ test_expect_success 'a hole where the backing file has data is a zero cluster, n
 	test_eq "$(info h-d.qcow2 zero_clusters)" 16
 '
 
-test_expect_success 'a file is sparsified by default; a pipe, --no-sparsify and --slice are not' '
+test_expect_success 'a file is sparsified by default; a pipe and --no-sparsify are not; --slice must say' '
 	make_raw written.raw 16M && put_data written.raw 0 1000000 &&
 	head -c 8M /dev/zero | dd of=written.raw bs=1M seek=4 conv=notrunc status=none &&
 	"$SQCOW2" written.raw >default.qcow2 && verify default.qcow2 written.raw &&
@@ -123,7 +123,9 @@ test_expect_success 'a file is sparsified by default; a pipe, --no-sparsify and 
 	test "$(file_size kept.qcow2)" -gt $(( $(file_size default.qcow2) + 8000000 )) &&
 	cat written.raw | "$SQCOW2" -s 16M >piped.qcow2 && verify piped.qcow2 written.raw &&
 	test "$(file_size piped.qcow2)" -ge "$(file_size kept.qcow2)" &&
-	"$SQCOW2" --slice 0: written.raw | cmp - kept.qcow2 &&
+	test_fails_with 2 "sqcow2: --slice of a file or block device needs --no-sparsify (cut the image that option makes) or --sparsify (cut the one made whole by default)" \
+		"$SQCOW2" --slice 0: written.raw &&
+	"$SQCOW2" --slice 0: --no-sparsify written.raw | cmp - kept.qcow2 &&
 	"$SQCOW2" --slice 0: --sparsify written.raw | cmp - default.qcow2
 '
 
