@@ -65,20 +65,12 @@ walk_init(struct run_walk *walk, const struct range *ranges, size_t n,
 	walk->first = walk->end = 0;
 }
 
-/* The same, on its first run. */
-static void
-walk_start(struct run_walk *walk, const struct range *ranges, size_t n,
+void
+run_walk_start(struct run_walk *walk, const struct range *ranges, size_t n,
     unsigned cluster_bits)
 {
 	walk_init(walk, ranges, n, cluster_bits);
 	run_next(walk);
-}
-
-void
-run_walk_ranges(struct run_walk *walk, const struct range *ranges, size_t n,
-    unsigned cluster_bits)
-{
-	walk_init(walk, ranges, n, cluster_bits);
 }
 
 void
@@ -136,8 +128,8 @@ count_zero_clusters(const struct layout *lo)
 	struct run_walk data, zero;
 	uint64_t n = 0;
 
-	walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
-	for (walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	run_walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
+	for (run_walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
 	    zero.first != EXHAUSTED; run_next(&zero)) {
 		n += zero.end - zero.first;
 		while (data.end <= zero.first)
@@ -165,8 +157,8 @@ count_clusters(struct layout *lo)
 	struct run_walk data, zero;
 
 	lo->data_clusters = lo->l2_tables = 0;
-	walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
-	walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	run_walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
+	run_walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
 	while (data.first != EXHAUSTED || zero.first != EXHAUSTED) {
 		struct run_walk *walk = data.first <= zero.first ? &data : &zero;
 		uint64_t first_table = max64(walk->first >> l2_bits, next_table);

@@ -193,9 +193,14 @@ void layout_data_first(struct layout *lo);
  * moves to the next run and returns 1, or returns 0 after the last one.
  */
 void run_walk_init(struct run_walk *walk, const struct layout *lo);
-void run_walk_ranges(struct run_walk *walk, const struct range *ranges, size_t n,
-    unsigned cluster_bits);
 int run_next(struct run_walk *walk);
+
+/*
+ * A walk over the runs of ranges[0..n), already on its first run, whose
+ * first and end are UINT64_MAX when there is none.
+ */
+void run_walk_start(struct run_walk *walk, const struct range *ranges, size_t n,
+    unsigned cluster_bits);
 
 /*
  * Start walk at data cluster k (host cluster data_offset / cluster_size +

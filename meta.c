@@ -50,15 +50,6 @@ max64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* A walk over the runs of ranges[0..n), on its first run. */
-static void
-walk_start(struct run_walk *walk, const struct range *ranges, size_t n,
-    unsigned cluster_bits)
-{
-	run_walk_ranges(walk, ranges, n, cluster_bits);
-	run_next(walk);
-}
-
 /*
  * The header, then its extensions (the backing file's format, if known),
  * their end marker, and the backing file's name.
@@ -161,8 +152,8 @@ seek_table(struct table_walk *tw, const struct layout *lo, uint64_t entry,
 	uint64_t next = 0, seen = 0, target = EXHAUSTED;
 	struct run_walk data, zero;
 
-	walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
-	walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	run_walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
+	run_walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
 	while (data.first != EXHAUSTED || zero.first != EXHAUSTED) {
 		struct run_walk *walk = data.first <= zero.first ? &data : &zero;
 		uint64_t first = max64(walk->first >> l2_bits, next);
@@ -182,8 +173,8 @@ seek_table(struct table_walk *tw, const struct layout *lo, uint64_t entry,
 		}
 		run_next(walk);
 	}
-	walk_start(&tw->data, lo->ranges, lo->nranges, lo->cluster_bits);
-	walk_start(&tw->zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	run_walk_start(&tw->data, lo->ranges, lo->nranges, lo->cluster_bits);
+	run_walk_start(&tw->zero, lo->zeros, lo->nzeros, lo->cluster_bits);
 	tw->counted = tw->data_below = 0;
 	tw->ordinal = seen;
 	tw->table = target;
