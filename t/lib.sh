@@ -29,9 +29,12 @@ else
 	echo "# qemu-img not found: oracle checks skipped, own reader only"
 fi
 
+# Each body runs with fd 7 on its log, where the helpers below say why they
+# failed even when the body sends the command's stderr elsewhere.
 test_expect_success() {
 	test_count=$((test_count + 1))
-	if (eval "$2") >"$TRASH/.log" 2>&1; then
+	if (test_cleanup=:; trap 'eval "$test_cleanup"' EXIT; eval "$2") \
+	    >"$TRASH/.log" 2>&1 7>&1; then
 		echo "ok $test_count - $1"
 	else
 		test_failed=$((test_failed + 1))
@@ -40,9 +43,26 @@ test_expect_success() {
 	fi
 }
 
+# test_when_finished COMMAND: run COMMAND when the test body ends, passed
+# or failed (an unmount, say); call it at the top level of the body.
+test_when_finished() {
+	test_cleanup="$*; $test_cleanup"
+}
+
+# A test left out by design (a variant that cannot run it).
 test_skip() {
 	test_count=$((test_count + 1))
 	echo "ok $test_count - $1 # SKIP $2"
+}
+
+# A test left out for want of a tool, root or a device: under CI=true,
+# where .ci/run installs every tool and runs as root, that ends the run.
+test_skip_missing() {
+	if [ "${CI:-}" = true ]; then
+		echo "Bail out! $1: $2, and CI=true (.ci/run installs every tool, as root)"
+		exit 1
+	fi
+	test_skip "$@"
 }
 
 test_done() {
@@ -62,6 +82,70 @@ test_eq() {
 	echo "got: '$1'"
 	echo "want: '$2'"
 	return 1
+}
+
+# test_expect_code STATUS COMMAND...: COMMAND exits with STATUS.  Put it
+# on the last command of a pipeline; it keeps the command's redirections.
+test_expect_code() {
+	want_code=$1
+	shift
+	"$@"
+	got_code=$?
+	[ "$got_code" = "$want_code" ] && return 0
+	echo "test_expect_code: exit status $got_code, want $want_code: $*" >&7
+	return 1
+}
+
+# test_must_fail COMMAND...: COMMAND fails as a program should, with a
+# status from 1 to 125, not by a signal or a sanitizer's abort.
+test_must_fail() {
+	"$@"
+	got_code=$?
+	[ "$got_code" -ge 1 ] && [ "$got_code" -le 125 ] && return 0
+	echo "test_must_fail: exit status $got_code: $*" >&7
+	return 1
+}
+
+# save_status FILE COMMAND...: run COMMAND and write its exit status to
+# FILE; succeeds, so that a chain goes on (for a command in a pipeline
+# whose status the pipeline drops).
+save_status() {
+	status_file=$1
+	shift
+	"$@"
+	echo $? >"$status_file"
+}
+
+# wait_for COMMAND...: wait until COMMAND succeeds: an event, such as a
+# file appearing, not a length of time; fails after a minute.
+wait_for() {
+	waited=0
+	until "$@"; do
+		waited=$((waited + 1))
+		[ $waited -le 600 ] || { echo "wait_for: timed out on: $*" >&7; return 1; }
+		sleep 0.1
+	done
+}
+
+# run_bg VAR COMMAND...: start COMMAND in the background, with the
+# redirections of this call; VAR gets its process id.  A background job
+# of a script reads /dev/null unless told otherwise, hence fd 8; and it
+# ignores SIGINT, which env --default-signal=INT undoes.
+run_bg() {
+	run_bg_var=$1
+	shift
+	{ "$@" <&8 8<&- & } 8<&0
+	eval "$run_bg_var=\$!"
+}
+
+# feed FILE BYTES FIFO: a producer that stalls: open FIFO, write the first
+# BYTES of FILE into it, say so (FIFO.fed appears), and write the rest
+# only once told to (FIFO.go appears), or die after a minute.  A run
+# reading the FIFO is then mid-way, waiting for more.  Start it with
+# run_bg before the run, which opens the other end.
+feed() {
+	exec >"$3" && head -c "$2" "$1" && : >"$3.fed" &&
+	wait_for test -e "$3.go" && tail -c +$(($2 + 1)) "$1"
 }
 
 # A single quote, for here-documents inside the single-quoted test bodies.
