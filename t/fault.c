@@ -14,6 +14,10 @@
  *				 by read, splice or copy_file_range
  *	FAULTS="console"	 standard error is a terminal (isatty), for
  *				 the console form of -p
+ *	FAULTS="clock=MS"	 the monotonic clock moves MS milliseconds at
+ *				 each reading, and at no other time: -p then
+ *				 updates as often as a test wants, whatever
+ *				 the machine's speed
  *	FAULTS="refuse=LIST"	 the kernel refuses each fast path in LIST,
  *				 comma-separated, as a real one does:
  *				 splice (EINVAL), copy_file_range (EXDEV),
@@ -29,6 +33,7 @@
 #undef _FILE_OFFSET_BITS
 
 #include <dlfcn.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -44,7 +49,7 @@
 
 static int short_counts, interrupts, eagain, console;
 static const char *refusals;
-static long long enospc_after = -1, eio_after = -1;
+static long long enospc_after = -1, eio_after = -1, clock_step_ms = -1;
 static long long written, read_so_far;
 static uint32_t state = 2463534242u;
 
@@ -69,6 +74,8 @@ configure(void)
 		enospc_after = atoll(n + 7);
 	if ((n = strstr(faults, "eio=")) != NULL)
 		eio_after = atoll(n + 4);
+	if ((n = strstr(faults, "clock=")) != NULL)
+		clock_step_ms = atoll(n + 6);
 }
 
 static uint32_t
@@ -365,4 +372,23 @@ isatty(int fd)
 	if (real == NULL)
 		*(void **)&real = dlsym(RTLD_NEXT, "isatty");
 	return real(fd);
+}
+
+int
+clock_gettime(clockid_t id, struct timespec *ts)
+{
+	static int (*real)(clockid_t, struct timespec *);
+	static long long readings;
+	long long ms;
+
+	configure();
+	if (clock_step_ms < 0 || id != CLOCK_MONOTONIC) {
+		if (real == NULL)
+			*(void **)&real = dlsym(RTLD_NEXT, "clock_gettime");
+		return real(id, ts);
+	}
+	ms = clock_step_ms * readings++;
+	ts->tv_sec = 1000 + ms / 1000;
+	ts->tv_nsec = ms % 1000 * 1000000;
+	return 0;
 }
