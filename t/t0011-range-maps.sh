@@ -148,7 +148,7 @@ test_expect_success 'a line of the other format is an error naming it' '
 # anything allocated for a whole image.
 if [ "$HAVE_NBD" = 1 ]; then
 test_expect_success 'a dirty bitmap: the dirty blocks are what the overlay stores' '
-	trap "stop vm" EXIT &&
+	test_when_finished "stop vm" &&
 	qemu-img create -q -f qcow2 vm.qcow2 4M &&
 	qemu-io -c "write -P 0x11 0 64k" -c "write -P 0x12 1M 128k" vm.qcow2 >/dev/null &&
 	qemu-img bitmap --add vm.qcow2 b0 &&
@@ -189,7 +189,7 @@ test_expect_success 'a dirty bitmap map cut short is refused, and no image is wr
 '
 
 test_expect_success 'allocation depth: local for an overlay, all that is allocated for an image' '
-	trap "stop top" EXIT &&
+	test_when_finished "stop top" &&
 	qemu-img create -q -f qcow2 lower.qcow2 4M &&
 	qemu-io -c "write -P 0x21 0 64k" -c "write -P 0x22 1M 128k" lower.qcow2 >/dev/null &&
 	qemu-img create -q -f qcow2 -b lower.qcow2 -F qcow2 snap.qcow2 &&
@@ -221,7 +221,7 @@ bytes_read() {
 }
 
 test_expect_success 'nbdinfo --map --json: holes are not data' '
-	trap "stop big" EXIT &&
+	test_when_finished "stop big" &&
 	make_raw big.raw 64M && put_data big.raw 40000000 4096 &&
 	serve big -f raw big.raw &&
 	nbdinfo --map --json "$(nbd_uri big)" >big.json &&
@@ -235,7 +235,7 @@ test_expect_success 'nbdinfo --map --json: holes are not data' '
 '
 
 test_expect_success 'nbdinfo --map --json of a dirty bitmap and of allocation depth' '
-	trap "stop vm; stop top" EXIT &&
+	test_when_finished "stop vm; stop top" &&
 	serve vm -B b0 -f qcow2 vm.qcow2 &&
 	nbdinfo --map=qemu:dirty-bitmap:b0 --json "$(nbd_uri vm)" >dirty.json &&
 	grep -q "\"description\": \"dirty\"" dirty.json &&
@@ -250,13 +250,13 @@ test_expect_success 'nbdinfo --map --json of a dirty bitmap and of allocation de
 	cmp top-full-json.qcow2 top-full.qcow2
 '
 else
-	test_skip 'a dirty bitmap: the dirty blocks are what the overlay stores' "$NO_NBD"
-	test_skip 'without -b, the clean blocks outside the ranges are checked' "$NO_NBD"
-	test_skip 'a dirty bitmap map cut short is refused, and no image is written' "$NO_NBD"
-	test_skip 'allocation depth: local for an overlay, all that is allocated for an image' \
+	test_skip_missing 'a dirty bitmap: the dirty blocks are what the overlay stores' "$NO_NBD"
+	test_skip_missing 'without -b, the clean blocks outside the ranges are checked' "$NO_NBD"
+	test_skip_missing 'a dirty bitmap map cut short is refused, and no image is written' "$NO_NBD"
+	test_skip_missing 'allocation depth: local for an overlay, all that is allocated for an image' \
 		"$NO_NBD"
-	test_skip 'nbdinfo --map --json: holes are not data' "$NO_NBD"
-	test_skip 'nbdinfo --map --json of a dirty bitmap and of allocation depth' "$NO_NBD"
+	test_skip_missing 'nbdinfo --map --json: holes are not data' "$NO_NBD"
+	test_skip_missing 'nbdinfo --map --json of a dirty bitmap and of allocation depth' "$NO_NBD"
 fi
 
 test_expect_success 'an unknown description is an error naming its line' '
@@ -291,13 +291,13 @@ if [ "$HAVE_NBD" = 1 ]; then
 test_expect_success 'the README dirty-bitmap backup, run as printed' '
 	mkdir readme && cd readme &&
 	mkdir bin && ln -s "$SQCOW2" bin/sqcow2 && PATH=$PWD/bin:$PATH &&
-	trap "stop vm; stop again" EXIT &&
+	test_when_finished "stop vm; stop again" &&
 	qemu-img create -q -f qcow2 vm.qcow2 64M &&
 	qemu-io -c "write -P 0x11 0 1M" -c "write -P 0x12 10M 64k" vm.qcow2 >/dev/null &&
-	(set -e; eval "$monday") &&
+	sh -ec "$monday" &&
 	qemu-io -c "write -P 0x5a 5M 64k" -c "write -z 10M 4k" -c "write -P 0x5b 63M 1M" \
 		vm.qcow2 >/dev/null &&
-	(set -e; eval "$tuesday") >compare.out &&
+	sh -ec "$tuesday" >compare.out &&
 	cat compare.out && grep -q "^Images are identical" compare.out &&
 	test_eq "$(info tuesday.qcow2 data_clusters)" 18 &&
 	test_eq "$(info tuesday.qcow2 backing_file)" monday.qcow2 &&
@@ -307,7 +307,7 @@ test_expect_success 'the README dirty-bitmap backup, run as printed' '
 	! grep dirty cleared.map
 '
 else
-	test_skip 'the README dirty-bitmap backup, run as printed' "$NO_NBD"
+	test_skip_missing 'the README dirty-bitmap backup, run as printed' "$NO_NBD"
 fi
 
 # QEMU maps a disk rounded up to whole 512-byte sectors.  This one is
@@ -341,9 +341,9 @@ test_expect_success 'qemu-img map of an empty disk, one empty extent, reads as n
 		"$SQCOW2" -s 1M -r empty.json --print-size
 '
 else
-	test_skip 'qemu-img map of a disk not in whole sectors is cut at its size' 'qemu-img not found'
-	test_skip 'past the rounded size is still an error' 'qemu-img not found'
-	test_skip 'qemu-img map of an empty disk, one empty extent, reads as none' 'qemu-img not found'
+	test_skip_missing 'qemu-img map of a disk not in whole sectors is cut at its size' 'qemu-img not found'
+	test_skip_missing 'past the rounded size is still an error' 'qemu-img not found'
+	test_skip_missing 'qemu-img map of an empty disk, one empty extent, reads as none' 'qemu-img not found'
 fi
 
 test_expect_success 'a plain range file must end within the size' '
@@ -354,7 +354,7 @@ test_expect_success 'a plain range file must end within the size' '
 
 if [ "$HAVE_NBD" = 1 ]; then
 test_expect_success 'nbdinfo --map of qemu-nbd serving that disk' '
-	trap "stop disk" EXIT &&
+	test_when_finished "stop disk" &&
 	serve disk -f raw disk.raw &&
 	test_eq "$(nbdinfo --size "$(nbd_uri disk)")" 1000448 &&
 	nbdinfo --map "$(nbd_uri disk)" >disk.map &&
@@ -363,7 +363,7 @@ test_expect_success 'nbdinfo --map of qemu-nbd serving that disk' '
 	cmp map.qcow2 disk.qcow2
 '
 else
-	test_skip 'nbdinfo --map of qemu-nbd serving that disk' "$NO_NBD"
+	test_skip_missing 'nbdinfo --map of qemu-nbd serving that disk' "$NO_NBD"
 fi
 
 # An allocation map over -b: the block that became zeros is a hole in it,
@@ -394,8 +394,8 @@ test_expect_success 'over -b, an allocation map from nbdinfo --map --json is ref
 	"$SQCOW2" -r a.json <cur.raw >a-json-full.qcow2 && cmp a-json-full.qcow2 a-full.qcow2
 '
 else
-	test_skip 'over -b, an allocation map from nbdinfo --map is refused' "$NO_NBDKIT"
-	test_skip 'over -b, an allocation map from nbdinfo --map --json is refused' "$NO_NBDKIT"
+	test_skip_missing 'over -b, an allocation map from nbdinfo --map is refused' "$NO_NBDKIT"
+	test_skip_missing 'over -b, an allocation map from nbdinfo --map --json is refused' "$NO_NBDKIT"
 fi
 
 if [ "$HAVE_QEMU" = 1 ]; then
@@ -412,7 +412,7 @@ test_expect_success 'over -b, qemu-img map is refused; its data as ranges misses
 	! qemu-img compare -q q-data.qcow2 cur.raw
 '
 else
-	test_skip 'over -b, qemu-img map is refused; its data as ranges misses the zeros' \
+	test_skip_missing 'over -b, qemu-img map is refused; its data as ranges misses the zeros' \
 		'qemu-img not found'
 fi
 
