@@ -106,10 +106,13 @@ test_expect_success '--map escapes a name that would break its comment line' '
 '
 
 test_expect_success '--map and --print-size into a closed pipe: exit 1, not SIGPIPE' '
-	{ sleep 0.2; "$SQCOW2" --map sparse.raw 2>err; echo $? >status; } | true &&
+	{ wait_for test -e gone && save_status status "$SQCOW2" --map sparse.raw 2>err; } |
+		{ exec <&- && : >gone; } &&
 	test_eq "$(cat status)" 1 &&
 	echo "sqcow2: stdout: Broken pipe" >want && test_cmp want err &&
-	{ sleep 0.2; "$SQCOW2" --print-size <sparse.raw 2>err; echo $? >status; } | true &&
+	rm gone &&
+	{ wait_for test -e gone && save_status status "$SQCOW2" --print-size <sparse.raw 2>err; } |
+		{ exec <&- && : >gone; } &&
 	test_eq "$(cat status)" 1 && test_cmp want err
 '
 
@@ -133,8 +136,8 @@ test_expect_success 'qemu-img map of a qcow2 image gives its guest ranges' '
 	verify qjson.qcow2 sparse.raw && cmp qjson.qcow2 sparse.qcow2
 '
 else
-	test_skip 'qemu-img map --output=json is a range file' 'qemu-img not found'
-	test_skip 'qemu-img map of a qcow2 image gives its guest ranges' 'qemu-img not found'
+	test_skip_missing 'qemu-img map --output=json is a range file' 'qemu-img not found'
+	test_skip_missing 'qemu-img map of a qcow2 image gives its guest ranges' 'qemu-img not found'
 fi
 
 test_expect_success 'a JSON layout [{"offset": N, "length": N}] is a range file' '
@@ -184,7 +187,7 @@ elif [ "${CI:-}" = true ]; then
 	echo "Bail out! nbdkit and nbdinfo are missing and CI=true (.ci/run installs them)"
 	exit 1
 else
-	test_skip 'nbdinfo --map is a range file' 'nbdkit or nbdinfo not found (Debian: nbdkit libnbd-bin)'
+	test_skip_missing 'nbdinfo --map is a range file' 'nbdkit or nbdinfo not found (Debian: nbdkit libnbd-bin)'
 fi
 
 test_expect_success 'bad nbdinfo lines name the line' '
@@ -221,23 +224,24 @@ test_expect_success 'the same block device in and out is refused, the device unt
 '
 	losetup -d "$loop"
 else
-	test_skip 'a block device on stdin gives its size (BLKGETSIZE64)' 'no loop device here'
-	test_skip 'the same block device in and out is refused, the device untouched' 'no loop device here'
+	test_skip_missing 'a block device on stdin gives its size (BLKGETSIZE64)' 'no loop device here'
+	test_skip_missing 'the same block device in and out is refused, the device untouched' 'no loop device here'
 fi
 
 if loop=$(losetup -f --show target.raw 2>/dev/null); then
 test_expect_success 'a run killed while writing to a block device leaves no image there' '
-	mkfifo dev.fifo || exit 1
-	{ head -c 1M small.raw; sleep 1.5; } >dev.fifo &
-	timeout -s TERM 0.7 sh -c "exec \"\$SQCOW2\" -s 3145728 <dev.fifo >$loop"
-	test_eq $? 124 && wait &&
+	"$SQCOW2" -s 3145728 <small.raw >$loop && "$READBACK" check "$loop" &&
+	mkfifo dev.fifo && run_bg feeder feed small.raw 1048576 dev.fifo &&
+	run_bg pid "$SQCOW2" -s 3145728 <dev.fifo >$loop &&
+	wait_for test -e dev.fifo.fed && kill -TERM $pid &&
+	test_expect_code 143 wait $pid && kill $feeder &&
 	! "$READBACK" check "$loop" 2>/dev/null &&
 	{ [ "$HAVE_QEMU" = 0 ] || ! qemu-img check -q -f qcow2 "$loop" 2>/dev/null; } &&
 	"$SQCOW2" -s 3145728 <small.raw >$loop && "$READBACK" compare "$loop" small.raw
 '
 	losetup -d "$loop"
 else
-	test_skip 'a run killed while writing to a block device leaves no image there' 'no loop device here'
+	test_skip_missing 'a run killed while writing to a block device leaves no image there' 'no loop device here'
 fi
 
 test_done

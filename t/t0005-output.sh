@@ -24,6 +24,11 @@ no_leftovers() {
 	[ -z "$leftovers" ] || { echo "left behind: $leftovers"; return 1; }
 }
 
+# has_temp: the temporary file of a run of -o here exists: it is under way.
+has_temp() {
+	ls -A | grep -q "^\.sqcow2-"
+}
+
 test_expect_success 'clusters of zeros inside the ranges are not stored' '
 	cat z.raw | "$SQCOW2" -s 41943000 -r all.ranges -o z.qcow2 &&
 	verify z.qcow2 z.raw &&
@@ -93,18 +98,22 @@ not_an_image() {
 		{ echo "qemu-img opens $1 as an image"; return 1; }
 }
 
+# The run has read 20 MiB and waits for more when the signal comes: it has
+# written most of them, whose first cluster must not be an image's.
 test_expect_success 'an interrupted run to a redirected file leaves no image' '
-	mkfifo intr.fifo || exit 1
-	{ head -c 20M z.raw; sleep 1.5; } >intr.fifo &
-	timeout -s INT 1 sh -c "\"\$SQCOW2\" -s 41943000 <intr.fifo >intr.qcow2"
-	test_eq $? 124 && not_an_image intr.qcow2 && wait
+	mkfifo intr.fifo && run_bg feeder feed z.raw 20971520 intr.fifo &&
+	run_bg pid env --default-signal=INT "$SQCOW2" -s 41943000 <intr.fifo >intr.qcow2 &&
+	wait_for test -e intr.fifo.fed && kill -INT $pid &&
+	test_expect_code 130 wait $pid && kill $feeder &&
+	test "$(file_size intr.qcow2)" -gt 10000000 && not_an_image intr.qcow2
 '
 
 test_expect_success 'a killed run (SIGKILL) to a redirected file leaves no image' '
-	mkfifo killed.fifo || exit 1
-	{ head -c 20M z.raw; sleep 1.5; } >killed.fifo &
-	timeout -s KILL 1 sh -c "exec \"\$SQCOW2\" -s 41943000 <killed.fifo >killed.qcow2"
-	test_eq $? 137 && not_an_image killed.qcow2 && wait
+	mkfifo killed.fifo && run_bg feeder feed z.raw 20971520 killed.fifo &&
+	run_bg pid "$SQCOW2" -s 41943000 <killed.fifo >killed.qcow2 &&
+	wait_for test -e killed.fifo.fed && kill -KILL $pid &&
+	test_expect_code 137 wait $pid && kill $feeder &&
+	test "$(file_size killed.qcow2)" -gt 10000000 && not_an_image killed.qcow2
 '
 
 test_expect_success 'a failed run (a stale range list) to a redirected file leaves no image' '
@@ -134,14 +143,11 @@ test_expect_success '-o - is standard output, in the stream form' '
 # A regression here would, as root, rename an image over /dev/stdout:
 # put the link back if so, so that the machine outlives the failure.
 test_expect_success '-o /dev/stdout onto a redirected file writes the file, in place' '
-	test -L /dev/stdout || { echo "/dev/stdout is not a symlink here"; exit 1; }
-	"$SQCOW2" -o /dev/stdout <z.raw >devout.qcow2
-	status=$?
-	if ! test -L /dev/stdout; then
-		rm -f /dev/stdout && ln -s /proc/self/fd/1 /dev/stdout
-		echo "/dev/stdout was replaced"; exit 1
-	fi
-	test_eq $status 0 && verify devout.qcow2 z.raw &&
+	test -L /dev/stdout &&
+	save_status status "$SQCOW2" -o /dev/stdout <z.raw >devout.qcow2 &&
+	{ test -L /dev/stdout || { rm -f /dev/stdout && ln -s /proc/self/fd/1 /dev/stdout &&
+		echo "/dev/stdout was replaced" && exit 1; }; } &&
+	test_eq "$(cat status)" 0 && verify devout.qcow2 z.raw &&
 	"$SQCOW2" <z.raw >plain-out.qcow2 && cmp devout.qcow2 plain-out.qcow2
 '
 
@@ -172,7 +178,7 @@ test_expect_success '-o over an existing file keeps its owner' '
 	test_eq "$(stat -c %u:%g owned.qcow2)" 1234:5678
 '
 else
-	test_skip '-o over an existing file keeps its owner' 'not root'
+	test_skip_missing '-o over an existing file keeps its owner' 'not root'
 fi
 
 test_expect_success '-o FILE with a name of 255 bytes' '
@@ -199,15 +205,12 @@ test_expect_success '-o naming the input through /dev: refused before the input 
 '
 
 test_expect_success 'other fatal signals leave no temporary file either' '
-	for sig in USR1 USR2 ALRM XCPU VTALRM; do
-		rm -f sig.fifo && mkfifo sig.fifo || exit 1
-		{ head -c 5M z.raw; sleep 2; } >sig.fifo &
-		writer=$!
-		"$SQCOW2" -s 41943000 -o sig.qcow2 <sig.fifo &
-		pid=$!
-		sleep 0.5 && kill -$sig $pid
-		wait $pid
-		kill $writer 2>/dev/null; wait $writer
+	for sig in USR1:138 USR2:140 ALRM:142 XCPU:152 VTALRM:154; do
+		rm -f sig.fifo sig.fifo.fed && mkfifo sig.fifo &&
+		run_bg feeder feed z.raw 5242880 sig.fifo &&
+		run_bg pid "$SQCOW2" -s 41943000 -o sig.qcow2 <sig.fifo &&
+		wait_for test -e sig.fifo.fed && has_temp && kill -${sig%:*} $pid &&
+		test_expect_code ${sig#*:} wait $pid && kill $feeder &&
 		test ! -e sig.qcow2 && no_leftovers || { echo "after SIG$sig"; exit 1; }
 	done
 '
@@ -235,7 +238,7 @@ test_expect_success '--fsync syncs the file before the rename and the directory 
 	printf "fsync\nrename\nfsync\n" >want && test_cmp want calls
 '
 else
-	test_skip '--fsync syncs the file before the rename and the directory after' 'strace not found'
+	test_skip_missing '--fsync syncs the file before the rename and the directory after' 'strace not found'
 fi
 
 test_expect_success 'truncated input leaves no file and no temporary file' '
@@ -253,42 +256,34 @@ test_expect_success 'a failed run leaves an existing FILE as it was' '
 '
 
 test_expect_success 'SIGTERM mid-way leaves nothing behind' '
-	mkfifo slow || exit 1
-	{ head -c 5M z.raw; sleep 3; } >slow &
-	writer=$!
-	"$SQCOW2" -s 41943000 -o term.qcow2 <slow &
-	pid=$!
-	sleep 1 && kill -TERM $pid
-	wait $pid
-	status=$?
-	kill $writer 2>/dev/null
-	test_eq "$status" 143 && test ! -e term.qcow2 && no_leftovers
+	mkfifo slow && run_bg feeder feed z.raw 5242880 slow &&
+	run_bg pid "$SQCOW2" -s 41943000 -o term.qcow2 <slow &&
+	wait_for test -e slow.fed && has_temp && kill -TERM $pid &&
+	test_expect_code 143 wait $pid && kill $feeder &&
+	test ! -e term.qcow2 && no_leftovers
 '
 
 if can_mount_tmpfs; then
 test_expect_success 'a full file system (ENOSPC) leaves nothing behind' '
 	mkdir full && mount -t tmpfs -o size=1m tmpfs full &&
+	test_when_finished umount full &&
 	test_fails_with 1 "sqcow2: full/z.qcow2: No space left on device" \
 		sh -c "\"\$SQCOW2\" -o full/z.qcow2 <z.raw" &&
 	test_fails_with 1 "sqcow2: stdout: No space left on device" \
 		sh -c "\"\$SQCOW2\" <z.raw >full/stream.qcow2" &&
-	rm full/stream.qcow2
-	status=$?
-	ls -A full >left; umount full
-	test_eq "$status" 0 && test_eq "$(cat left)" ""
+	rm full/stream.qcow2 && test_eq "$(ls -A full)" ""
 '
 
 test_expect_success 'a small file system with room for the image, not for the disk' '
 	mkdir small && mount -t tmpfs -o size=8m tmpfs small &&
+	test_when_finished umount small &&
 	make_raw big.raw 64M && put_data big.raw 1000000 2000000 &&
-	"$SQCOW2" -o small/big.qcow2 <big.raw; status=$?
-	cp small/big.qcow2 . 2>/dev/null; umount small
-	test_eq "$status" 0 && verify big.qcow2 big.raw
+	"$SQCOW2" -o small/big.qcow2 <big.raw && verify small/big.qcow2 big.raw
 '
 else
-	test_skip 'a full file system (ENOSPC) leaves nothing behind' \
+	test_skip_missing 'a full file system (ENOSPC) leaves nothing behind' \
 		'cannot mount a tmpfs (needs root): ENOSPC is shown with /dev/full in t0002'
-	test_skip 'a small file system with room for the image, not for the disk' \
+	test_skip_missing 'a small file system with room for the image, not for the disk' \
 		'cannot mount a tmpfs (needs root)'
 fi
 
@@ -303,10 +298,10 @@ test_expect_success 'past ulimit -f: an error, and nothing left behind' '
 '
 
 test_expect_success 'a signal ignored, as under nohup, stays ignored' '
-	mkfifo hup || exit 1
-	sh -c "trap \"\" HUP; exec \"\$SQCOW2\" -s 41943000 -o hup.qcow2 <hup" &
-	pid=$!
-	{ head -c 5M z.raw; sleep 0.5; kill -HUP $pid; sleep 0.2; tail -c +5242881 z.raw; } >hup
+	mkfifo hup &&
+	run_bg pid sh -c "trap \"\" HUP; exec \"\$SQCOW2\" -s 41943000 -o hup.qcow2 <hup" &&
+	{ head -c 5M z.raw && wait_for has_temp && kill -HUP $pid &&
+		tail -c +5242881 z.raw; } >hup &&
 	wait $pid && verify hup.qcow2 z.raw && no_leftovers
 '
 
