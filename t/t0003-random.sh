@@ -37,12 +37,12 @@ while read -r size cluster ranges; do
 	test_expect_success "case $i: size $size, cluster $cluster, ranges $ranges" '
 		make_raw r$i.raw $size && : >r$i.ranges &&
 		for range in $ranges; do
-			off=${range%%:*} rest=${range#*:}
-			len=${rest%%:*} kind=${rest#*:}
+			off=${range%%:*} rest=${range#*:} &&
+			len=${rest%%:*} kind=${rest#*:} &&
 			{ [ $kind = z ] || put_data r$i.raw $off $len; } &&
 			echo "$off $len" >>r$i.ranges || exit 1
 		done &&
-		sort -R r$i.ranges -o r$i.ranges &&
+		sort -R --random-source=plan r$i.ranges -o r$i.ranges &&
 		convert r$i.raw r$i.qcow2 -s $size -c $cluster -r r$i.ranges &&
 		verify r$i.qcow2 r$i.raw &&
 		test_eq "$(file_size r$i.qcow2)" \
