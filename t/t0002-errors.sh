@@ -77,8 +77,7 @@ test_expect_success '--map maps the disk of -i, or of the argument' '
 '
 
 test_expect_success 'messages name the input given, not stdin' '
-	cat disk.raw | "$SQCOW2" -i /dev/stdin >/dev/null 2>err
-	test_eq $? 2 &&
+	cat disk.raw | test_expect_code 2 "$SQCOW2" -i /dev/stdin >/dev/null 2>err &&
 	echo "sqcow2: --size is needed when /dev/stdin is not a file or a block device" >want &&
 	test_cmp want err &&
 	test_fails_with 1 "sqcow2: /tmp: Is a directory" "$SQCOW2" -i /tmp &&
@@ -96,19 +95,19 @@ test_expect_success 'the same file in and out is refused, as cat does' '
 
 if command -v script >/dev/null 2>&1; then
 test_expect_success 'a terminal on stdin is refused, and a bare sqcow2 points to --help' '
-	script -qec "\"\$SQCOW2\" -s 1M >tty.qcow2" /dev/null >tty.out </dev/null
-	test_eq $? 2 && grep -q "sqcow2: refusing to read from a terminal; try ${SQ}sqcow2 --help${SQ}" tty.out &&
-	script -qec "\"\$SQCOW2\"" /dev/null >bare.out </dev/null
-	test_eq $? 2 && grep -q "try ${SQ}sqcow2 --help${SQ}" bare.out &&
+	test_expect_code 2 script -qec "\"\$SQCOW2\" -s 1M >tty.qcow2" /dev/null >tty.out </dev/null &&
+	grep -q "sqcow2: refusing to read from a terminal; try ${SQ}sqcow2 --help${SQ}" tty.out &&
+	test_expect_code 2 script -qec "\"\$SQCOW2\"" /dev/null >bare.out </dev/null &&
+	grep -q "try ${SQ}sqcow2 --help${SQ}" bare.out &&
 	# -d reads an image and writes a disk: neither is named wrong.
-	script -qec "\"\$SQCOW2\" -d >tty.raw" /dev/null >dtty.out </dev/null
-	test_eq $? 2 && grep -q "sqcow2: refusing to read from a terminal" dtty.out &&
+	test_expect_code 2 script -qec "\"\$SQCOW2\" -d >tty.raw" /dev/null >dtty.out </dev/null &&
+	grep -q "sqcow2: refusing to read from a terminal" dtty.out &&
 	"$SQCOW2" disk.raw >d.qcow2 &&
-	script -qec "\"\$SQCOW2\" -d d.qcow2" /dev/null >dout.out </dev/null
-	test_eq $? 2 && grep -q "sqcow2: refusing to write to a terminal" dout.out
+	test_expect_code 2 script -qec "\"\$SQCOW2\" -d d.qcow2" /dev/null >dout.out </dev/null &&
+	grep -q "sqcow2: refusing to write to a terminal" dout.out
 '
 else
-	test_skip 'a terminal on stdin is refused, and a bare sqcow2 points to --help' 'script not found (Debian: bsdutils)'
+	test_skip_missing 'a terminal on stdin is refused, and a bare sqcow2 points to --help' 'script not found (Debian: bsdutils)'
 fi
 
 test_expect_success 'sizes as users write them: fractions, KiB, E, bytes' '
@@ -238,13 +237,13 @@ test_expect_success 'a full disk (ENOSPC) is reported' '
 		sh -c "cat disk.raw | \"\$SQCOW2\" -s 1M -r disk.ranges >/dev/full"
 '
 else
-	test_skip 'a full disk (ENOSPC) is reported' '/dev/full is not writable here'
+	test_skip_missing 'a full disk (ENOSPC) is reported' '/dev/full is not writable here'
 fi
 
 test_expect_success 'a reader that goes away (EPIPE) is reported' '
 	make_raw long.raw 64M &&
-	(cat long.raw | "$SQCOW2" -s 64M 2>err; echo $? >status) | head -c 1000 >/dev/null &&
-	echo 1 >want && test_cmp want status &&
+	cat long.raw | save_status status "$SQCOW2" -s 64M 2>err | head -c 1000 >/dev/null &&
+	test_eq "$(cat status)" 1 &&
 	echo "sqcow2: stdout: Broken pipe" >want && test_cmp want err
 '
 

@@ -36,7 +36,7 @@ test_expect_success 'as many data clusters as qemu-img convert allocates' '
 	test_eq "$(info sparse.qcow2 data_clusters)" "$(info qemu.qcow2 data_clusters)"
 '
 else
-	test_skip 'as many data clusters as qemu-img convert allocates' 'qemu-img not found'
+	test_skip_missing 'as many data clusters as qemu-img convert allocates' 'qemu-img not found'
 fi
 
 test_expect_success 'metadata first, data in guest order: a forward stream' '

@@ -35,7 +35,8 @@ test_expect_success 'the upload of the README stores the image, byte for byte' '
 # is judged.
 test_expect_success 'without the empty Transfer-Encoding, curl sends chunks the server keeps' '
 	size=$("$SQCOW2" --print-size disk.raw) &&
-	{ "$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" "$URL/chunked.qcow2"; true; } &&
+	{ "$SQCOW2" disk.raw | curl -s -T - -H "Content-Length: $size" "$URL/chunked.qcow2" ||
+		true; } &&
 	test_eq "$(file_size store/chunked.qcow2)" "$size" &&
 	head -c 12 store/chunked.qcow2 | od -An -c | tr -d "\\n" | grep -q "\\\\r  *\\\\n" &&
 	! "$READBACK" check store/chunked.qcow2 2>/dev/null

@@ -46,7 +46,7 @@ test_expect_success 'qemu-img map shows the zero clusters as zero, local' '
 	grep -q "\"start\": 5242880, \"length\": 1048576, \"depth\": 0, \"present\": true, \"zero\": true, \"data\": false" map.json
 '
 else
-	test_skip 'qemu-img map shows the zero clusters as zero, local' 'qemu-img not found'
+	test_skip_missing 'qemu-img map shows the zero clusters as zero, local' 'qemu-img not found'
 fi
 
 test_expect_success 'with -o, in one pass, from a pipe too; with --print-size, exact' '
@@ -151,7 +151,7 @@ test_expect_success '-o on XFS with reflink shares the extents of the data' '
 '
 	umount xfs
 else
-	test_skip '-o on XFS with reflink shares the extents of the data' \
+	test_skip_missing '-o on XFS with reflink shares the extents of the data' \
 		'needs root, mkfs.xfs and filefrag for a loop XFS'
 fi
 

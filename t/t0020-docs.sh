@@ -201,46 +201,53 @@ test_expect_success 'the man page renders each block as it is run' '
 	done
 '
 else
-	test_skip 'the man page renders each block as it is run' 'mandoc not found'
+	test_skip_missing 'the man page renders each block as it is run' 'mandoc not found'
 fi
 
-# A block named as run elsewhere is run there: that test extracts it by
-# readme_example or man_example, or holds the whole of it, line after
-# line, as the text of its commands.
+# block_run_there ID: a block named as run elsewhere is run there: that
+# test extracts it by readme_example or man_example, or holds the whole
+# of it, line after line, as the text of its commands.
+block_run_there() {
+	read -r action test <"$BLOCKS/$1.class" || return 1
+	[ "$action" = elsewhere ] || return 0
+	file=$T_DIR/$test.sh
+	where="${1%-*} line ${1##*-}"
+	test -f "$file" || { echo "$where: no test $test"; return 1; }
+	for fn in readme_example man_example; do
+		sed -n "s/.*$fn \"\\([^\"]*\\)\".*/\\1/p" "$file" >keys
+		while IFS= read -r key; do
+			$fn "$key" | cmp -s - "$BLOCKS/$1" && return 0
+		done <keys
+	done
+	python3 -c "import sys
+block = open(sys.argv[1]).read().rstrip(\"\\n\")
+sys.exit(block not in open(sys.argv[2]).read())" "$BLOCKS/$1" "$file" ||
+		{ echo "$where: not in $test, whole:"; cat "$BLOCKS/$1"; return 1; }
+}
+
+# block_in_other ID: a block that is a line of another, run line by line,
+# is a line of that one.
+block_in_other() {
+	read -r action name <"$BLOCKS/$1.class" || return 1
+	[ "$action" = same ] || return 0
+	test_eq "$(wc -l <"$BLOCKS/$1")" 1 &&
+	line=$(cat "$BLOCKS/$1") &&
+	grep -lx "run $name" "$BLOCKS"/*.class >classes &&
+	test_eq "$(wc -l <classes)" 1 &&
+	other=$(cat classes) &&
+	grep -qxF -- "$line" "${other%.class}" ||
+		{ echo "${1%-*} line ${1##*-}: not a line of the block of case $name: $line"; return 1; }
+}
+
 test_expect_success 'the blocks run by other tests are in those tests' '
 	for id in $(cd "$BLOCKS" && ls -- *.class | sed "s/\.class$//"); do
-		read -r action test <"$BLOCKS/$id.class" || exit 1
-		[ "$action" = elsewhere ] || continue
-		file=$T_DIR/$test.sh
-		where="${id%-*} line ${id##*-}"
-		test -f "$file" || { echo "$where: no test $test"; exit 1; }
-		found=
-		for fn in readme_example man_example; do
-			sed -n "s/.*$fn \"\\([^\"]*\\)\".*/\\1/p" "$file" >keys
-			while IFS= read -r key; do
-				$fn "$key" | cmp -s - "$BLOCKS/$id" && found=1
-			done <keys
-		done
-		[ -n "$found" ] && continue
-		python3 -c "import sys
-block = open(sys.argv[1]).read().rstrip(\"\\n\")
-sys.exit(block not in open(sys.argv[2]).read())" "$BLOCKS/$id" "$file" ||
-			{ echo "$where: not in $test, whole:"; cat "$BLOCKS/$id"; exit 1; }
+		block_run_there "$id" || exit 1
 	done
 '
 
-# A block that is a line of another, run line by line, runs there.
 test_expect_success 'the blocks that are a line of another are in it' '
 	for id in $(cd "$BLOCKS" && ls -- *.class | sed "s/\.class$//"); do
-		read -r action name <"$BLOCKS/$id.class" || exit 1
-		[ "$action" = same ] || continue
-		test_eq "$(wc -l <"$BLOCKS/$id")" 1 &&
-		line=$(cat "$BLOCKS/$id") &&
-		grep -lx "run $name" "$BLOCKS"/*.class >classes &&
-		test_eq "$(wc -l <classes)" 1 &&
-		other=$(cat classes) &&
-		grep -qxF -- "$line" "${other%.class}" ||
-			{ echo "${id%-*} line ${id##*-}: not a line of the block of case $name: $line"; exit 1; }
+		block_in_other "$id" || exit 1
 	done
 '
 
@@ -469,7 +476,7 @@ case_image() {
 # The dirty bitmap of a VM's disk, served by qemu-nbd -t -B b0 as the
 # man page says, with Monday's image made when the bitmap was added.
 case_bitmap() {
-	trap unserve EXIT &&
+	test_when_finished unserve &&
 	qemu-img create -q -f qcow2 vm.qcow2 64M &&
 	qemu-io -c "write -P 0x11 0 1M" -c "write -P 0x12 10M 64k" vm.qcow2 >/dev/null &&
 	qemu-img bitmap --add vm.qcow2 b0 &&
@@ -489,7 +496,7 @@ case_bitmap() {
 # A disk served over NBD by nbdkit (qemu-nbd without it), by the export
 # name of the URI.
 case_nbd() {
-	trap unserve EXIT &&
+	test_when_finished unserve &&
 	if command -v nbdkit >/dev/null 2>&1; then
 		serve nbdkit -r -i 127.0.0.1 -p @PORT@ -P "$PWD/nbd.pid" file disk.raw
 	else
@@ -566,10 +573,8 @@ for ID in $(cat "$BLOCKS/list"); do
 		command -v $tool >/dev/null 2>&1 || missing="$missing $tool"
 	done
 	title="$where ($name) runs as printed"
-	if [ -n "$missing" ] && [ "${CI:-}" = true ]; then
-		test_expect_success "$title" "echo 'missing:$missing, and CI=true'; false"
-	elif [ -n "$missing" ]; then
-		test_skip "$title" "missing:$missing"
+	if [ -n "$missing" ]; then
+		test_skip_missing "$title" "missing:$missing"
 	elif [ "$name" = demo ] && [ "${VARIANT:-plain}" != plain ]; then
 		test_skip "$title" "make demo builds and runs its own sqcow2, not this one: the plain run runs it"
 	elif grep -q 20G "$BLOCKS/$ID" && [ "${VARIANT:-plain}" != plain ]; then
