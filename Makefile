@@ -13,9 +13,9 @@ TEST_CFLAGS = $(SQ_CFLAGS) -Werror -O2 -g
 SAN_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all
 
-# libFuzzer comes with clang; without it, check still replays the corpus.
+# libFuzzer comes with clang: make fuzz needs it; check only replays the
+# kept corpus, with the harnesses built without libFuzzer.
 CLANG ?= clang
-HAVE_CLANG := $(shell command -v $(CLANG) 2>/dev/null)
 FUZZ_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_SECONDS ?= 60
@@ -36,12 +36,12 @@ MODEL_HDR = t/model.h
 FUZZ_SRC = t/fuzz/fuzz.h t/fuzz/replay.c
 FUZZERS = t/bin/fuzz-ranges t/bin/fuzz-layout t/bin/fuzz-image
 TEST_BIN = t/bin/sqcow2 t/bin/unit t/bin/readback t/bin/fault.so \
+	t/bin/chainlint t/bin/asan/chainlint \
 	t/bin/replay-ranges t/bin/replay-layout t/bin/mkimage \
 	t/bin/asan/sqcow2 t/bin/asan/unit t/bin/asan/mkimage \
 	t/bin/asan/replay-ranges t/bin/asan/replay-layout \
 	t/bin/imgcat t/bin/asan/imgcat t/bin/unit-image t/bin/asan/unit-image \
-	t/bin/replay-image t/bin/asan/replay-image \
-	$(if $(HAVE_CLANG),$(FUZZERS))
+	t/bin/replay-image t/bin/asan/replay-image
 
 all: sqcow2
 
@@ -80,6 +80,13 @@ t/bin/asan/imgcat: t/imgcat.c $(IMAGE) $(IMAGE_HDR) | t/bin/asan
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c
 
+# The suite's own &&-chains, checked by t0000.
+t/bin/chainlint: t/chainlint.c | t/bin
+	$(CC) $(TEST_CFLAGS) -o $@ t/chainlint.c
+
+t/bin/asan/chainlint: t/chainlint.c | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -o $@ t/chainlint.c
+
 # Images made by the layout alone, for QEMU and 7-Zip to judge.
 t/bin/mkimage: t/mkimage.c $(CORE) $(HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/mkimage.c $(CORE)
@@ -115,14 +122,24 @@ $(RESULTS): $(TEST_BIN)
 	@t/run $(@:t/results/%=%)
 
 # Each fuzzer for FUZZ_SECONDS, from a scratch copy of the kept corpus;
-# range files up to 8 KiB, past the 4096 bytes a line may hold.
+# every harness runs, and what fails is kept in t/bin/fuzz-found/ and
+# named at the end.  Images with extended L2 entries need 16 KiB
+# clusters; range files up to 8 KiB, past the 4096 bytes a line may hold.
 fuzz: $(FUZZERS)
+	@rm -rf t/bin/fuzz-found && mkdir -p t/bin/fuzz-found; \
 	for h in ranges layout image; do \
 		case $$h in image) len=131072;; ranges) len=8192;; *) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
 		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
-			t/bin/corpus-$$h || exit 1; \
-	done
+			-artifact_prefix=t/bin/fuzz-found/$$h- t/bin/corpus-$$h \
+			>t/bin/fuzz-$$h.log 2>&1; \
+		echo "fuzz-$$h: $$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' \
+			t/bin/fuzz-$$h.log)"; \
+	done; \
+	if [ -n "$$(ls t/bin/fuzz-found)" ]; then \
+		echo "fuzz: failing inputs found (logs in t/bin/fuzz-*.log):"; \
+		ls t/bin/fuzz-found/* ; exit 1; \
+	fi; echo "fuzz: nothing found"
 
 # Line and branch coverage of the program by the suite, with gcov: a
 # summary per file, and each file annotated in t/bin/cov/*.gcov, where
