@@ -26,10 +26,11 @@ RANGES = range_list.c range_entry.c range_json.c ranges.c
 RANGES_HDR = range_list.h range_entry.h range_json.h ranges.h
 IMAGE = image_header.c image_tables.c image_runs.c image.c
 IMAGE_HDR = image_header.h image_tables.h image_runs.h image.h
-SRC = sqcow2.c sizes.c io.c files.c encode.c decode.c report.c layout.c meta.c $(RANGES) \
-	$(IMAGE)
+SRC = sqcow2.c sizes.c io.c files.c backing.c base.c encode.c decode.c report.c \
+	layout.c meta.c $(RANGES) $(IMAGE)
 CORE = layout.c meta.c $(RANGES) $(IMAGE)
-HDR = layout.h $(RANGES_HDR) io.h encode.h decode.h report.h sizes.h $(IMAGE_HDR)
+HDR = layout.h $(RANGES_HDR) io.h backing.h base.h encode.h decode.h report.h sizes.h \
+	$(IMAGE_HDR)
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h

@@ -4,7 +4,6 @@
  */
 #define _GNU_SOURCE
 
-#include <sys/resource.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -62,18 +61,54 @@ skip_step(struct copier *c, struct decoder *d, const struct step *s)
 		decoder_input_ended(d, s->host + got);
 }
 
+/*
+ * The data of a step to the output.  The disk's last byte, when data, is
+ * held back for finish_disk to write: until then a regular file is shorter
+ * than the disk, so that a run that fails or is killed, even by SIGKILL,
+ * never leaves a file of the disk's size that a script could take for it.
+ */
 static void
 copy_data(struct copier *c, struct decoder *d, const struct step *s,
     struct disk_counts *counts)
 {
+	int hold = c->can_rewrite && c->out->kind == IO_FILE &&
+	    s->guest + s->length == d->hdr.virtual_size;
 	uint64_t got;
 
 	if (d->mode == DECODE_SEEKABLE)
 		move_input(c, s->host);
 	reserve_span(c, s->length);
-	got = copy_some(c, s->length);
+	got = copy_some(c, s->length - hold);
+	if (hold && got == s->length - 1) {
+		got += read_some(c, &counts->last_byte, 1);
+		counts->holding = got == s->length;
+	}
 	counts->data += got;
 	/* QEMU reads past the end of the file as zeros: the decoder says where. */
+	if (got < s->length)
+		decoder_input_ended(d, s->host + got);
+}
+
+/* -t: the data of a step read, and no more; the output is the disk checked. */
+static void
+check_data(struct copier *c, struct decoder *d, const struct step *s,
+    struct disk_counts *counts)
+{
+	uint64_t got = 0;
+
+	if (d->mode == DECODE_SEEKABLE)
+		move_input(c, s->host);
+	while (got < s->length) {
+		uint64_t left = s->length - got;
+		size_t chunk = left < IO_SIZE ? (size_t)left : IO_SIZE;
+		size_t n = read_some(c, c->scratch, chunk);
+
+		got += n;
+		if (n < chunk)
+			break;
+	}
+	counts->data += got;
+	c->out->offset += got;
 	if (got < s->length)
 		decoder_input_ended(d, s->host + got);
 }
@@ -94,15 +129,28 @@ drain(struct copier *c)
 			;
 }
 
+/*
+ * The disk is complete: a regular file gets its last byte, held back, or
+ * its size over the zeros that end it, only now, after all else.
+ */
+static void
+finish_disk(struct copier *c, struct disk_counts *counts)
+{
+	if (counts->holding)
+		write_out(c, &counts->last_byte, 1);
+	end_output(c);
+}
+
 void
 write_disk(struct copier *c, const struct image_header *hdr,
-    struct disk_counts *counts)
+    struct disk_counts *counts, int test)
 {
 	struct decoder d;
 	struct step s;
 
 	start_decoder(c, &d, hdr);
-	start_output(c);
+	if (!test)
+		start_output(c);
 	while (decoder_next(&d, &s) != STEP_DONE) {
 		switch (s.kind) {
 		case STEP_TABLE:
@@ -112,10 +160,13 @@ write_disk(struct copier *c, const struct image_header *hdr,
 			skip_step(c, &d, &s);
 			break;
 		case STEP_DATA:
-			copy_data(c, &d, &s, counts);
+			(test ? check_data : copy_data)(c, &d, &s, counts);
 			break;
 		case STEP_ZEROS:
-			zero_output(c, s.length);
+			if (test)
+				c->out->offset += s.length;
+			else
+				zero_output(c, s.length);
 			counts->zeros += s.length;
 			break;
 		case STEP_ERROR:
@@ -125,8 +176,9 @@ write_disk(struct copier *c, const struct image_header *hdr,
 		}
 	}
 	decoder_free(&d);
-	end_output(c);
 	drain(c);
+	if (!test)
+		finish_disk(c, counts);
 }
 
 void
@@ -165,35 +217,32 @@ print_disk_ranges(struct copier *c, const struct image_header *hdr)
 static void
 print_disk_statistics(const struct copier *c, const struct disk_counts *counts)
 {
-	struct rusage usage;
-
-	if (getrusage(RUSAGE_SELF, &usage) == -1)
-		die(1, "getrusage");
 	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
 	    " by seeking, wrote %" PRIu64 " (%" PRIu64 " of data, %" PRIu64
 	    " of zeros, as holes where the output has them), peak memory %ld KiB\n",
 	    c->bytes_read, c->bytes_skipped, c->bytes_written, counts->data,
-	    counts->zeros, usage.ru_maxrss);
+	    counts->zeros, peak_memory_kib());
 }
 
 int
 decode(const struct decode_options *opt)
 {
-	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
-	struct disk_counts counts = { 0, 0 };
+	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "nothing" };
+	int writes = !opt->print_size && !opt->map && !opt->test;
+	struct disk_counts counts = { 0 };
 	struct image_header hdr;
 	struct copier c;
 
-	if (!opt->print_size && !opt->map)
+	if (writes) {
 		open_output(opt->output_path, &out);
-	open_input(opt->input_path, &in);
-	if (!opt->print_size && !opt->map && same_file(&in, &out))
-		diex(1, "%s: input file is output file", in.name);
-	if (!opt->print_size && !opt->map) {
-		ready_output(&out);
 		if ((opt->progress || opt->verbose) && is_stderr(&out))
 			diex(2, "stderr is the output: -p and -v would write into the disk");
 	}
+	open_input(opt->input_path, &in);
+	if (writes && same_file(&in, &out))
+		diex(1, "%s: input file is output file", in.name);
+	if (writes)
+		ready_output(&out);
 	copier_init(&c, &in, &out, UINT64_C(1) << MAX_CLUSTER_BITS);
 	/* A raw disk keeps its holes: nothing is reserved ahead. */
 	c.use_fallocate = 0;
@@ -206,9 +255,10 @@ decode(const struct decode_options *opt)
 		print_disk_ranges(&c, &hdr);
 	} else {
 		if (opt->progress)
-			progress_start(hdr.virtual_size, isatty(STDERR_FILENO));
-		write_disk(&c, &hdr, &counts);
-		commit_output(&out, opt->fsync);
+			progress_start(hdr.virtual_size, 1, isatty(STDERR_FILENO));
+		write_disk(&c, &hdr, &counts, opt->test);
+		if (writes)
+			commit_output(&out, opt->fsync);
 		count_progress(out.offset, c.bytes_read, 1);
 		if (opt->verbose)
 			print_disk_statistics(&c, &counts);

@@ -16,6 +16,7 @@ struct decode_options {
 	const char *output_path;	/* NULL or "-": stdout */
 	int print_size;			/* the disk's size, from the header */
 	int map;			/* its data ranges, as a range file */
+	int test;			/* -t: all of it decoded, nothing written */
 	int progress, verbose, fsync;
 };
 
@@ -25,9 +26,14 @@ struct decode_options {
  */
 int decode(const struct decode_options *opt);
 
-/* What the disk turned out to be: bytes of data and of zeros written. */
+/*
+ * What the disk turned out to be: bytes of data and of zeros written;
+ * the last byte, when held back (see write_disk).
+ */
 struct disk_counts {
 	uint64_t data, zeros;
+	int holding;
+	unsigned char last_byte;
 };
 
 /*
@@ -40,10 +46,12 @@ void read_image_header(struct copier *c, struct image_header *hdr);
  * The raw disk of the image whose header was just read, to the output:
  * exactly its virtual size, holes where the output can have them.
  * Anything after the image in a pipe is read and dropped, so that the
- * sender is not cut off.
+ * sender is not cut off.  A regular file reaches the disk's size last of
+ * all, so that one that failed never looks complete.  test: every byte
+ * read and decoded, none written (-t).
  */
 void write_disk(struct copier *c, const struct image_header *hdr,
-    struct disk_counts *counts);
+    struct disk_counts *counts, int test);
 
 /* Its data ranges instead, to stdout, as a plain range file. */
 void print_disk_ranges(struct copier *c, const struct image_header *hdr);

@@ -182,7 +182,7 @@ sort_clusters(struct sorting *s, const struct layout *lo, const unsigned char *c
 	size_t cs = lo->cluster_size;
 
 	if (s->base != NULL)
-		read_at(s->base, s->base_buffer, clusters * cs, first << lo->cluster_bits);
+		read_base(s->base, s->base_buffer, clusters * cs, first << lo->cluster_bits);
 	for (uint64_t i = 0; i < clusters; i++) {
 		const unsigned char *cluster = chunk + i * cs;
 

@@ -8,6 +8,7 @@
 #ifndef ENCODE_H
 #define ENCODE_H
 
+#include "base.h"
 #include "io.h"
 #include "layout.h"
 #include "ranges.h"
@@ -34,7 +35,7 @@ void write_slice(struct copier *c, const struct layout *lo, uint64_t from,
 enum zero_rule { ZEROS_DROPPED, ZEROS_MARKED, ZEROS_STORED };
 struct sorting {
 	enum zero_rule zeros_are;
-	struct io *base;			/* NULL, or --diff's previous disk */
+	struct base *base;			/* NULL, or --diff's previous disk */
 	struct range_list kept, zeros;
 	unsigned char *keep, *base_buffer;	/* the pass's own */
 };

@@ -21,6 +21,7 @@
 
 #include <linux/fs.h>		/* BLKZEROOUT */
 
+#include "backing.h"
 #include "io.h"
 
 /* Which of descriptors 0, 1 and 2 were closed when we started. */
@@ -82,14 +83,22 @@ open_input(const char *path, struct io *in)
 		die(1, "%s", in->name);
 }
 
-/* Whether the input is the very file the output is: cat refuses too. */
+/*
+ * Whether the input is the very file the output is, as cat refuses, or
+ * the file that -o's temporary file will replace: sqcow2 -o disk.raw
+ * disk.raw would turn the disk into its image.
+ */
 int
 same_file(const struct io *in, const struct io *out)
 {
 	struct stat a, b;
 
-	if (!io_seekable(in) || in->kind != out->kind ||
-	    fstat(in->fd, &a) == -1 || fstat(out->fd, &b) == -1)
+	if (!io_seekable(in) || fstat(in->fd, &a) == -1)
+		return 0;
+	if (out->replaces && in->kind == IO_FILE &&
+	    (uint64_t)a.st_dev == out->replaced_dev && (uint64_t)a.st_ino == out->replaced_ino)
+		return 1;
+	if (in->kind != out->kind || fstat(out->fd, &b) == -1)
 		return 0;
 	if (in->kind == IO_BLOCK)
 		return a.st_rdev == b.st_rdev;
@@ -97,19 +106,26 @@ same_file(const struct io *in, const struct io *out)
 }
 
 void
-open_base(const char *path, struct io *base, uint64_t size,
-    struct range_list *ranges)
+refuse_image_input(struct io *in, const char *reader)
 {
-	open_input(path, base);
-	if (!io_seekable(base))
-		diex(2, "--diff reads %s by offset: a file or a block device", base->name);
-	if (base->size > size)
-		diex(1, "%s: the disk shrank, from %" PRIu64 " bytes to %" PRIu64,
-		    base->name, base->size, size);
-	if (ranges != NULL) {
-		data_ranges(base, base->size, ranges);
-		ranges_merge(ranges);
+	unsigned char head[IO_PEEK];
+	const char *format;
+	size_t len;
+
+	if (io_seekable(in)) {
+		len = in->size < sizeof(head) ? (size_t)in->size : sizeof(head);
+		read_at(in, head, len, 0);
+	} else {
+		len = in->npeeked = read_full(in, in->peeked, sizeof(in->peeked));
+		memcpy(head, in->peeked, len);
 	}
+	if (strcmp(format = format_of(head, len), "raw") == 0)
+		return;
+	if (strcmp(format, "qcow2") == 0)
+		diex(1, "%s: a qcow2 image, not a raw disk: sqcow2 %s reads it (-f raw "
+		    "takes it as a disk all the same)", in->name, reader);
+	diex(1, "%s: a %s image, not a raw disk: qemu-img convert -O raw reads it "
+	    "(-f raw takes it as a disk all the same)", in->name, format);
 }
 
 /*
@@ -293,7 +309,7 @@ open_output(const char *path, struct io *out)
 
 	out->name = path != NULL ? path : "stdout";
 	out->offset = 0;
-	out->in_place = 0;
+	out->in_place = out->replaces = 0;
 	if (path != NULL)
 		refuse_closed(path);
 	if (path == NULL || is_stdout(path)) {
@@ -305,6 +321,11 @@ open_output(const char *path, struct io *out)
 			die(1, "%s", path);
 		out->in_place = 1;
 	} else {
+		/* A link is replaced, not followed; what it names is compared all the same. */
+		if ((out->replaces = stat(path, &st) == 0)) {
+			out->replaced_dev = (uint64_t)st.st_dev;
+			out->replaced_ino = (uint64_t)st.st_ino;
+		}
 		out->fd = open_temp(path);
 		inherit_mode(out->fd, path);
 		new_file = 1;

@@ -75,10 +75,22 @@ again(int fd, short events)
 	return 1;
 }
 
+/* The bytes of a pipe read ahead by refuse_image_input, given out first. */
+static size_t
+take_peeked(struct io *in, void *buf, size_t len)
+{
+	size_t n = len < in->npeeked ? len : in->npeeked;
+
+	memcpy(buf, in->peeked, n);
+	memmove(in->peeked, in->peeked + n, in->npeeked - n);
+	in->npeeked -= n;
+	return n;
+}
+
 size_t
 read_full(struct io *in, void *buf, size_t len)
 {
-	size_t done = 0;
+	size_t done = take_peeked(in, buf, len);
 
 	while (done < len) {
 		ssize_t n = read(in->fd, (char *)buf + done, len - done);
@@ -214,7 +226,9 @@ reserve_span(struct copier *c, uint64_t len)
 {
 	if (c->out->kind != IO_FILE || !c->can_rewrite || c->no_reserving)
 		return;
-	if (fallocate(c->out->fd, 0, (off_t)c->out->offset, (off_t)len) == -1)
+	/* The file's size moves only with its writes: see write_disk. */
+	if (fallocate(c->out->fd, FALLOC_FL_KEEP_SIZE, (off_t)c->out->offset,
+	    (off_t)len) == -1)
 		c->no_reserving = 1;
 }
 
@@ -360,13 +374,23 @@ share_range(struct copier *c, uint64_t offset, uint64_t len)
 	return done;
 }
 
-/* What is buffered goes out first: the slow path carries bytes in it. */
+/*
+ * What is buffered goes out first: the slow path carries bytes in it, and
+ * so do the bytes read ahead from a pipe.
+ */
 uint64_t
 copy_some(struct copier *c, uint64_t len)
 {
 	uint64_t done = 0;
 
 	flush_buffer(c);
+	if (c->in->npeeked > 0 && len > 0) {
+		size_t chunk = len < c->in->npeeked ? (size_t)len : c->in->npeeked;
+
+		done = read_some(c, c->buffer, chunk);
+		write_full(c->out, c->buffer, (size_t)done);
+		count(c, 0, 0, done);
+	}
 	while (done < len && (c->use_copy_range || c->use_splice)) {
 		size_t most = progress_on() ? PROGRESS_CHUNK : KERNEL_CHUNK;
 		uint64_t left = len - done;

@@ -16,6 +16,7 @@
 #include "report.h"
 
 #define IO_SIZE		(1u << 20)	/* large enough to amortise a syscall */
+#define IO_PEEK		72		/* what tells an image format from a disk */
 
 /* What a descriptor is, as io_probe finds it. */
 enum io_kind { IO_OTHER, IO_PIPE, IO_FILE, IO_BLOCK };
@@ -28,6 +29,10 @@ struct io {
 	uint64_t size;		/* input: the disk's size; a file's or device's else */
 	uint64_t offset;	/* bytes consumed or skipped; the next write's place */
 	int in_place;		/* an output named by -o and written in place */
+	int replaces;		/* -o's temporary file will be renamed over a file: */
+	uint64_t replaced_dev, replaced_ino;	/* that one, links followed */
+	unsigned char peeked[IO_PEEK];	/* a pipe's first bytes, read to be looked */
+	size_t npeeked;			/* at and not yet given out */
 };
 
 /*
@@ -66,18 +71,19 @@ int stdin_was_closed(void);
 /*
  * The raw disk or the image to read: path, or stdin if it is NULL or
  * "-", at its start wherever whoever opened it left it.  A terminal on
- * stdin is refused.  same_file tells whether in is the very file out is.
+ * stdin is refused.  same_file tells whether in is the very file out is,
+ * or the file that out will be renamed over, by whatever name.
  */
 void open_input(const char *path, struct io *in);
 int same_file(const struct io *in, const struct io *out);
 
 /*
- * --diff BASE, the previous raw disk, read by offset: it must be no larger
- * than the disk's size.  With ranges, its data ranges are added to them:
- * where the disk may have dropped what BASE held.
+ * A raw disk that begins as a qcow2 image (or another format QEMU knows)
+ * is an image given by mistake: exit saying that reader (such as "-d")
+ * reads it, or that -f raw takes it as a disk.  A pipe's first bytes are
+ * read for this and kept: the input gives them again, in order.
  */
-void open_base(const char *path, struct io *base, uint64_t size,
-    struct range_list *ranges);
+void refuse_image_input(struct io *in, const char *reader);
 
 /* Fill io's kind, and its size if it is a file or a block device. */
 void io_probe(struct io *io);

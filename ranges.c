@@ -133,6 +133,9 @@ parse_line(struct range_reader *rd, const char *line, enum line_format *format,
 	enum line_format rest;
 	char *end;
 
+	/* qemu-img map prints this for people, JSON for programs. */
+	if (strncmp(s, "Offset ", 7) == 0 && strstr(s, "Mapped to") != NULL)
+		return "the map qemu-img prints for people: give it --output=json";
 	if (parse_number(s, &end, &e->r.offset) == -1)
 		return "bad offset";
 	s = skip_space(end);

@@ -26,8 +26,10 @@ static struct {
 	int console;
 	int showing;		/* a console line waits for its newline */
 	int width;		/* of the line showing, to blank what it leaves */
-	uint64_t total;		/* bytes of input, over all passes */
-	uint64_t passes_done;	/* bytes of the passes before this one */
+	uint64_t total;		/* bytes of input a pass */
+	int passes, pass;	/* of the run; the current one, from 1 */
+	uint64_t moved;		/* the last count of bytes moved */
+	uint64_t moved_before;	/* by the passes before this one */
 	struct timespec start, last;
 } progress;
 
@@ -69,19 +71,24 @@ seconds_since(const struct timespec *then, const struct timespec *now)
 }
 
 void
-progress_start(uint64_t total, int console)
+progress_start(uint64_t total, int passes, int console)
 {
 	progress.on = 1;
 	progress.console = console;
 	progress.total = total;
+	progress.passes = passes;
+	progress.pass = 1;
 	clock_gettime(CLOCK_MONOTONIC, &progress.start);
 	progress.last = progress.start;
 }
 
 void
-progress_pass_done(uint64_t bytes)
+progress_next_pass(void)
 {
-	progress.passes_done += bytes;
+	progress.pass++;
+	progress.moved_before = progress.moved;
+	clock_gettime(CLOCK_MONOTONIC, &progress.start);
+	progress.last = progress.start;
 }
 
 /* Seconds as m:ss. */
@@ -94,9 +101,10 @@ print_time(char *p, size_t room, double seconds)
 }
 
 /*
- * The share of the input done, the rate of bytes read (not those skipped
- * over by seeking), the time taken and, until the end, the time left at
- * the pace so far.  The final line alone says 100%.
+ * The share of the input done in this pass, the rate of bytes read (not
+ * those skipped over by seeking), the time taken and, until the end, the
+ * time left at the pace so far, all of this pass.  The final line alone
+ * says 100%.
  */
 void
 count_progress(uint64_t done, uint64_t moved, int final)
@@ -108,7 +116,8 @@ count_progress(uint64_t done, uint64_t moved, int final)
 
 	if (!progress.on)
 		return;
-	done += progress.passes_done;
+	progress.moved = moved;
+	moved -= progress.moved_before;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (!final && (done >= progress.total || seconds_since(&progress.last, &now) <
 	    (progress.console ? PROGRESS_CONSOLE_INTERVAL : PROGRESS_LINE_INTERVAL)))
@@ -119,8 +128,13 @@ count_progress(uint64_t done, uint64_t moved, int final)
 	percent = progress.total > 0 && !final ?
 	    (double)(uint64_t)(1000.0 * (double)done / (double)progress.total) / 10 : 100.0;
 	rate = elapsed > 0 ? (double)moved / elapsed / 1048576.0 : 0.0;
-	width = snprintf(line, sizeof(line), "sqcow2: %5.1f%% of %.1f MiB, %.1f MiB/s, ",
-	    percent, (double)progress.total / 1048576.0, rate);
+	width = snprintf(line, sizeof(line), "sqcow2: ");
+	if (progress.passes > 1)
+		width += snprintf(line + width, sizeof(line) - (size_t)width,
+		    "pass %d of %d: ", progress.pass, progress.passes);
+	width += snprintf(line + width, sizeof(line) - (size_t)width,
+	    "%5.1f%% of %.1f MiB, %.1f MiB/s, ", percent,
+	    (double)progress.total / 1048576.0, rate);
 	width += print_time(line + width, sizeof(line) - (size_t)width, elapsed);
 	if (!final && done > 0) {
 		width += snprintf(line + width, sizeof(line) - (size_t)width, ", ");
@@ -144,6 +158,22 @@ int
 progress_on(void)
 {
 	return progress.on;
+}
+
+long
+peak_memory_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kib = -1;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
 }
 
 /*

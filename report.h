@@ -14,15 +14,23 @@ _Noreturn void diex(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
- * -p: progress on stderr, of total bytes of input over all passes.
- * count_progress reports done bytes of the current pass, of which moved
- * were read, if it is time to, or always when final; progress_pass_done
- * adds a finished pass's bytes.
+ * -p: progress on stderr, of total bytes of input a pass, pass by pass
+ * when there are two.  count_progress reports done bytes of the current
+ * pass, and moved bytes read over all passes, if it is time to, or
+ * always when final; progress_next_pass starts the second pass, its
+ * clock and its rate anew.
  */
-void progress_start(uint64_t total, int console);
+void progress_start(uint64_t total, int passes, int console);
 void count_progress(uint64_t done, uint64_t moved, int final);
-void progress_pass_done(uint64_t bytes);
+void progress_next_pass(void);
 int progress_on(void);
+
+/*
+ * The peak resident memory of this program, in KiB: the VmHWM of
+ * /proc/self/status, which unlike ru_maxrss is not inherited across exec
+ * from a larger parent; -1 where it cannot be read.
+ */
+long peak_memory_kib(void);
 
 /*
  * The comment line that begins the range file of --map, on stdout, for

@@ -52,7 +52,7 @@ test_expect_success 'usage errors exit 2 with one line' '
 	sqcow2: option ${SQ}--ranges${SQ} needs a value
 	EOF
 	test_fails_with 2 - "$SQCOW2" -s 1M disk.raw other.raw <<-EOF
-	sqcow2: unexpected argument ${SQ}other.raw${SQ}: one raw disk at most
+	sqcow2: unexpected argument ${SQ}other.raw${SQ}: one raw disk at most; the image goes to stdout, or to -o FILE
 	EOF
 '
 

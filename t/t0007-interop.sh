@@ -114,8 +114,10 @@ test_expect_success 'backing options that cannot work' '
 	test_fails_with 2 "sqcow2: backing file name does not fit in the first cluster" \
 		"$SQCOW2" -s 100M -r changed.ranges -c 512 -b "$name401" --print-size &&
 	"$SQCOW2" -s 100M -r changed.ranges -c 1k -b "$name401" --print-size >/dev/null &&
-	test_fails_with 2 "sqcow2: backing format name over 15 bytes" \
-		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F 0123456789abcdef --print-size
+	test_fails_with 2 "sqcow2: --backing-format ${SQ}0123456789abcdef${SQ} is no format QEMU opens (raw, qcow2, vmdk, ...)" \
+		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F 0123456789abcdef --print-size &&
+	test_fails_with 2 "sqcow2: --backing-format ${SQ}qcow3${SQ} is no format QEMU opens (raw, qcow2, vmdk, ...)" \
+		"$SQCOW2" -s 100M -r changed.ranges -b base.qcow2 -F qcow3 --print-size
 '
 
 test_expect_success '-o naming its own backing file is refused, the backing file untouched' '
@@ -137,7 +139,7 @@ test_expect_success 'an image that would be its own backing file, not there yet,
 		"$SQCOW2" -r changed.ranges -b new.qcow2 -F qcow2 -o sub/new.qcow2 v2.raw &&
 	test_fails_with 2 "sqcow2: standard output is the backing file out.qcow2" \
 		sh -c "\"\$SQCOW2\" -r changed.ranges -b out.qcow2 -F qcow2 v2.raw >out.qcow2" &&
-	"$SQCOW2" -r changed.ranges -b base.qcow2 -F qcow2 v2.raw >sub/other.qcow2
+	"$SQCOW2" -r changed.ranges -b ../base.qcow2 -F qcow2 v2.raw >sub/other.qcow2
 '
 
 test_expect_success 'a range file that the shell has just emptied for the image is refused' '
@@ -164,7 +166,7 @@ test_expect_success 'an empty backing name or format is a usage error' '
 test_expect_success 'the longest name that fits, at 512-byte clusters' '
 	# 104 header + 8 + 8 format extension + 8 end marker: 384 bytes left.
 	name=$(printf "%0384d" 0) &&
-	"$SQCOW2" -r changed.ranges -c 512 -b "$name" -F qcow2 <v2.raw >long.qcow2 &&
+	"$SQCOW2" -r changed.ranges -c 512 -u -b "$name" -F qcow2 <v2.raw >long.qcow2 &&
 	test_eq "$(info long.qcow2 backing_file)" "$name" &&
 	test_fails_with 2 "sqcow2: backing file name does not fit in the first cluster" \
 		"$SQCOW2" -s 100M -r changed.ranges -c 512 -b "${name}0" -F qcow2 --print-size

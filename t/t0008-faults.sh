@@ -48,7 +48,7 @@ test_expect_success "$faults: every way data moves still writes the same image" 
 		"$SQCOW2" -r disk.ranges <disk.raw >rw.qcow2 &&
 	cmp rw.qcow2 ref.qcow2 &&
 	faulty "$faults" "$SQCOW2" -o o.qcow2 <disk.raw && verify o.qcow2 disk.raw &&
-	faulty "$faults" "$SQCOW2" -r disk.ranges -b base.qcow2 <disk.raw >b.qcow2 &&
+	faulty "$faults" "$SQCOW2" -r disk.ranges -b ref.qcow2 <disk.raw >b.qcow2 &&
 	"$READBACK" check b.qcow2
 '
 done
@@ -115,7 +115,7 @@ test_expect_success 'options given bad values' '
 		sh -c "\"\$SQCOW2\" -o nodir/x.qcow2 <disk.raw" &&
 	test_fails_with 1 "sqcow2: nope.raw: No such file or directory" "$SQCOW2" --map nope.raw &&
 	test_fails_with 2 - "$SQCOW2" --map a b <<-EOF
-	sqcow2: unexpected argument ${SQ}b${SQ}: one raw disk at most
+	sqcow2: unexpected argument ${SQ}b${SQ}: one raw disk at most; the image goes to stdout, or to -o FILE
 	EOF
 '
 

@@ -48,10 +48,12 @@ README not synopsis sqcow2 [-pv] [-s SIZE] [-r FILE]
 README elsewhere t0011-range-maps qemu-img bitmap --add vm.qcow2 b0
 README elsewhere t0011-range-maps nbdinfo --map=qemu:dirty-bitmap:b0 "$uri" > changed.map
 README run overlay sqcow2 -r changed.ranges -b monday.qcow2 -F qcow2 < tuesday.raw
-README run overlay sqcow2 --diff monday.raw -b monday.qcow2 -F qcow2 tuesday.raw
+README run overlay sqcow2 --diff monday.qcow2 -b monday.qcow2 -F qcow2 tuesday.raw
+README run nested sqcow2 -f raw nested.raw > nested.qcow2
+README run unsafe sqcow2 -u -r changed.ranges -b monday.qcow2 -F qcow2 -o outbox/tuesday.qcow2
 README not range-file # OFFSET     LENGTH
 README run ssh_map ssh host sqcow2 --map disk.raw > disk.ranges
-README elsewhere t0014-http sqcow2 disk.raw | curl -T - -H "Content-Length: $size"
+README elsewhere t0014-http sqcow2 --expect-size "$size" disk.raw | curl -T -
 README elsewhere t0017-slice seq 0 3 | xargs -P4
 README elsewhere t0017-slice -H "Content-Range: bytes $have-$((size - 1))/$size"
 README run decode curl -s https://example.com/vm1.qcow2 | sqcow2 -d > /dev/vdb   # restore
@@ -67,7 +69,7 @@ sqcow2.1 run ssh_map ssh host sqcow2 --map disk.raw > disk.ranges
 sqcow2.1 run image sqcow2 -o disk.qcow2 --fsync < disk.raw
 sqcow2.1 run overlay qemu-img compare tuesday.qcow2 tuesday.raw
 sqcow2.1 run bitmap nbdinfo --map=qemu:dirty-bitmap:b0 nbd://host > changed.map
-sqcow2.1 elsewhere t0014-http sqcow2 --sparsify disk.raw | curl -T -
+sqcow2.1 elsewhere t0014-http sqcow2 --sparsify --expect-size "$size" disk.raw |
 sqcow2.1 run image sqcow2 -p --compat 0.10 -s 20G -r disk.ranges
 sqcow2.1 run nbd nbdcopy nbd://host/disk - |
 sqcow2.1 same intro cat disk.raw | sqcow2 --size 20G --ranges disk.ranges > disk.qcow2
@@ -188,6 +190,27 @@ test_expect_success 'every block is run here, run by a test it names, or not a c
 	cat "$BLOCKS/problems" && test ! -s "$BLOCKS/problems"
 '
 
+# The options --help lists are those the man page describes, and the
+# man page is clean by mandoc's lint.
+test_expect_success '--help and the man page give the same options' '
+	"$SQCOW2" --help | grep -o "^ *\(-[a-zA-Z], \)\?--[a-z-]*" |
+		sed "s/.*--//" | sort -u >help-options &&
+	sed -n "s/^\.It Fl \(. , \)\?Fl -\([a-z-]*\).*/\2/p; s/^\.It Fl -\([a-z-]*\).*/\1/p" \
+		"$DOCS/man/sqcow2.1" | sort -u >man-options &&
+	test_cmp help-options man-options &&
+	test "$(wc -l <man-options)" -ge 20
+'
+
+if command -v mandoc >/dev/null 2>&1; then
+test_expect_success 'mandoc -Tlint finds nothing in the man page' '
+	mandoc -Tlint -W warning "$DOCS/man/sqcow2.1" >lint 2>&1 || true &&
+	grep -v "outdated mandoc.db" lint >findings || true &&
+	test_cmp /dev/null findings
+'
+else
+	test_skip_missing 'mandoc -Tlint finds nothing in the man page' 'mandoc not found'
+fi
+
 # The man page shows each block as this test runs it: every line is a
 # line of the page that mandoc renders, so no escape was undone wrongly.
 if command -v mandoc >/dev/null 2>&1; then
@@ -288,7 +311,7 @@ fixtures() {
 	head -c 65536 /dev/zero | dd of=tuesday.raw conv=notrunc status=none &&
 	put_data tuesday.raw 20971520 100000 &&
 	printf '0 65536\n20971520 100000\n' >changed.ranges &&
-	"$SQCOW2" monday.raw >monday.qcow2
+	"$SQCOW2" monday.raw >monday.qcow2 && cp monday.qcow2 nested.raw && mkdir outbox
 }
 
 # fixtures_done: date every file here and on the server in 2000, so that
@@ -457,6 +480,22 @@ case_ssh_map() {
 	made disk.ranges && data_of disk.raw >"$RUNS/$ID.want" &&
 	grep -v "^#" disk.ranges | test_cmp "$RUNS/$ID.want" - &&
 	made disk.qcow2 && verify disk.qcow2 disk.raw
+}
+
+# A raw disk that holds an image, taken as a disk by -f raw.
+case_nested() {
+	run_block $ID &&
+	made nested.qcow2 && verify nested.qcow2 nested.raw
+}
+
+# An overlay whose backing file will be beside it only later: written
+# with -u, and whole once Monday's image joins it.
+case_unsafe() {
+	run_block $ID &&
+	made outbox/tuesday.qcow2 && "$READBACK" check outbox/tuesday.qcow2 &&
+	test_eq "$(info outbox/tuesday.qcow2 backing_file)" monday.qcow2 &&
+	cp monday.qcow2 outbox/ && realpath outbox/monday.qcow2 >>.checked &&
+	verify_overlay outbox/tuesday.qcow2 tuesday.raw
 }
 
 # disk.qcow2 from disk.raw, by a file, -o, or a pipe with its ranges:
