@@ -215,8 +215,8 @@ make_inputs
 echo
 echo "sqcow2 bench ($mode), $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), $(df -T . | awk 'NR == 2 { print $2 }') in $dir"
 grep -m1 "model name" /proc/cpuinfo | sed "s/.*: //"
-echo "inputs: dense $unit, half $((2 * unit_mib)) MiB with half its data, sparse 64 GiB with 4 MiB,"
-echo "  dense4 $((4 * unit_mib)) MiB, spread 64 GiB with $((2 * unit_mib)) MiB, zeros $unit half zeros"
+echo "inputs: dense $unit_mib MiB, half $((2 * unit_mib)) MiB with half its data, sparse 64 GiB with"
+echo "  4 MiB, dense4 $((4 * unit_mib)) MiB, spread 64 GiB with $((2 * unit_mib)) MiB, zeros $unit_mib MiB half zeros"
 echo "each row: one run of each command, whose output is checked, then $REPEAT rounds of"
 echo "  both in turn, the first of a round alternating; median wall times, and sqcow2's"
 echo "  over the reference's; qemu-img: qemu-img convert at the same cluster size"
