@@ -53,7 +53,11 @@ test_expect_success 'a wrong output says so, once per row; a right one has a rat
 	test_eq "$(tail -n 1 rows.out)" failed=1
 '
 
-if [ -x /usr/bin/time ]; then
+if [ ! -x /usr/bin/time ]; then
+	test_skip 'the memory figure is that of sqcow2, not of the pipeline' 'no GNU time'
+elif [ "$VARIANT" = valgrind ]; then
+	test_skip 'the memory figure is that of sqcow2, not of the pipeline' 'the RSS would be valgrind'\''s'
+else
 test_expect_success 'the memory figure is that of sqcow2, not of the pipeline' '
 	head -c 1M /dev/zero >z.raw &&
 	cat >rows <<-\EOF &&
@@ -66,8 +70,6 @@ test_expect_success 'the memory figure is that of sqcow2, not of the pipeline' '
 	test "$1" -lt 16384 && test_eq "$2" - &&
 	test_eq "$(tail -n 1 rows.out)" failed=0
 '
-else
-	test_skip 'the memory figure is that of sqcow2, not of the pipeline' 'no GNU time'
 fi
 
 if [ "$VARIANT" = valgrind ]; then
@@ -93,7 +95,7 @@ test_expect_success 'its table is the README'\''s, and every row has a ratio' '
 	sed 1d table >rows && test -s rows &&
 	awk "{ sq = substr(\$0, 40, 11); ref = substr(\$0, 52, 11); r = substr(\$0, 64, 7)
 		if (sq !~ /^ *[0-9]+\.[0-9][0-9][0-9] s\$/ || ref !~ /^ *[0-9]+\.[0-9][0-9][0-9] s\$/ ||
-		    r !~ /^ *([0-9]+\.[0-9][0-9]|-)\$/) { print \"no ratio: \" \$0; bad = 1 } }
+		    r !~ /^ *[0-9]+\.[0-9][0-9]\$/) { print \"no ratio: \" \$0; bad = 1 } }
 		END { exit bad }" rows
 '
 
@@ -104,7 +106,7 @@ test_expect_success 'it has the rows of each kind, 2M clusters too' '
 	for row in "dense: stream" "dense 2M: stream" "half: file, vs --no-sparsify" \
 	    "zeros: default, vs --no-sparsify" "dense4: 4 slices" "spread: last" \
 	    "dense: -d stream"; do
-		grep -q "^    $row" rows || { echo "no row $row"; return 1; }
+		grep -q "^    $row" rows || { echo "no row $row"; exit 1; }
 	done &&
 	{ [ "$HAVE_QEMU" = 0 ] || grep -q "^    zeros 2M: -o, vs qemu-img" rows; }
 '
