@@ -54,7 +54,7 @@ test_expect_success 'a wrong output says so, once per row; a right one has a rat
 '
 
 if [ ! -x /usr/bin/time ]; then
-	test_skip 'the memory figure is that of sqcow2, not of the pipeline' 'no GNU time'
+	test_skip_missing 'the memory figure is that of sqcow2, not of the pipeline' 'no GNU time (Debian: time)'
 elif [ "$VARIANT" = valgrind ]; then
 	test_skip 'the memory figure is that of sqcow2, not of the pipeline' 'the RSS would be valgrind'\''s'
 else
