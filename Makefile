@@ -24,13 +24,13 @@ FUZZ_SECONDS ?= 60
 # the ones before it.
 RANGES = range_list.c range_entry.c range_json.c ranges.c
 RANGES_HDR = range_list.h range_entry.h range_json.h ranges.h
-IMAGE = image_header.c image_tables.c image_runs.c image.c
-IMAGE_HDR = image_header.h image_tables.h image_runs.h image.h
+DECODER = decoder_header.c decoder_tables.c decoder_runs.c decoder.c
+DECODER_HDR = decoder_header.h decoder_tables.h decoder_runs.h decoder.h
 SRC = sqcow2.c sizes.c io.c files.c backing.c base.c encode.c decode.c report.c \
-	layout.c meta.c $(RANGES) $(IMAGE)
-CORE = layout.c meta.c $(RANGES) $(IMAGE)
+	layout.c meta.c $(RANGES) $(DECODER)
+CORE = layout.c meta.c $(RANGES) $(DECODER)
 HDR = layout.h $(RANGES_HDR) io.h backing.h base.h encode.h decode.h report.h sizes.h \
-	$(IMAGE_HDR)
+	$(DECODER_HDR)
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h
@@ -65,18 +65,18 @@ t/bin/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
 t/bin/asan/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
 
-t/bin/unit-image: t/unit_image.c $(IMAGE) $(IMAGE_HDR) | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c $(IMAGE)
+t/bin/unit-image: t/unit_image.c $(DECODER) $(DECODER_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c $(DECODER)
 
-t/bin/asan/unit-image: t/unit_image.c $(IMAGE) $(IMAGE_HDR) | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c $(IMAGE)
+t/bin/asan/unit-image: t/unit_image.c $(DECODER) $(DECODER_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c $(DECODER)
 
 # A test driver of the decoder's core: a qcow2 image in, the raw disk out.
-t/bin/imgcat: t/imgcat.c $(IMAGE) $(IMAGE_HDR) | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c $(IMAGE)
+t/bin/imgcat: t/imgcat.c $(DECODER) $(DECODER_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c $(DECODER)
 
-t/bin/asan/imgcat: t/imgcat.c $(IMAGE) $(IMAGE_HDR) | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c $(IMAGE)
+t/bin/asan/imgcat: t/imgcat.c $(DECODER) $(DECODER_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c $(DECODER)
 
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c

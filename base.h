@@ -1,7 +1,7 @@
 /*
  * base.h: --diff's previous disk, read in guest order: a raw disk by
  * offset, or the disk a qcow2 image holds, read through the decoder
- * (image.h) from the file, any layout.  Users keep monday.qcow2, not
+ * (decoder.h) from the file, any layout.  Users keep monday.qcow2, not
  * monday.raw: either may be the base.
  */
 #ifndef BASE_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "decoder.h"
 #include "io.h"
 #include "ranges.h"
 

@@ -1,5 +1,5 @@
 /*
- * decode.c: sqcow2 -d; see decode.h, and image.h for the steps the
+ * decode.c: sqcow2 -d; see decode.h, and decoder.h for the steps the
  * decoder asks for.
  */
 #define _GNU_SOURCE

@@ -1,13 +1,13 @@
 /*
  * decode.h: sqcow2 -d, a qcow2 image back to the raw disk it holds.
- * image.c decides what every byte of the image is; these functions read
+ * decoder.c decides what every byte of the image is; these functions read
  * and write as it says, through a copier (io.h).  From a pipe the image
  * is read once, forward; from a file it is read by offset, any layout.
  */
 #ifndef DECODE_H
 #define DECODE_H
 
-#include "image.h"
+#include "decoder.h"
 #include "io.h"
 
 /* What -d was asked to do. */

@@ -6,22 +6,8 @@
 #include <string.h>
 
 #include "layout.h"
+#include "util.h"
 
-#define V2_HEADER_LENGTH	72
-#define V3_HEADER_LENGTH	104
-#define EXT_HEADER		8		/* u32 type, u32 length */
-#define MAX_BACKING_NAME	1023
-#define MAX_BACKING_FORMAT	15		/* QEMU reads it into 16 bytes */
-#define MAX_L1_BYTES		(UINT64_C(32) << 20)
-#define MAX_REFCOUNT_TABLE_BYTES (UINT64_C(8) << 20)
-#define MAX_HOST_OFFSET		(UINT64_C(1) << 56)	/* offset bits 9-55 */
-#define EXHAUSTED		UINT64_MAX
-
-static uint64_t
-div_round_up(uint64_t n, uint64_t d)
-{
-	return n / d + (n % d != 0);
-}
 
 /* Sorted, each non-empty, each past the end of the one before, inside input_size. */
 static enum layout_error
@@ -39,18 +25,6 @@ check_ranges(const struct range *ranges, size_t nranges, uint64_t input_size)
 		done = r->offset + r->length;
 	}
 	return LAYOUT_OK;
-}
-
-static uint64_t
-min64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-static uint64_t
-max64(uint64_t a, uint64_t b)
-{
-	return a > b ? a : b;
 }
 
 /* A walk over the runs of ranges[0..n), before its first run. */
@@ -87,7 +61,7 @@ run_next(struct run_walk *walk)
 	const struct range *r;
 
 	if (walk->next == walk->nranges) {
-		walk->first = walk->end = EXHAUSTED;
+		walk->first = walk->end = WALK_END;
 		return 0;
 	}
 	r = &walk->ranges[walk->next++];
@@ -130,12 +104,12 @@ count_zero_clusters(const struct layout *lo)
 
 	run_walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
 	for (run_walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
-	    zero.first != EXHAUSTED; run_next(&zero)) {
+	    zero.first != WALK_END; run_next(&zero)) {
 		n += zero.end - zero.first;
 		while (data.end <= zero.first)
 			run_next(&data);
 		while (data.first < zero.end) {
-			n -= min64(data.end, zero.end) - max64(data.first, zero.first);
+			n -= min_u64(data.end, zero.end) - max_u64(data.first, zero.first);
 			if (data.end > zero.end)
 				break;
 			run_next(&data);
@@ -144,33 +118,44 @@ count_zero_clusters(const struct layout *lo)
 	return n;
 }
 
-/*
- * Data clusters, zero clusters and the L2 tables that map either: the
- * runs of both kinds by their first cluster, each adding the tables it
- * reaches that none before it did.
- */
+void
+run_merge_start(struct run_merge *m, const struct layout *lo)
+{
+	run_walk_start(&m->data, lo->ranges, lo->nranges, lo->cluster_bits);
+	run_walk_start(&m->zero, lo->zeros, lo->nzeros, lo->cluster_bits);
+	m->run = NULL;
+	m->next_table = 0;
+	m->l2_bits = lo->cluster_bits - 3;
+}
+
+int
+run_merge_next(struct run_merge *m)
+{
+	uint64_t last;
+
+	if (m->run != NULL)
+		run_next(m->run);
+	if (m->data.first == WALK_END && m->zero.first == WALK_END)
+		return 0;
+	m->run = m->data.first <= m->zero.first ? &m->data : &m->zero;
+	m->tables_from = max_u64(m->run->first >> m->l2_bits, m->next_table);
+	last = (m->run->end - 1) >> m->l2_bits;
+	m->tables_to = last >= m->tables_from ? last + 1 : m->tables_from;
+	m->next_table = m->tables_to;
+	return 1;
+}
+
+/* Data clusters, zero clusters and the L2 tables that map either. */
 static void
 count_clusters(struct layout *lo)
 {
-	unsigned l2_bits = lo->cluster_bits - 3;
-	uint64_t next_table = 0;	/* first L2 table not yet counted */
-	struct run_walk data, zero;
+	struct run_merge m;
 
 	lo->data_clusters = lo->l2_tables = 0;
-	run_walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
-	run_walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
-	while (data.first != EXHAUSTED || zero.first != EXHAUSTED) {
-		struct run_walk *walk = data.first <= zero.first ? &data : &zero;
-		uint64_t first_table = max64(walk->first >> l2_bits, next_table);
-		uint64_t last_table = (walk->end - 1) >> l2_bits;
-
-		if (last_table >= first_table) {
-			lo->l2_tables += last_table - first_table + 1;
-			next_table = last_table + 1;
-		}
-		if (walk == &data)
-			lo->data_clusters += walk->end - walk->first;
-		run_next(walk);
+	for (run_merge_start(&m, lo); run_merge_next(&m); ) {
+		lo->l2_tables += m.tables_to - m.tables_from;
+		if (m.run == &m.data)
+			lo->data_clusters += m.run->end - m.run->first;
 	}
 	lo->zero_clusters = count_zero_clusters(lo);
 }
@@ -189,8 +174,8 @@ size_refcounts(struct layout *lo, uint64_t fixed_clusters)
 
 	for (;;) {
 		uint64_t total = fixed_clusters + table + blocks;
-		uint64_t need_blocks = div_round_up(total, per_block);
-		uint64_t need_table = div_round_up(need_blocks * 8, lo->cluster_size);
+		uint64_t need_blocks = ceil_div(total, per_block);
+		uint64_t need_table = ceil_div(need_blocks * 8, lo->cluster_size);
 
 		if (need_blocks == blocks && need_table == table)
 			break;
@@ -250,16 +235,16 @@ layout_init(struct layout *lo, uint64_t input_size, unsigned cluster_bits,
 		return LAYOUT_L1_TOO_LARGE;
 
 	lo->input_size = input_size;
-	lo->virtual_size = div_round_up(input_size, 512) * 512;
+	lo->virtual_size = ceil_div(input_size, 512) * 512;
 	lo->cluster_bits = cluster_bits;
 	lo->cluster_size = cs;
 	lo->ranges = ranges;
 	lo->nranges = nranges;
-	lo->guest_clusters = div_round_up(lo->virtual_size, cs);
-	lo->l1_entries = div_round_up(lo->virtual_size, l2_coverage);
+	lo->guest_clusters = ceil_div(lo->virtual_size, cs);
+	lo->l1_entries = ceil_div(lo->virtual_size, l2_coverage);
 	if (lo->l1_entries * 8 > MAX_L1_BYTES)
 		return LAYOUT_L1_TOO_LARGE;
-	lo->l1_clusters = div_round_up(lo->l1_entries * 8, cs);
+	lo->l1_clusters = ceil_div(lo->l1_entries * 8, cs);
 	return size_and_place(lo);
 }
 
@@ -356,12 +341,6 @@ layout_data_first(struct layout *lo)
 	    lo->refcount_blocks * cs;
 }
 
-static size_t
-round_up8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
-
 size_t
 layout_header_length(const struct layout *lo)
 {
@@ -374,7 +353,7 @@ layout_backing_name_offset(const struct layout *lo)
 	size_t offset = layout_header_length(lo);
 
 	if (lo->backing_format != NULL)
-		offset += EXT_HEADER + round_up8(strlen(lo->backing_format));
+		offset += EXT_HEADER + (size_t)round_up(strlen(lo->backing_format), 8);
 	return offset + EXT_HEADER;
 }
 

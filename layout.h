@@ -30,15 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MIN_CLUSTER_BITS	9	/* 512 B */
-#define MAX_CLUSTER_BITS	21	/* 2 MiB: QEMU opens nothing larger */
-#define DEFAULT_CLUSTER_BITS	16	/* 64 KiB */
-
-/* A byte range of the guest disk: one that holds data, or reads as zeros. */
-struct range {
-	uint64_t offset;
-	uint64_t length;
-};
+#include "qcow2.h"
+#include "range_list.h"
 
 struct layout {
 	uint64_t input_size;	/* bytes of raw input */
@@ -91,14 +84,30 @@ enum layout_error {
 
 /*
  * A walk over the guest clusters that the ranges touch, as runs
- * [first, end) of cluster numbers, ascending, disjoint and non-adjacent.
+ * [first, end) of cluster numbers, ascending, disjoint and non-adjacent;
+ * past the last run both are WALK_END.
  */
+#define WALK_END	UINT64_MAX
 struct run_walk {
 	const struct range *ranges;
 	size_t nranges;
 	size_t next;
 	unsigned cluster_bits;
 	uint64_t first, end;	/* the current run; end == 0 before the first */
+};
+
+/*
+ * The runs of data and of zeros together, in the order of their first
+ * cluster, each with the L2 tables it reaches that no run before it did,
+ * [tables_from, tables_to): the one walk that meets the L2 tables of a
+ * layout in L1 order, for counting them and for seeking among them.
+ */
+struct run_merge {
+	struct run_walk data, zero;
+	struct run_walk *run;		/* the current one: &data or &zero */
+	uint64_t tables_from, tables_to;
+	uint64_t next_table;		/* the first table no run has reached */
+	unsigned l2_bits;		/* guest clusters an L2 table maps, as bits */
 };
 
 /*
@@ -201,6 +210,13 @@ int run_next(struct run_walk *walk);
  */
 void run_walk_start(struct run_walk *walk, const struct range *ranges, size_t n,
     unsigned cluster_bits);
+
+/*
+ * Start merging the runs of lo's data and zeros; run_merge_next moves to
+ * the next run and returns 1, or returns 0 after the last.
+ */
+void run_merge_start(struct run_merge *m, const struct layout *lo);
+int run_merge_next(struct run_merge *m);
 
 /*
  * Start walk at data cluster k (host cluster data_offset / cluster_size +

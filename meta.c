@@ -7,48 +7,7 @@
 #include <string.h>
 
 #include "layout.h"
-
-#define QCOW_MAGIC		0x514649fbu
-#define V3_HEADER_LENGTH	104
-#define EXT_BACKING_FORMAT	0xe2792acau
-#define EXT_HEADER		8		/* u32 type, u32 length */
-#define REFCOUNT_ORDER		4		/* 16-bit refcounts */
-#define COPIED			(UINT64_C(1) << 63)
-#define ZERO_FLAG		UINT64_C(1)		/* bit 0 of an L2 entry */
-#define EXHAUSTED		UINT64_MAX
-
-static void
-put_be16(unsigned char *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void
-put_be32(unsigned char *p, uint32_t v)
-{
-	put_be16(p, v >> 16);
-	put_be16(p + 2, v);
-}
-
-static void
-put_be64(unsigned char *p, uint64_t v)
-{
-	put_be32(p, v >> 32);
-	put_be32(p + 4, v);
-}
-
-static uint64_t
-min64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-static uint64_t
-max64(uint64_t a, uint64_t b)
-{
-	return a > b ? a : b;
-}
+#include "util.h"
 
 /*
  * The header, then its extensions (the backing file's format, if known),
@@ -59,23 +18,23 @@ fill_header(const struct layout *lo, unsigned char *p)
 {
 	size_t ext = layout_header_length(lo);
 
-	put_be32(p + 0, QCOW_MAGIC);
-	put_be32(p + 4, (uint32_t)lo->version);
-	put_be32(p + 20, lo->cluster_bits);
-	put_be64(p + 24, lo->virtual_size);
-	put_be32(p + 36, (uint32_t)lo->l1_entries);
-	put_be64(p + 40, lo->l1_offset);
-	put_be64(p + 48, lo->refcount_table_offset);
-	put_be32(p + 56, (uint32_t)lo->refcount_table_clusters);
+	put_be(p + HDR_MAGIC, 4, QCOW2_MAGIC);
+	put_be(p + HDR_VERSION, 4, (uint64_t)lo->version);
+	put_be(p + HDR_CLUSTER_BITS, 4, lo->cluster_bits);
+	put_be(p + HDR_SIZE, 8, lo->virtual_size);
+	put_be(p + HDR_L1_SIZE, 4, lo->l1_entries);
+	put_be(p + HDR_L1_OFFSET, 8, lo->l1_offset);
+	put_be(p + HDR_REFCOUNT_TABLE, 8, lo->refcount_table_offset);
+	put_be(p + HDR_REFCOUNT_CLUSTERS, 4, lo->refcount_table_clusters);
 	if (lo->version == 3) {
-		put_be32(p + 96, REFCOUNT_ORDER);
-		put_be32(p + 100, V3_HEADER_LENGTH);
+		put_be(p + HDR_REFCOUNT_ORDER, 4, REFCOUNT_ORDER);
+		put_be(p + HDR_LENGTH, 4, V3_HEADER_LENGTH);
 	}
 	if (lo->backing_format != NULL) {
 		size_t length = strlen(lo->backing_format);
 
-		put_be32(p + ext, EXT_BACKING_FORMAT);
-		put_be32(p + ext + 4, (uint32_t)length);
+		put_be(p + ext, 4, EXT_BACKING_FORMAT);
+		put_be(p + ext + 4, 4, length);
 		memcpy(p + ext + EXT_HEADER, lo->backing_format, length);
 	}
 	/* The end marker is eight zero bytes, already there. */
@@ -83,8 +42,8 @@ fill_header(const struct layout *lo, unsigned char *p)
 		size_t offset = layout_backing_name_offset(lo);
 		size_t length = strlen(lo->backing_file);
 
-		put_be64(p + 8, offset);
-		put_be32(p + 16, (uint32_t)length);
+		put_be(p + HDR_BACKING_OFFSET, 8, offset);
+		put_be(p + HDR_BACKING_SIZE, 4, length);
 		memcpy(p + offset, lo->backing_file, length);
 	}
 }
@@ -101,7 +60,7 @@ count_to(struct table_walk *tw, uint64_t g)
 	struct run_walk *data = &tw->data;
 
 	while (data->first < g) {
-		uint64_t from = max64(data->first, tw->counted), to = min64(data->end, g);
+		uint64_t from = max_u64(data->first, tw->counted), to = min_u64(data->end, g);
 
 		if (to > from)
 			tw->data_below += to - from;
@@ -119,15 +78,15 @@ static void
 find_table(struct table_walk *tw, uint64_t t)
 {
 	unsigned l2_bits = tw->data.cluster_bits - 3;
-	uint64_t base = t << l2_bits, next = EXHAUSTED;
+	uint64_t base = t << l2_bits, next = WALK_END;
 
 	count_to(tw, base);
-	if (tw->data.first != EXHAUSTED)
-		next = max64(tw->data.first, base) >> l2_bits;
-	if (tw->zero.first != EXHAUSTED)
-		next = min64(next, max64(tw->zero.first, base) >> l2_bits);
+	if (tw->data.first != WALK_END)
+		next = max_u64(tw->data.first, base) >> l2_bits;
+	if (tw->zero.first != WALK_END)
+		next = min_u64(next, max_u64(tw->zero.first, base) >> l2_bits);
 	tw->table = next;
-	if (next != EXHAUSTED)
+	if (next != WALK_END)
 		count_to(tw, next << l2_bits);
 }
 
@@ -141,44 +100,37 @@ next_table(struct table_walk *tw)
 /*
  * Start tw at the first table at or after L1 index entry, or at the
  * table of that ordinal, whichever comes first; past the last table if
- * neither is.  The runs of both kinds by their first cluster give the
- * tables in order, as in count_clusters, a run at a time.
+ * neither is.  The tables come in order a run at a time (run_merge).
  */
 static void
 seek_table(struct table_walk *tw, const struct layout *lo, uint64_t entry,
     uint64_t ordinal)
 {
 	unsigned l2_bits = lo->cluster_bits - 3;
-	uint64_t next = 0, seen = 0, target = EXHAUSTED;
-	struct run_walk data, zero;
+	uint64_t seen = 0, target = WALK_END;
+	struct run_merge m;
 
-	run_walk_start(&data, lo->ranges, lo->nranges, lo->cluster_bits);
-	run_walk_start(&zero, lo->zeros, lo->nzeros, lo->cluster_bits);
-	while (data.first != EXHAUSTED || zero.first != EXHAUSTED) {
-		struct run_walk *walk = data.first <= zero.first ? &data : &zero;
-		uint64_t first = max64(walk->first >> l2_bits, next);
-		uint64_t last = (walk->end - 1) >> l2_bits;
+	for (run_merge_start(&m, lo); run_merge_next(&m); ) {
+		uint64_t first = m.tables_from, count = m.tables_to - m.tables_from;
 
-		if (last >= first) {
-			if (last >= entry)
-				target = max64(first, entry);
-			if (ordinal - seen <= last - first)
-				target = min64(target, first + (ordinal - seen));
-			if (target != EXHAUSTED) {
-				seen += target - first;
-				break;
-			}
-			seen += last - first + 1;
-			next = last + 1;
+		if (count == 0)
+			continue;
+		if (first + count > entry)
+			target = max_u64(first, entry);
+		if (ordinal - seen < count)
+			target = min_u64(target, first + (ordinal - seen));
+		if (target != WALK_END) {
+			seen += target - first;
+			break;
 		}
-		run_next(walk);
+		seen += count;
 	}
 	run_walk_start(&tw->data, lo->ranges, lo->nranges, lo->cluster_bits);
 	run_walk_start(&tw->zero, lo->zeros, lo->nzeros, lo->cluster_bits);
 	tw->counted = tw->data_below = 0;
 	tw->ordinal = seen;
 	tw->table = target;
-	if (target != EXHAUSTED)
+	if (target != WALK_END)
 		count_to(tw, target << l2_bits);
 }
 
@@ -191,12 +143,12 @@ fill_l1(struct meta_writer *mw, uint64_t index, unsigned char *p)
 	const struct layout *lo = mw->lo;
 	uint64_t per_cluster = lo->cluster_size / 8;
 	uint64_t first = index * per_cluster;
-	uint64_t end = min64(first + per_cluster, lo->l1_entries);
+	uint64_t end = min_u64(first + per_cluster, lo->l1_entries);
 	struct table_walk *tw = &mw->l1;
 
 	for (; tw->table < end; next_table(tw))
-		put_be64(p + (tw->table - first) * 8, (lo->l2_offset +
-		    tw->ordinal * lo->cluster_size) | COPIED);
+		put_be(p + (tw->table - first) * 8, 8, (lo->l2_offset +
+		    tw->ordinal * lo->cluster_size) | ENTRY_COPIED);
 }
 
 static void
@@ -209,7 +161,7 @@ fill_refcount_table(const struct layout *lo, uint64_t index, unsigned char *p)
 
 		if (block >= lo->refcount_blocks)
 			break;
-		put_be64(p + i * 8, lo->refcount_blocks_offset + block * lo->cluster_size);
+		put_be(p + i * 8, 8, lo->refcount_blocks_offset + block * lo->cluster_size);
 	}
 }
 
@@ -221,7 +173,7 @@ fill_refcount_block(const struct layout *lo, uint64_t index, unsigned char *p)
 	uint64_t first = index * per_block;
 
 	for (uint64_t i = 0; i < per_block && first + i < lo->total_clusters; i++)
-		put_be16(p + i * 2, 1);
+		put_be(p + i * 2, 2, 1);
 }
 
 /*
@@ -238,24 +190,24 @@ fill_l2(struct meta_writer *mw, unsigned char *p)
 	struct run_walk *walk;
 	uint64_t base, limit;
 
-	if (tw->table == EXHAUSTED)
+	if (tw->table == WALK_END)
 		return;
 	base = tw->table << l2_bits;
 	limit = base + (UINT64_C(1) << l2_bits);
 	for (walk = &tw->zero; walk->first < limit; run_next(walk)) {
-		uint64_t end = min64(walk->end, limit);
+		uint64_t end = min_u64(walk->end, limit);
 
-		for (uint64_t g = max64(walk->first, base); g < end; g++)
-			put_be64(p + (g - base) * 8, ZERO_FLAG);
+		for (uint64_t g = max_u64(walk->first, base); g < end; g++)
+			put_be(p + (g - base) * 8, 8, ENTRY_ZERO);
 		if (walk->end > limit)
 			break;
 	}
 	for (walk = &tw->data; walk->first < limit; run_next(walk)) {
-		uint64_t end = min64(walk->end, limit);
+		uint64_t end = min_u64(walk->end, limit);
 
-		for (uint64_t g = max64(walk->first, base); g < end; g++)
-			put_be64(p + (g - base) * 8, (lo->data_offset +
-			    tw->data_below++ * lo->cluster_size) | COPIED);
+		for (uint64_t g = max_u64(walk->first, base); g < end; g++)
+			put_be(p + (g - base) * 8, 8, (lo->data_offset +
+			    tw->data_below++ * lo->cluster_size) | ENTRY_COPIED);
 		if (walk->end > limit)
 			break;
 	}
@@ -296,13 +248,13 @@ meta_writer_seek(struct meta_writer *mw, uint64_t cluster)
 
 	if (cluster >= data_at && cluster - data_at < lo->data_clusters)
 		cluster = data_at + lo->data_clusters;
-	cluster = min64(cluster, lo->total_clusters);
+	cluster = min_u64(cluster, lo->total_clusters);
 	mw->cluster = cluster;
 	mw->emitted = cluster < data_at ? cluster : cluster - lo->data_clusters;
-	l1_done = cluster <= l1_at ? 0 : min64(cluster - l1_at, lo->l1_clusters);
-	l2_done = cluster <= l2_at ? 0 : min64(cluster - l2_at, lo->l2_tables);
-	seek_table(&mw->l1, lo, l1_done * (lo->cluster_size / 8), EXHAUSTED);
-	seek_table(&mw->l2, lo, EXHAUSTED, l2_done);
+	l1_done = cluster <= l1_at ? 0 : min_u64(cluster - l1_at, lo->l1_clusters);
+	l2_done = cluster <= l2_at ? 0 : min_u64(cluster - l2_at, lo->l2_tables);
+	seek_table(&mw->l1, lo, l1_done * (lo->cluster_size / 8), WALK_END);
+	seek_table(&mw->l2, lo, WALK_END, l2_done);
 }
 
 int

@@ -10,7 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "layout.h"
+/* A byte range of the disk: one that holds data, or reads as zeros. */
+struct range {
+	uint64_t offset;
+	uint64_t length;
+};
 
 struct range_list {
 	struct range *v;

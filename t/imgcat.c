@@ -1,5 +1,5 @@
 /*
- * t/imgcat.c: a test driver of the decoder's core (image.h), not part of
+ * t/imgcat.c: a test driver of the decoder's core (decoder.h), not part of
  * sqcow2.  It reads a qcow2 image and writes the raw disk to stdout,
  * doing what the decoder asks with plain read, pread and write, and
  * checking as it goes that the steps keep the decoder's promises (order,
@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image.h"
+#include "decoder.h"
 
 #define CHUNK	((size_t)1 << 20)
 

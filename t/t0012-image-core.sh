@@ -1,5 +1,5 @@
 #!/bin/sh
-# The core of sqcow2 -d (image.h), end to end: t/bin/imgcat drives it over
+# The core of sqcow2 -d (decoder.h), end to end: t/bin/imgcat drives it over
 # real images made by qemu-img, qemu-io and sqcow2, forward as from a pipe
 # and by offset as from a file, and its disk must be what
 # qemu-img convert -f qcow2 -O raw makes of the same image.

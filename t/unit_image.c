@@ -1,6 +1,6 @@
 /*
- * t/unit_image.c: unit tests of the qcow2 decoder's core, image.h (its
- * header, tables, runs and steps: image_header.c to image.c).
+ * t/unit_image.c: unit tests of the qcow2 decoder's core, decoder.h (its
+ * header, tables, runs and steps: decoder_header.c to decoder.c).
  *
  * Prints TAP, one "ok N - what" line per test.  A failed check prints, as
  * TAP comments before its test's line, the check, where it is, what it was
@@ -10,7 +10,7 @@
  * zero, preallocated zero, subclusters) placed in the file by a layout
  * (sqcow2's stream, qemu-img convert's, qcow2-to-stdout.py's, data first,
  * shuffled).  An in-memory driver runs the decoder over the bytes, forward
- * or by offset, checks every promise of image.h at every step, and checks
+ * or by offset, checks every promise of decoder.h at every step, and checks
  * every byte of output against the model.  Refusals are made by building
  * a valid image and then corrupting one field.
  */
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "decoder.h"
 
 #define KiB		(UINT64_C(1) << 10)
 #define MiB		(UINT64_C(1) << 20)

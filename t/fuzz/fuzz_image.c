@@ -1,10 +1,10 @@
 /*
- * t/fuzz/fuzz_image.c: the decoder's core (image.h) on any bytes as a
+ * t/fuzz/fuzz_image.c: the decoder's core (decoder.h) on any bytes as a
  * qcow2 image, decoded twice with an in-memory driver: as a file (pread,
  * its size known) and as a pipe (read forward only, the end found by
  * reading).
  *
- * Each step must keep image.h's promises: output steps in guest order,
+ * Each step must keep decoder.h's promises: output steps in guest order,
  * tiling [0, virtual_size) exactly and never outside it; input steps
  * forward from the end of cluster 0 in forward mode; TABLE steps of at
  * most a cluster; the decoder's memory under its cap; a number of steps
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "decoder.h"
 #include "fuzz.h"
 
 #define U(x)		((unsigned long long)(x))

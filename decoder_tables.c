@@ -1,6 +1,6 @@
 /*
- * image_tables.c: the L1 and refcount tables of a qcow2 image read into
- * the decoder (see image_tables.h): the L2 tables the L1 table names and
+ * decoder_tables.c: the L1 and refcount tables of a qcow2 image read into
+ * the decoder (see decoder_tables.h): the L2 tables the L1 table names and
  * the refcount blocks the refcount table names, each entry refused for
  * reserved bits, an unaligned offset, a place past the end or in other
  * metadata, a table named twice, or from a pipe, an order that cannot be
@@ -11,50 +11,22 @@
  * time both are known: the header, L1 table and refcount table from the
  * header; the L2 tables once the L1 table is read; the refcount blocks
  * once the refcount table is; data as each L2 table is read
- * (image_runs.c).
+ * (decoder_runs.c).
  */
 #include <inttypes.h>
 #include <stdio.h>	/* snprintf, for messages */
 #include <stdlib.h>
 
-#include "image_tables.h"
-
-#define L1_RESERVED		UINT64_C(0x7f000000000001ff)	/* 0-8, 56-62 */
-#define REFTABLE_RESERVED	UINT64_C(0x1ff)			/* 0-8 */
-
-#define U(x)	((uintmax_t)(x))
+#include "decoder_tables.h"
+#include "qcow2.h"
+#include "util.h"
 
 /* Sorted numbers */
 
 static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The first of the n sorted values that is at least key. */
-static size_t
-lower_bound(const uint64_t *v, size_t n, uint64_t key)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int
 contains(const uint64_t *v, size_t n, uint64_t key)
 {
-	size_t i = lower_bound(v, n, key);
+	size_t i = lower_bound_u64(v, n, key);
 
 	return i < n && v[i] == key;
 }
@@ -129,9 +101,9 @@ parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 	char desc[64];
 
 	for (size_t k = 0; k < len / 8; k++) {
-		uint64_t entry = image_be(buf + k * 8, 8), index = first + k;
+		uint64_t entry = get_be(buf + k * 8, 8), index = first + k;
 		uint64_t at = d->hdr.l1_offset + index * 8;
-		uint64_t host = entry & IMAGE_OFFSET_MASK;
+		uint64_t host = entry & ENTRY_OFFSET_MASK;
 
 		if (entry & L1_RESERVED)
 			return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L1 entry %ju at "
@@ -224,7 +196,7 @@ parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 	char desc[64];
 
 	for (size_t k = 0; k < len / 8; k++) {
-		uint64_t block = image_be(buf + k * 8, 8), index = first + k;
+		uint64_t block = get_be(buf + k * 8, 8), index = first + k;
 		uint64_t at = d->hdr.refcount_table_offset + index * 8;
 
 		if (block == 0)
@@ -237,7 +209,7 @@ parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 			return decoder_fail(d, IMAGE_UNALIGNED, at, "refcount table entry "
 			    "%ju at offset %ju points to unaligned offset %ju", U(index),
 			    U(at), U(block));
-		if (block >= IMAGE_MAX_OFFSET)
+		if (block >= MAX_HOST_OFFSET)
 			return decoder_fail(d, IMAGE_PAST_END, at, "refcount table entry "
 			    "%ju at offset %ju points past 64 PiB", U(index), U(at));
 		if (tables_metadata_at(d, block, desc, sizeof(desc)))
@@ -253,22 +225,18 @@ parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 	return 0;
 }
 
-/* The first pending run, in host order, that ends after host (forward). */
-static size_t
-run_after(const struct decoder *d, uint64_t host)
+static int
+run_ends_before(const void *runs, size_t i, uint64_t host)
 {
-	size_t lo = d->next_run, hi = d->nruns;
+	const struct data_run *r = (const struct data_run *)runs + i;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct data_run *r = &d->runs[mid];
+	return r->host + r->length <= host;
+}
 
-		if (r->host + r->length <= host)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+static int
+hole_starts_before(const void *holes, size_t i, uint64_t offset)
+{
+	return ((const struct extent *)holes)[i].start <= offset;
 }
 
 /*
@@ -281,21 +249,17 @@ check_refblock_forward(struct decoder *d, uint64_t block)
 	uint64_t cs = d->hdr.cluster_size;
 
 	if (block < d->position) {
-		size_t lo = 0, hi = d->nholes;
+		/* Past the last hole that starts at or before block. */
+		size_t after = search_sorted(d->holes, 0, d->nholes, block,
+		    hole_starts_before);
 
-		while (lo < hi) {	/* the last hole starting at or before block */
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (d->holes[mid].start <= block)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo == 0 || d->holes[lo - 1].end < block + cs)
+		if (after == 0 || d->holes[after - 1].end < block + cs)
 			return decoder_fail(d, IMAGE_OVERLAP, block, "refcount block at "
 			    "%ju overlaps data or tables already read", U(block));
 	} else {
-		size_t i = run_after(d, block);
+		/* The first pending run, in host order, that ends after block. */
+		size_t i = search_sorted(d->runs, d->next_run, d->nruns, block,
+		    run_ends_before);
 
 		if (i < d->nruns && d->runs[i].host < block + cs)
 			return decoder_fail(d, IMAGE_OVERLAP, block, "data for guest "

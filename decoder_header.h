@@ -1,21 +1,18 @@
 /*
- * image_header.h: cluster 0 of a qcow2 image, the first thing sqcow2 -d
+ * decoder_header.h: cluster 0 of a qcow2 image, the first thing sqcow2 -d
  * reads: the header, its extensions and its feature bits, parsed and
  * checked before any table is read.  Also what every part of the decoder
- * (image.h) uses: its errors, and the reading of big-endian numbers.
+ * (decoder.h) uses: its errors, and the reading of big-endian numbers.
  * Pure: nothing here reads, writes, allocates or exits.
  */
-#ifndef IMAGE_HEADER_H
-#define IMAGE_HEADER_H
+#ifndef DECODER_HEADER_H
+#define DECODER_HEADER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define IMAGE_PROBE_BYTES	512	/* what image_header_size looks at */
 #define IMAGE_WHY_MAX		512	/* a message, with its NUL */
-#define IMAGE_L2_SUBCLUSTERS	32	/* in a cluster, with extended L2 entries */
-#define IMAGE_MAX_OFFSET	(UINT64_C(1) << 56)	/* offsets have bits 9-55 */
-#define IMAGE_OFFSET_MASK	UINT64_C(0x00fffffffffffe00)	/* of L1 and L2 entries */
 
 /* What is wrong with an image, or with how the decoder was driven. */
 enum image_fault {
@@ -39,7 +36,7 @@ enum image_fault {
 	IMAGE_PAST_END,		/* an entry points past the end of the file */
 	IMAGE_ORDER,		/* forward mode: not in stream order */
 	IMAGE_MEMORY,		/* needs more than the memory cap */
-	IMAGE_MISUSE,		/* the caller broke the protocol of image.h */
+	IMAGE_MISUSE,		/* the caller broke the protocol of decoder.h */
 };
 
 struct image_error {
@@ -100,7 +97,7 @@ int image_header_parse(struct image_header *hdr, const unsigned char *buf,
 int image_fail(struct image_error *err, enum image_fault fault,
     uint64_t offset, const char *fmt, ...);
 
-/* The unsigned big-endian number in the bytes (at most 8) at p. */
-uint64_t image_be(const unsigned char *p, int bytes);
+/* A number for %ju in the decoder's messages. */
+#define U(x)	((uintmax_t)(x))
 
 #endif

@@ -1,13 +1,13 @@
 /*
- * image.h: a qcow2 image read back into the raw disk it holds, decided
+ * decoder.h: a qcow2 image read back into the raw disk it holds, decided
  * step by step with no I/O.  Nothing here reads, writes or exits; it
  * allocates with malloc under a cap and formats its messages with
  * snprintf into the caller's structs.  Four files hold it, each built on
- * the ones before: image_header.c parses and checks cluster 0 (its
- * interface, image_header.h, comes with this one); image_tables.c reads
- * the L1 and refcount tables and keeps the memory cap (image_tables.h);
- * image_runs.c turns the L2 tables into runs of data (image_runs.h);
- * image.c hands out the steps below.  Callers need only this header.
+ * the ones before: decoder_header.c parses and checks cluster 0 (its
+ * interface, decoder_header.h, comes with this one); decoder_tables.c reads
+ * the L1 and refcount tables and keeps the memory cap (decoder_tables.h);
+ * decoder_runs.c turns the L2 tables into runs of data (decoder_runs.h);
+ * decoder.c hands out the steps below.  Callers need only this header.
  *
  * The caller holds the image's bytes, in a file it can pread or in a pipe
  * it can only read forward, and drives a decoder:
@@ -46,13 +46,13 @@
  * IMAGE_MEMORY_MAX, and an image that needs more is refused.  The caller
  * needs one buffer of cluster_size bytes for TABLE steps.
  */
-#ifndef IMAGE_H
-#define IMAGE_H
+#ifndef DECODER_H
+#define DECODER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image_header.h"
+#include "decoder_header.h"
 
 #define IMAGE_MEMORY_MAX	((size_t)256 << 20)	/* 256 MiB of tables and runs */
 
@@ -109,7 +109,7 @@ struct decoder {
 	size_t memory_max;		/* IMAGE_MEMORY_MAX unless lowered */
 	size_t memory;			/* bytes the arrays below hold */
 
-	/* Where the steps have got to (image.c) */
+	/* Where the steps have got to (decoder.c) */
 	uint64_t position;		/* forward: the next byte of input */
 	uint64_t input_end;		/* where the input ended; UINT64_MAX: not yet */
 	uint64_t cursor;		/* the disk is output up to here */
@@ -118,7 +118,7 @@ struct decoder {
 	enum input_kind asked_for;	/* what it reads or leads to */
 	int awaiting_table;		/* a TABLE step's bytes are due */
 
-	/* What the tables have said so far (image_tables.c, image_runs.c) */
+	/* What the tables have said so far (decoder_tables.c, decoder_runs.c) */
 	uint64_t l1_bytes, l1_read;	/* of the entries that map the disk */
 	uint64_t refcount_table_bytes, refcount_table_read;
 	struct extent l1_at, refcount_table_at;	/* whole clusters */
@@ -135,7 +135,7 @@ struct decoder {
 	size_t nholes, holes_cap;
 	int runs_checked;		/* seekable: no two runs share a byte */
 
-	/* Why the image is refused: set by decoder_fail (image_tables.h) */
+	/* Why the image is refused: set by decoder_fail (decoder_tables.h) */
 	int failed;
 	struct image_error error;
 };

@@ -1,22 +1,22 @@
 /*
- * image_tables.h: the L1 and refcount tables of a qcow2 image, read into
- * a decoder (image.h) a piece at a time: the L2 tables and the refcount
+ * decoder_tables.h: the L1 and refcount tables of a qcow2 image, read into
+ * a decoder (decoder.h) a piece at a time: the L2 tables and the refcount
  * blocks they name, every entry checked as soon as what it must not touch
  * is known.  Also what the rest of the decoder builds on: how it fails,
  * which clusters are metadata, and how its arrays grow under its memory
- * cap.  Used by image_runs.c and image.c, not by the decoder's callers.
+ * cap.  Used by decoder_runs.c and decoder.c, not by the decoder's callers.
  *
  * These functions fill the table fields of struct decoder; they read its
  * header, its mode, from a pipe its position, and the host of the step
  * last asked for, at which a memory error points.
  */
-#ifndef IMAGE_TABLES_H
-#define IMAGE_TABLES_H
+#ifndef DECODER_TABLES_H
+#define DECODER_TABLES_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "decoder.h"
 
 /* The end of every message that refuses an image only for its order. */
 #define IMAGE_ORDER_ADVICE ": save the image to a file first (from a pipe, " \

@@ -1,14 +1,14 @@
 /*
- * image_runs.h: the L2 tables of a qcow2 image turned into the runs of
- * data that image.c's steps output: each entry checked, then its data
+ * decoder_runs.h: the L2 tables of a qcow2 image turned into the runs of
+ * data that decoder.c's steps output: each entry checked, then its data
  * appended to d->runs in guest order, joined to the run before where it
- * continues it.  Called by image.c alone; built on image_tables.h, and
+ * continues it.  Called by decoder.c alone; built on decoder_tables.h, and
  * like it, reads the decoder's header, mode and, from a pipe, position.
  */
-#ifndef IMAGE_RUNS_H
-#define IMAGE_RUNS_H
+#ifndef DECODER_RUNS_H
+#define DECODER_RUNS_H
 
-#include "image.h"
+#include "decoder.h"
 
 /*
  * The whole of the next L2 table in L1 order, d->tables[d->tables_read],

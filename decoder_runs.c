@@ -1,6 +1,6 @@
 /*
- * image_runs.c: each L2 table of a qcow2 image turned into runs of data
- * (see image_runs.h), its entries refused for reserved bits, compressed
+ * decoder_runs.c: each L2 table of a qcow2 image turned into runs of data
+ * (see decoder_runs.h), its entries refused for reserved bits, compressed
  * clusters, subcluster bitmaps QEMU calls invalid, and data that is
  * unaligned, past the end, in the metadata or in a host cluster already
  * used.  Runs that share a host cluster are caught by sorting them (from
@@ -11,37 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_runs.h"
-#include "image_tables.h"
+#include "decoder_runs.h"
+#include "decoder_tables.h"
+#include "qcow2.h"
+#include "util.h"
 
-#define COMPRESSED		(UINT64_C(1) << 62)
-#define ZERO_FLAG		UINT64_C(1)
-#define L2_RESERVED		UINT64_C(0x3f000000000001fe)	/* 1-8, 56-61 */
-#define SUB_ALLOCATED		UINT64_C(0xffffffff)
-
-#define U(x)	((uintmax_t)(x))
-
-/* Numbers */
-
-static uint64_t
-ceil_div(uint64_t n, uint64_t d)
-{
-	return n / d + (n % d != 0);
-}
-
-static uint64_t
-min_u64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
+/* Runs sorted */
 
 static int
 cmp_run_host(const void *a, const void *b)
@@ -153,19 +128,19 @@ check_data_cluster(struct decoder *d, uint64_t host, uint64_t at, uint64_t guest
 static int
 parse_entry(struct decoder *d, uint64_t entry, uint64_t at, uint64_t guest)
 {
-	uint64_t reserved = L2_RESERVED | (d->hdr.version == 2 ? ZERO_FLAG : 0);
-	uint64_t host = entry & IMAGE_OFFSET_MASK;
+	uint64_t reserved = L2_RESERVED | (d->hdr.version == 2 ? ENTRY_ZERO : 0);
+	uint64_t host = entry & ENTRY_OFFSET_MASK;
 
 	if (entry & reserved)
 		return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L2 entry at offset "
 		    "%ju (guest offset %ju) has reserved bits set (0x%016jx)", U(at),
 		    U(guest), U(entry));
-	if ((entry & ZERO_FLAG) && host % d->hdr.cluster_size != 0)
+	if ((entry & ENTRY_ZERO) && host % d->hdr.cluster_size != 0)
 		return decoder_fail(d, IMAGE_UNALIGNED, at, "L2 entry at offset %ju "
 		    "(guest offset %ju) points to unaligned offset %ju", U(at),
 		    U(guest), U(host));
 	/* Zero clusters read as zeros, preallocated or not. */
-	if ((entry & ZERO_FLAG) || host == 0)
+	if ((entry & ENTRY_ZERO) || host == 0)
 		return 0;
 	if (check_data_cluster(d, host, at, guest) != 0)
 		return -1;
@@ -178,10 +153,10 @@ static int
 parse_extended_entry(struct decoder *d, uint64_t entry, uint64_t bitmap,
     uint64_t at, uint64_t guest)
 {
-	uint64_t host = entry & IMAGE_OFFSET_MASK, sub = d->hdr.subcluster_size;
+	uint64_t host = entry & ENTRY_OFFSET_MASK, sub = d->hdr.subcluster_size;
 	uint64_t allocated = bitmap & SUB_ALLOCATED, zero = bitmap >> 32;
 
-	if (entry & (L2_RESERVED | ZERO_FLAG))
+	if (entry & (L2_RESERVED | ENTRY_ZERO))
 		return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L2 entry at offset "
 		    "%ju (guest offset %ju) has reserved bits set (0x%016jx)", U(at),
 		    U(guest), U(entry));
@@ -200,20 +175,20 @@ parse_extended_entry(struct decoder *d, uint64_t entry, uint64_t bitmap,
 		    "(guest offset %ju) has subclusters both allocated and zero "
 		    "(bitmap 0x%016jx)", U(at), U(guest), U(bitmap));
 	/* Subclusters past the end of the disk are never read. */
-	if (d->hdr.virtual_size - guest < IMAGE_L2_SUBCLUSTERS * sub)
+	if (d->hdr.virtual_size - guest < L2_SUBCLUSTERS * sub)
 		allocated &= (UINT64_C(1) << ceil_div(d->hdr.virtual_size - guest, sub)) - 1;
 	if (allocated == 0)
 		return 0;
 	if (check_data_cluster(d, host, at, guest) != 0)
 		return -1;
-	for (unsigned a = 0; a < IMAGE_L2_SUBCLUSTERS; ) {
+	for (unsigned a = 0; a < L2_SUBCLUSTERS; ) {
 		unsigned b = a;
 
 		if (!(allocated >> a & 1)) {
 			a++;
 			continue;
 		}
-		while (b < IMAGE_L2_SUBCLUSTERS && (allocated >> b & 1))
+		while (b < L2_SUBCLUSTERS && (allocated >> b & 1))
 			b++;
 		if (add_run(d, guest + a * sub, host + a * sub,
 		    min_u64((b - a) * sub, d->hdr.virtual_size - guest - a * sub), at) != 0)
@@ -231,19 +206,19 @@ runs_add_l2(struct decoder *d, const unsigned char *buf)
 
 	for (uint64_t i = 0; i < d->hdr.l2_entries; i++) {
 		uint64_t guest = base + i * d->hdr.cluster_size, at = t->host + i * size;
-		uint64_t entry = image_be(buf + i * size, 8);
+		uint64_t entry = get_be(buf + i * size, 8);
 		int status;
 
 		if (guest >= d->hdr.virtual_size)
 			break;
-		if (entry & COMPRESSED)
+		if (entry & ENTRY_COMPRESSED)
 			return decoder_fail(d, IMAGE_COMPRESSED, at, "compressed cluster "
 			    "at guest offset %ju (L2 entry at offset %ju): convert it "
 			    "first with qemu-img convert -O qcow2 (sqcow2 reads no "
 			    "compressed clusters)", U(guest), U(at));
 		if (d->hdr.extended_l2)
 			status = parse_extended_entry(d, entry,
-			    image_be(buf + i * size + 8, 8), at, guest);
+			    get_be(buf + i * size + 8, 8), at, guest);
 		else
 			status = parse_entry(d, entry, at, guest);
 		if (status != 0)

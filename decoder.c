@@ -1,8 +1,8 @@
 /*
- * image.c: the steps of sqcow2 -d's decoder (see image.h for the protocol
+ * decoder.c: the steps of sqcow2 -d's decoder (see decoder.h for the protocol
  * between the decoder and its caller, and for the order a pipe must
  * bring): what to read next, forward from a pipe or by offset from a
- * file, and what the disk holds, from the runs that image_tables.c makes
+ * file, and what the disk holds, from the runs that decoder_tables.c makes
  * of the tables it is handed.
  */
 #include <inttypes.h>
@@ -10,26 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image_runs.h"
-#include "image_tables.h"
+#include "decoder_runs.h"
+#include "decoder_tables.h"
+#include "util.h"
 
 #define NOT_YET			UINT64_MAX
-
-#define U(x)	((uintmax_t)(x))
-
-/* Numbers */
-
-static uint64_t
-round_up(uint64_t n, uint64_t align)
-{
-	return (n + align - 1) / align * align;
-}
-
-static uint64_t
-min_u64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
 
 /* Where things are */
 

@@ -1,67 +1,22 @@
 /*
- * image_header.c: cluster 0 of a qcow2 image parsed and checked (see
- * image_header.h): the header fields, the extensions walked as QEMU walks
+ * decoder_header.c: cluster 0 of a qcow2 image parsed and checked (see
+ * decoder_header.h): the header fields, the extensions walked as QEMU walks
  * them, the feature bits, encryption and backing files refused with a
  * message that names what the image has, and the places and sizes of the
- * L1 and refcount tables.  The tables themselves are image_tables.c's.
+ * L1 and refcount tables.  The tables themselves are decoder_tables.c's.
  */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>	/* vsnprintf, for messages */
 #include <string.h>
 
-#include "image_header.h"
+#include "decoder_header.h"
+#include "qcow2.h"
+#include "util.h"
 
-#define V2_HEADER_LENGTH	72
-#define V3_HEADER_LENGTH	104
-#define MIN_CLUSTER_BITS	9
-#define MAX_CLUSTER_BITS	21
-#define MIN_SUBCLUSTER_BITS	14	/* extended L2 entries need 16 KiB clusters */
-#define MAX_L1_BYTES		(UINT64_C(32) << 20)
-#define MAX_REFCOUNT_TABLE_BYTES (UINT64_C(8) << 20)
-#define MAX_REFCOUNT_ORDER	6
-#define MAX_BACKING_NAME	1023
 #define SHOWN_NAME		200	/* bytes of a name quoted in a message */
-
-#define INCOMPAT_DIRTY		(UINT64_C(1) << 0)
-#define INCOMPAT_CORRUPT	(UINT64_C(1) << 1)
-#define INCOMPAT_DATA_FILE	(UINT64_C(1) << 2)
-#define INCOMPAT_COMPRESSION	(UINT64_C(1) << 3)	/* matters to compressed clusters only */
-#define INCOMPAT_EXTENDED_L2	(UINT64_C(1) << 4)
-#define INCOMPAT_KNOWN		UINT64_C(0x1f)
-
-#define EXT_END			0x00000000u
-#define EXT_FEATURE_NAMES	0x6803f857u
-#define EXT_DATA_FILE		0x44415441u
-#define EXT_HEADER		8		/* u32 type, u32 length */
-#define FEATURE_ENTRY		48		/* u8 type, u8 bit, 46 bytes of name */
+#define FEATURE_ENTRY		48	/* u8 type, u8 bit, 46 bytes of name */
 #define FEATURE_NAME		46
-
-#define U(x)	((uintmax_t)(x))
-
-/* Bytes and numbers */
-
-uint64_t
-image_be(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-
-	while (bytes-- > 0)
-		v = v << 8 | *p++;
-	return v;
-}
-
-static uint64_t
-round_up(uint64_t n, uint64_t align)
-{
-	return (n + align - 1) / align * align;
-}
-
-static uint64_t
-ceil_div(uint64_t n, uint64_t d)
-{
-	return n / d + (n % d != 0);
-}
 
 /* Errors */
 
@@ -122,15 +77,15 @@ image_header_size(const unsigned char *p, size_t len, struct image_error *err)
 		    "truncated header: the image ends at offset %zu", len);
 		return 0;
 	}
-	version = image_be(p + 4, 4);
+	version = get_be(p + HDR_VERSION, 4);
 	if (version != 2 && version != 3) {
-		image_fail(err, IMAGE_VERSION, 4, "unsupported qcow2 version %ju "
+		image_fail(err, IMAGE_VERSION, HDR_VERSION, "unsupported qcow2 version %ju "
 		    "(sqcow2 reads versions 2 and 3)", U(version));
 		return 0;
 	}
-	bits = image_be(p + 20, 4);
+	bits = get_be(p + HDR_CLUSTER_BITS, 4);
 	if (bits < MIN_CLUSTER_BITS || bits > MAX_CLUSTER_BITS) {
-		image_fail(err, IMAGE_CLUSTER_BITS, 20, "bad cluster_bits %ju "
+		image_fail(err, IMAGE_CLUSTER_BITS, HDR_CLUSTER_BITS, "bad cluster_bits %ju "
 		    "(cluster sizes run from 512 B, 9, to 2 MiB, 21)", U(bits));
 		return 0;
 	}
@@ -160,12 +115,12 @@ walk_extensions(const unsigned char *p, uint64_t start, uint64_t end,
 		uint64_t type, len;
 
 		if (end - at < EXT_HEADER ||
-		    image_be(p + at + 4, 4) > end - at - EXT_HEADER)
+		    get_be(p + at + 4, 4) > end - at - EXT_HEADER)
 			return image_fail(err, IMAGE_BAD_HEADER, at, "header extension at "
 			    "offset %ju runs past the end of the header area at %ju",
 			    U(at), U(end));
-		type = image_be(p + at, 4);
-		len = image_be(p + at + 4, 4);
+		type = get_be(p + at, 4);
+		len = get_be(p + at + 4, 4);
 		if (type == EXT_END)
 			return 0;
 		if (type == EXT_DATA_FILE) {
@@ -242,8 +197,9 @@ static int
 check_not_alone(const unsigned char *p, uint64_t cs, struct image_error *err)
 {
 	static const char *const methods[] = { "", "AES", "LUKS" };
-	uint64_t crypt = image_be(p + 32, 4), offset = image_be(p + 8, 8);
-	uint64_t len = image_be(p + 16, 4);
+	uint64_t crypt = get_be(p + HDR_CRYPT_METHOD, 4);
+	uint64_t offset = get_be(p + HDR_BACKING_OFFSET, 8);
+	uint64_t len = get_be(p + HDR_BACKING_SIZE, 4);
 	char name[SHOWN_NAME * 4 + 8];
 
 	if (crypt != 0)
@@ -283,7 +239,7 @@ check_tables(struct image_header *hdr, struct image_error *err)
 	if (l1 % cs != 0)
 		return image_fail(err, IMAGE_UNALIGNED, 40, "L1 table offset %ju not "
 		    "aligned to the cluster size %ju", U(l1), U(cs));
-	if (l1 > IMAGE_MAX_OFFSET - l1_len)
+	if (l1 > MAX_HOST_OFFSET - l1_len)
 		return image_fail(err, IMAGE_BAD_HEADER, 40, "L1 table at offset %ju "
 		    "runs past 64 PiB", U(l1));
 	if (l1_len > 0 && l1 < cs)
@@ -298,7 +254,7 @@ check_tables(struct image_header *hdr, struct image_error *err)
 	if (rt % cs != 0)
 		return image_fail(err, IMAGE_UNALIGNED, 48, "refcount table offset %ju "
 		    "not aligned to the cluster size %ju", U(rt), U(cs));
-	if (rt > IMAGE_MAX_OFFSET - rt_len)
+	if (rt > MAX_HOST_OFFSET - rt_len)
 		return image_fail(err, IMAGE_BAD_HEADER, 48, "refcount table at offset "
 		    "%ju runs past 64 PiB", U(rt));
 	if (rt < cs)
@@ -324,35 +280,35 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 		return image_fail(err, IMAGE_TRUNCATED, len, "truncated header: the "
 		    "image ends at offset %zu, inside its first cluster of %ju bytes",
 		    len, U(cs));
-	hdr->version = (int)image_be(p + 4, 4);
-	hdr->cluster_bits = (unsigned)image_be(p + 20, 4);
+	hdr->version = (int)get_be(p + HDR_VERSION, 4);
+	hdr->cluster_bits = (unsigned)get_be(p + HDR_CLUSTER_BITS, 4);
 	hdr->cluster_size = cs;
-	hdr->size = image_be(p + 24, 8);
+	hdr->size = get_be(p + HDR_SIZE, 8);
 	hdr->virtual_size = hdr->size & ~(uint64_t)511;
-	hdr->l1_size = (uint32_t)image_be(p + 36, 4);
-	hdr->l1_offset = image_be(p + 40, 8);
-	hdr->refcount_table_offset = image_be(p + 48, 8);
-	hdr->refcount_table_clusters = (uint32_t)image_be(p + 56, 4);
-	hdr->snapshots = (uint32_t)image_be(p + 60, 4);
+	hdr->l1_size = (uint32_t)get_be(p + HDR_L1_SIZE, 4);
+	hdr->l1_offset = get_be(p + HDR_L1_OFFSET, 8);
+	hdr->refcount_table_offset = get_be(p + HDR_REFCOUNT_TABLE, 8);
+	hdr->refcount_table_clusters = (uint32_t)get_be(p + HDR_REFCOUNT_CLUSTERS, 4);
+	hdr->snapshots = (uint32_t)get_be(p + HDR_SNAPSHOTS, 4);
 	hdr->header_length = V2_HEADER_LENGTH;
-	hdr->refcount_order = 4;
+	hdr->refcount_order = REFCOUNT_ORDER;
 	if (hdr->version == 3) {
-		hdr->incompatible_features = image_be(p + 72, 8);
-		hdr->compatible_features = image_be(p + 80, 8);
-		hdr->autoclear_features = image_be(p + 88, 8);
-		hdr->refcount_order = (unsigned)image_be(p + 96, 4);
-		hdr->header_length = (uint32_t)image_be(p + 100, 4);
+		hdr->incompatible_features = get_be(p + HDR_INCOMPATIBLE, 8);
+		hdr->compatible_features = get_be(p + HDR_COMPATIBLE, 8);
+		hdr->autoclear_features = get_be(p + HDR_AUTOCLEAR, 8);
+		hdr->refcount_order = (unsigned)get_be(p + HDR_REFCOUNT_ORDER, 4);
+		hdr->header_length = (uint32_t)get_be(p + HDR_LENGTH, 4);
 		if (hdr->header_length < V3_HEADER_LENGTH ||
 		    hdr->header_length % 8 != 0 || hdr->header_length > cs)
 			return image_fail(err, IMAGE_BAD_HEADER, 100, "bad header length "
 			    "%ju (a multiple of 8 from 104 to the cluster size)",
 			    U(hdr->header_length));
-		if (image_be(p + 96, 4) > MAX_REFCOUNT_ORDER)
-			return image_fail(err, IMAGE_BAD_HEADER, 96, "refcount_order %ju "
-			    "over 6", U(image_be(p + 96, 4)));
+		if (get_be(p + HDR_REFCOUNT_ORDER, 4) > MAX_REFCOUNT_ORDER)
+			return image_fail(err, IMAGE_BAD_HEADER, HDR_REFCOUNT_ORDER,
+			    "refcount_order %ju over 6", U(get_be(p + HDR_REFCOUNT_ORDER, 4)));
 	}
 	/* The extensions end where the backing file name begins, if it does. */
-	ext_end = image_be(p + 8, 8);
+	ext_end = get_be(p + HDR_BACKING_OFFSET, 8);
 	if (ext_end == 0 || ext_end > cs)
 		ext_end = cs;
 	if (walk_extensions(p, hdr->header_length, ext_end, &ext, err) != 0 ||
@@ -362,7 +318,7 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 	hdr->l2_entry_size = hdr->extended_l2 ? 16 : 8;
 	hdr->l2_entries = cs / hdr->l2_entry_size;
 	hdr->l2_span = hdr->l2_entries * cs;
-	hdr->subcluster_size = hdr->extended_l2 ? cs / IMAGE_L2_SUBCLUSTERS : cs;
+	hdr->subcluster_size = hdr->extended_l2 ? cs / L2_SUBCLUSTERS : cs;
 	hdr->l1_used = ceil_div(hdr->virtual_size, hdr->l2_span);
 	return check_tables(hdr, err);
 }
