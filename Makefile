@@ -26,11 +26,12 @@ RANGES = range_list.c range_entry.c range_json.c ranges.c
 RANGES_HDR = range_list.h range_entry.h range_json.h ranges.h
 DECODER = decoder_header.c decoder_tables.c decoder_runs.c decoder.c
 DECODER_HDR = decoder_header.h decoder_tables.h decoder_runs.h decoder.h
-SRC = sqcow2.c sizes.c io.c files.c backing.c base.c encode.c decode.c report.c \
-	layout.c meta.c $(RANGES) $(DECODER)
+SRC = sqcow2.c encode.c decode.c stream.c seekable.c sieve.c copier.c io.c files.c \
+	backing.c base.c report.c range_print.c sizes.c layout.c meta.c $(RANGES) $(DECODER)
 CORE = layout.c meta.c $(RANGES) $(DECODER)
-HDR = layout.h $(RANGES_HDR) io.h backing.h base.h encode.h decode.h report.h sizes.h \
-	$(DECODER_HDR)
+HDR = options.h encode.h decode.h stream.h seekable.h sieve.h copier.h io.h files.h \
+	backing.h base.h report.h range_print.h sizes.h layout.h meta.h qcow2.h util.h \
+	$(RANGES_HDR) $(DECODER_HDR)
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h
@@ -59,16 +60,16 @@ t/bin/sqcow2: $(SRC) $(HDR) | t/bin
 t/bin/asan/sqcow2: $(SRC) $(HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -o $@ $(SRC)
 
-t/bin/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
+t/bin/unit: t/unit.c t/tap.h $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
 
-t/bin/asan/unit: t/unit.c $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
+t/bin/asan/unit: t/unit.c t/tap.h $(CORE) $(HDR) $(MODEL) $(MODEL_HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit.c $(MODEL) $(CORE)
 
-t/bin/unit-image: t/unit_image.c $(DECODER) $(DECODER_HDR) | t/bin
+t/bin/unit-image: t/unit_image.c t/tap.h $(DECODER) $(DECODER_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_image.c $(DECODER)
 
-t/bin/asan/unit-image: t/unit_image.c $(DECODER) $(DECODER_HDR) | t/bin/asan
+t/bin/asan/unit-image: t/unit_image.c t/tap.h $(DECODER) $(DECODER_HDR) | t/bin/asan
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c $(DECODER)
 
 # A test driver of the decoder's core: a qcow2 image in, the raw disk out.

@@ -20,7 +20,9 @@
 #include <linux/fs.h>		/* BLKGETSIZE64 */
 
 #include "backing.h"
+#include "qcow2.h"
 #include "report.h"
+#include "util.h"
 
 #define PROBE_BYTES	512	/* enough for every magic below */
 
@@ -59,16 +61,6 @@ is_qemu_format(const char *fmt)
 	return 0;
 }
 
-static uint64_t
-be(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-
-	while (bytes-- > 0)
-		v = v << 8 | *p++;
-	return v;
-}
-
 const char *
 format_of(const unsigned char *p, size_t len)
 {
@@ -76,7 +68,7 @@ format_of(const unsigned char *p, size_t len)
 		if (len < magics[i].offset + magics[i].len ||
 		    memcmp(p + magics[i].offset, magics[i].magic, magics[i].len) != 0)
 			continue;
-		if (i == 0 && len >= 8 && be(p + 4, 4) == 1)
+		if (i == 0 && len >= 8 && get_be(p + HDR_VERSION, 4) == 1)
 			return "qcow";
 		return magics[i].format;
 	}
@@ -139,7 +131,7 @@ disk_size_of(int fd, const unsigned char *probe, size_t len, struct backing *fou
 	found->size_known = 0;
 	if (strcmp(found->format, "qcow2") == 0 && len >= 32) {
 		/* QEMU reads the size in whole sectors. */
-		found->disk_size = be(probe + 24, 8) / 512 * 512;
+		found->disk_size = get_be(probe + HDR_SIZE, 8) / 512 * 512;
 		found->size_known = 1;
 	} else if (strcmp(found->format, "raw") == 0 && fstat(fd, &st) == 0) {
 		size = (uint64_t)st.st_size;

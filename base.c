@@ -12,6 +12,8 @@
 
 #include "backing.h"
 #include "base.h"
+#include "files.h"
+#include "report.h"
 
 static _Noreturn void
 refuse(const struct base *b)
@@ -32,7 +34,7 @@ read_header(struct base *b, const unsigned char *probe, size_t len)
 		    "truncated header");
 	if ((cluster = malloc((size_t)need)) == NULL)
 		die(1, "%s", b->io.name);
-	read_at(&b->io, cluster, (size_t)need, 0);
+	io_pread(&b->io, cluster, (size_t)need, 0);
 	if (image_header_parse(&b->hdr, cluster, (size_t)need, &error) == -1)
 		diex(1, "%s: %s", b->io.name, error.why);
 	free(cluster);
@@ -48,7 +50,7 @@ next_step(struct base *b)
 	for (;;) {
 		switch (decoder_next(&b->d, &b->step)) {
 		case STEP_TABLE:
-			read_at(&b->io, b->table, (size_t)b->step.length, b->step.host);
+			io_pread(&b->io, b->table, (size_t)b->step.length, b->step.host);
 			decoder_table(&b->d, b->table, (size_t)b->step.length);
 			continue;
 		case STEP_ERROR:
@@ -98,7 +100,7 @@ open_base(const char *path, struct base *b, uint64_t size,
 	if (!io_seekable(&b->io))
 		diex(2, "--diff reads %s by offset: a file or a block device", b->io.name);
 	len = b->io.size < sizeof(probe) ? (size_t)b->io.size : sizeof(probe);
-	read_at(&b->io, probe, len, 0);
+	io_pread(&b->io, probe, len, 0);
 	b->is_image = strcmp(format_of(probe, len), "qcow2") == 0;
 	b->disk_size = b->io.size;
 	if (b->is_image) {
@@ -127,7 +129,7 @@ read_base(struct base *b, void *buf, size_t len, uint64_t offset)
 	unsigned char *p = buf;
 
 	if (!b->is_image) {
-		read_at(&b->io, buf, len, offset);
+		io_pread(&b->io, buf, len, offset);
 		return;
 	}
 	/* At the end a step says nothing of where it is: the disk's size does. */
@@ -147,7 +149,7 @@ read_base(struct base *b, void *buf, size_t len, uint64_t offset)
 		}
 		n = end - offset < len ? (size_t)(end - offset) : len;
 		if (b->step.kind == STEP_DATA)
-			read_at(&b->io, p, n, b->step.host + (offset - b->step.guest));
+			io_pread(&b->io, p, n, b->step.host + (offset - b->step.guest));
 		else
 			memset(p, 0, n);
 		p += n;

@@ -174,14 +174,14 @@ output_run(struct decoder *d, struct step *step)
 	if (r->guest != d->cursor)
 		return decoder_fail(d, IMAGE_ORDER, r->host, "data for guest offset "
 		    "%ju at offset %ju is not next in guest order (at %ju)",
-		    U(r->guest), U(r->host), U(d->cursor)), give_error(step);
+		    NUM(r->guest), NUM(r->host), NUM(d->cursor)), give_error(step);
 	if (d->input_end != NOT_YET)
 		end = min_u64(end, d->input_end);
 	last_cluster = (r->host + r->length - 1) / cs * cs;
 	if (last_cluster >= end)
 		return decoder_fail(d, IMAGE_TRUNCATED, end, "image truncated at "
 		    "offset %ju: the data cluster at %ju (guest offset %ju) is missing",
-		    U(end), U(last_cluster), U(r->guest + (last_cluster - r->host))),
+		    NUM(end), NUM(last_cluster), NUM(r->guest + (last_cluster - r->host))),
 		    give_error(step);
 	data = r->host < end ? min_u64(r->length, end - r->host) : 0;
 	d->next_run++;
@@ -206,7 +206,7 @@ next_seekable(struct decoder *d, struct step *step)
 		if (c.host >= d->file_size || d->file_size - c.host < c.length)
 			return decoder_fail(d, IMAGE_PAST_END, c.host, "%s at offset %ju "
 			    "runs past the end of the file (%ju bytes)", input_name(c.kind),
-			    U(c.host), U(d->file_size)), give_error(step);
+			    NUM(c.host), NUM(d->file_size)), give_error(step);
 		return ask_table(d, step, &c);
 	}
 	if (!d->runs_checked && runs_check_apart(d) != 0)
@@ -224,13 +224,13 @@ describe(char *out, size_t size, const struct candidate *c)
 {
 	if (c->kind == INPUT_DATA)
 		snprintf(out, size, "data for guest offset %ju at offset %ju",
-		    U(c->guest), U(c->host));
+		    NUM(c->guest), NUM(c->host));
 	else if (c->kind == INPUT_L2)
 		snprintf(out, size, "the L2 table for guest offset %ju at offset %ju",
-		    U(c->guest), U(c->host));
+		    NUM(c->guest), NUM(c->host));
 	else
 		snprintf(out, size, "the %s at offset %ju", input_name(c->kind),
-		    U(c->host));
+		    NUM(c->host));
 }
 
 /* The input step nearest in the file: a table, or the next run of data. */
@@ -271,13 +271,13 @@ next_forward(struct decoder *d, struct step *step)
 	if (c.host < d->position)
 		return decoder_fail(d, IMAGE_ORDER, c.host, "%s lies behind offset "
 		    "%ju, where the stream already is" IMAGE_ORDER_ADVICE, what,
-		    U(d->position)), give_error(step);
+		    NUM(d->position)), give_error(step);
 	/* Past the end, data of a cluster begun before it reads as zeros. */
 	if (d->input_end != NOT_YET && c.kind == INPUT_DATA)
 		return output_run(d, step);
 	if (d->input_end != NOT_YET)
 		return decoder_fail(d, IMAGE_TRUNCATED, d->input_end, "image truncated "
-		    "at offset %ju, before %s", U(d->input_end), what),
+		    "at offset %ju, before %s", NUM(d->input_end), what),
 		    give_error(step);
 	if (c.host > d->position) {
 		uint64_t from = d->position;
@@ -301,7 +301,7 @@ decoder_next(struct decoder *d, struct step *step)
 	if (!d->failed && d->awaiting_table)
 		decoder_fail(d, IMAGE_MISUSE, d->asked.host, "decoder_next called "
 		    "before decoder_table answered the TABLE step at %ju",
-		    U(d->asked.host));
+		    NUM(d->asked.host));
 	if (d->failed)
 		return give_error(step);
 	if (d->owed_length > 0) {
@@ -323,7 +323,7 @@ decoder_table(struct decoder *d, const unsigned char *buf, size_t len)
 	if (!d->awaiting_table || len != d->asked.length)
 		return decoder_fail(d, IMAGE_MISUSE, d->asked.host, "decoder_table "
 		    "given %zu bytes for a TABLE step of %ju", len,
-		    U(d->awaiting_table ? d->asked.length : 0));
+		    NUM(d->awaiting_table ? d->asked.length : 0));
 	d->awaiting_table = 0;
 	if (d->mode == DECODE_FORWARD)
 		d->position += len;
@@ -353,13 +353,13 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 	if ((s->kind != STEP_TABLE && s->kind != STEP_SKIP && s->kind != STEP_DATA) ||
 	    offset < s->host || offset - s->host >= s->length)
 		return decoder_fail(d, IMAGE_MISUSE, offset, "decoder_input_ended: "
-		    "offset %ju is not inside the last input step", U(offset));
+		    "offset %ju is not inside the last input step", NUM(offset));
 	d->input_end = offset;
 	d->awaiting_table = 0;
 	if (s->kind == STEP_TABLE)
 		return decoder_fail(d, IMAGE_TRUNCATED, offset, "image truncated at "
-		    "offset %ju, inside the %s at %ju", U(offset),
-		    input_name(d->asked_for), U(s->host));
+		    "offset %ju, inside the %s at %ju", NUM(offset),
+		    input_name(d->asked_for), NUM(s->host));
 	d->position = offset;
 	if (s->kind == STEP_SKIP)
 		return 0;	/* decoder_next says whether what follows is missing */
@@ -370,7 +370,7 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 
 		return decoder_fail(d, IMAGE_TRUNCATED, offset, "image truncated at "
 		    "offset %ju: the data cluster at %ju (guest offset %ju) is missing",
-		    U(offset), U(missing), U(s->guest + (missing - s->host)));
+		    NUM(offset), NUM(missing), NUM(s->guest + (missing - s->host)));
 	}
 	d->owed_guest = s->guest + (offset - s->host);
 	d->owed_length += s->length - (offset - s->host);

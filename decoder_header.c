@@ -80,13 +80,13 @@ image_header_size(const unsigned char *p, size_t len, struct image_error *err)
 	version = get_be(p + HDR_VERSION, 4);
 	if (version != 2 && version != 3) {
 		image_fail(err, IMAGE_VERSION, HDR_VERSION, "unsupported qcow2 version %ju "
-		    "(sqcow2 reads versions 2 and 3)", U(version));
+		    "(sqcow2 reads versions 2 and 3)", NUM(version));
 		return 0;
 	}
 	bits = get_be(p + HDR_CLUSTER_BITS, 4);
 	if (bits < MIN_CLUSTER_BITS || bits > MAX_CLUSTER_BITS) {
 		image_fail(err, IMAGE_CLUSTER_BITS, HDR_CLUSTER_BITS, "bad cluster_bits %ju "
-		    "(cluster sizes run from 512 B, 9, to 2 MiB, 21)", U(bits));
+		    "(cluster sizes run from 512 B, 9, to 2 MiB, 21)", NUM(bits));
 		return 0;
 	}
 	return UINT64_C(1) << bits;
@@ -118,7 +118,7 @@ walk_extensions(const unsigned char *p, uint64_t start, uint64_t end,
 		    get_be(p + at + 4, 4) > end - at - EXT_HEADER)
 			return image_fail(err, IMAGE_BAD_HEADER, at, "header extension at "
 			    "offset %ju runs past the end of the header area at %ju",
-			    U(at), U(end));
+			    NUM(at), NUM(end));
 		type = get_be(p + at, 4);
 		len = get_be(p + at + 4, 4);
 		if (type == EXT_END)
@@ -188,7 +188,7 @@ check_features(struct image_header *hdr, const struct extensions *ext,
 	if (hdr->extended_l2 && hdr->cluster_bits < MIN_SUBCLUSTER_BITS)
 		return image_fail(err, IMAGE_CLUSTER_BITS, 20, "extended L2 entries "
 		    "need clusters of at least 16 KiB, not %ju bytes",
-		    U(hdr->cluster_size));
+		    NUM(hdr->cluster_size));
 	return 0;
 }
 
@@ -205,14 +205,14 @@ check_not_alone(const unsigned char *p, uint64_t cs, struct image_error *err)
 	if (crypt != 0)
 		return image_fail(err, IMAGE_ENCRYPTED, 32, "encrypted image "
 		    "(crypt_method %ju%s%s): sqcow2 reads no encrypted images; "
-		    "decrypt it first with qemu-img convert", U(crypt),
+		    "decrypt it first with qemu-img convert", NUM(crypt),
 		    crypt < 3 ? ", " : "", crypt < 3 ? methods[crypt] : "");
 	if (offset == 0)
 		return 0;
 	if (len > MAX_BACKING_NAME || offset > cs || len > cs - offset)
 		return image_fail(err, IMAGE_BACKING_FILE, 8, "image has a backing "
 		    "file (its name of %ju bytes at offset %ju is out of bounds): "
-		    "the overlay alone is not the disk", U(len), U(offset));
+		    "the overlay alone is not the disk", NUM(len), NUM(offset));
 	quote(name, sizeof(name), p + offset, len);
 	return image_fail(err, IMAGE_BACKING_FILE, 8, "image has a backing file "
 	    "'%s': the overlay alone is not the disk (flatten it first with "
@@ -231,38 +231,38 @@ check_tables(struct image_header *hdr, struct image_error *err)
 
 	if (hdr->l1_size > MAX_L1_BYTES / 8)
 		return image_fail(err, IMAGE_L1_SIZE, 36, "L1 table of %ju entries "
-		    "over QEMU's 32 MiB cap", U(hdr->l1_size));
+		    "over QEMU's 32 MiB cap", NUM(hdr->l1_size));
 	if (hdr->l1_size < qemu_needs)
 		return image_fail(err, IMAGE_L1_SIZE, 36, "L1 table of %ju entries "
 		    "too small for the virtual size %ju (it needs %ju)",
-		    U(hdr->l1_size), U(hdr->size), U(qemu_needs));
+		    NUM(hdr->l1_size), NUM(hdr->size), NUM(qemu_needs));
 	if (l1 % cs != 0)
 		return image_fail(err, IMAGE_UNALIGNED, 40, "L1 table offset %ju not "
-		    "aligned to the cluster size %ju", U(l1), U(cs));
+		    "aligned to the cluster size %ju", NUM(l1), NUM(cs));
 	if (l1 > MAX_HOST_OFFSET - l1_len)
 		return image_fail(err, IMAGE_BAD_HEADER, 40, "L1 table at offset %ju "
-		    "runs past 64 PiB", U(l1));
+		    "runs past 64 PiB", NUM(l1));
 	if (l1_len > 0 && l1 < cs)
 		return image_fail(err, IMAGE_OVERLAP, 40, "L1 table at offset %ju "
-		    "overlaps the header", U(l1));
+		    "overlaps the header", NUM(l1));
 	if (hdr->refcount_table_clusters == 0)
 		return image_fail(err, IMAGE_BAD_HEADER, 56, "image has no refcount "
 		    "table (refcount_table_clusters is 0)");
 	if (hdr->refcount_table_clusters > MAX_REFCOUNT_TABLE_BYTES / cs)
 		return image_fail(err, IMAGE_BAD_HEADER, 56, "refcount table of %ju "
-		    "clusters over QEMU's 8 MiB cap", U(hdr->refcount_table_clusters));
+		    "clusters over QEMU's 8 MiB cap", NUM(hdr->refcount_table_clusters));
 	if (rt % cs != 0)
 		return image_fail(err, IMAGE_UNALIGNED, 48, "refcount table offset %ju "
-		    "not aligned to the cluster size %ju", U(rt), U(cs));
+		    "not aligned to the cluster size %ju", NUM(rt), NUM(cs));
 	if (rt > MAX_HOST_OFFSET - rt_len)
 		return image_fail(err, IMAGE_BAD_HEADER, 48, "refcount table at offset "
-		    "%ju runs past 64 PiB", U(rt));
+		    "%ju runs past 64 PiB", NUM(rt));
 	if (rt < cs)
 		return image_fail(err, IMAGE_OVERLAP, 48, "refcount table at offset "
-		    "%ju overlaps the header", U(rt));
+		    "%ju overlaps the header", NUM(rt));
 	if (l1_len > 0 && l1 < rt + rt_len && rt < l1 + l1_len)
 		return image_fail(err, IMAGE_OVERLAP, 48, "refcount table at offset "
-		    "%ju overlaps the L1 table at %ju", U(rt), U(l1));
+		    "%ju overlaps the L1 table at %ju", NUM(rt), NUM(l1));
 	return 0;
 }
 
@@ -279,7 +279,7 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 	if (len < cs)
 		return image_fail(err, IMAGE_TRUNCATED, len, "truncated header: the "
 		    "image ends at offset %zu, inside its first cluster of %ju bytes",
-		    len, U(cs));
+		    len, NUM(cs));
 	hdr->version = (int)get_be(p + HDR_VERSION, 4);
 	hdr->cluster_bits = (unsigned)get_be(p + HDR_CLUSTER_BITS, 4);
 	hdr->cluster_size = cs;
@@ -302,10 +302,10 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 		    hdr->header_length % 8 != 0 || hdr->header_length > cs)
 			return image_fail(err, IMAGE_BAD_HEADER, 100, "bad header length "
 			    "%ju (a multiple of 8 from 104 to the cluster size)",
-			    U(hdr->header_length));
+			    NUM(hdr->header_length));
 		if (get_be(p + HDR_REFCOUNT_ORDER, 4) > MAX_REFCOUNT_ORDER)
 			return image_fail(err, IMAGE_BAD_HEADER, HDR_REFCOUNT_ORDER,
-			    "refcount_order %ju over 6", U(get_be(p + HDR_REFCOUNT_ORDER, 4)));
+			    "refcount_order %ju over 6", NUM(get_be(p + HDR_REFCOUNT_ORDER, 4)));
 	}
 	/* The extensions end where the backing file name begins, if it does. */
 	ext_end = get_be(p + HDR_BACKING_OFFSET, 8);

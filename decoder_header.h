@@ -98,6 +98,6 @@ int image_fail(struct image_error *err, enum image_fault fault,
     uint64_t offset, const char *fmt, ...);
 
 /* A number for %ju in the decoder's messages. */
-#define U(x)	((uintmax_t)(x))
+#define NUM(x)	((uintmax_t)(x))
 
 #endif

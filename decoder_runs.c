@@ -52,13 +52,13 @@ check_stream_order(struct decoder *d, uint64_t guest, uint64_t host,
 		return decoder_fail(d, IMAGE_ORDER, host, "data for guest offset %ju "
 		    "at offset %ju comes before data for guest offset %ju at %ju: its "
 		    "guest order differs from its host order" IMAGE_ORDER_ADVICE,
-		    U(guest), U(host), U(prev->guest), U(prev->host));
+		    NUM(guest), NUM(host), NUM(prev->guest), NUM(prev->host));
 	if (host < prev_end || (host / cs == (prev_end - 1) / cs &&
 	    guest - host != prev->guest - prev->host))
 		return decoder_fail(d, IMAGE_OVERLAP, at, "L2 entry at offset %ju "
 		    "(guest offset %ju) points to the host cluster at %ju, already "
-		    "used for guest offset %ju", U(at), U(guest), U(host / cs * cs),
-		    U(prev->guest));
+		    "used for guest offset %ju", NUM(at), NUM(guest), NUM(host / cs * cs),
+		    NUM(prev->guest));
 	return 0;
 }
 
@@ -108,19 +108,19 @@ check_data_cluster(struct decoder *d, uint64_t host, uint64_t at, uint64_t guest
 
 	if (host % cs != 0)
 		return decoder_fail(d, IMAGE_UNALIGNED, at, "L2 entry at offset %ju "
-		    "(guest offset %ju) points to unaligned offset %ju", U(at),
-		    U(guest), U(host));
+		    "(guest offset %ju) points to unaligned offset %ju", NUM(at),
+		    NUM(guest), NUM(host));
 	if (tables_metadata_at(d, host, desc, sizeof(desc)))
 		return decoder_fail(d, IMAGE_OVERLAP, at, "L2 entry at offset %ju "
-		    "(guest offset %ju) points into %s", U(at), U(guest), desc);
+		    "(guest offset %ju) points into %s", NUM(at), NUM(guest), desc);
 	if (d->mode == DECODE_SEEKABLE && host >= d->file_size)
 		return decoder_fail(d, IMAGE_PAST_END, at, "L2 entry at offset %ju "
 		    "(guest offset %ju) points to %ju, past the end of the file "
-		    "(%ju bytes)", U(at), U(guest), U(host), U(d->file_size));
+		    "(%ju bytes)", NUM(at), NUM(guest), NUM(host), NUM(d->file_size));
 	if (d->mode == DECODE_FORWARD && host < d->position)
 		return decoder_fail(d, IMAGE_ORDER, host, "data for guest offset %ju "
 		    "at offset %ju comes before the L2 table at %ju that maps it"
-		    IMAGE_ORDER_ADVICE, U(guest), U(host), U(d->asked.host));
+		    IMAGE_ORDER_ADVICE, NUM(guest), NUM(host), NUM(d->asked.host));
 	return 0;
 }
 
@@ -133,12 +133,12 @@ parse_entry(struct decoder *d, uint64_t entry, uint64_t at, uint64_t guest)
 
 	if (entry & reserved)
 		return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L2 entry at offset "
-		    "%ju (guest offset %ju) has reserved bits set (0x%016jx)", U(at),
-		    U(guest), U(entry));
+		    "%ju (guest offset %ju) has reserved bits set (0x%016jx)", NUM(at),
+		    NUM(guest), NUM(entry));
 	if ((entry & ENTRY_ZERO) && host % d->hdr.cluster_size != 0)
 		return decoder_fail(d, IMAGE_UNALIGNED, at, "L2 entry at offset %ju "
-		    "(guest offset %ju) points to unaligned offset %ju", U(at),
-		    U(guest), U(host));
+		    "(guest offset %ju) points to unaligned offset %ju", NUM(at),
+		    NUM(guest), NUM(host));
 	/* Zero clusters read as zeros, preallocated or not. */
 	if ((entry & ENTRY_ZERO) || host == 0)
 		return 0;
@@ -158,22 +158,22 @@ parse_extended_entry(struct decoder *d, uint64_t entry, uint64_t bitmap,
 
 	if (entry & (L2_RESERVED | ENTRY_ZERO))
 		return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L2 entry at offset "
-		    "%ju (guest offset %ju) has reserved bits set (0x%016jx)", U(at),
-		    U(guest), U(entry));
+		    "%ju (guest offset %ju) has reserved bits set (0x%016jx)", NUM(at),
+		    NUM(guest), NUM(entry));
 	if (host == 0 && allocated != 0)
 		return decoder_fail(d, IMAGE_SUBCLUSTERS, at, "L2 entry at offset %ju "
 		    "(guest offset %ju) allocates subclusters but no cluster (bitmap "
-		    "0x%016jx)", U(at), U(guest), U(bitmap));
+		    "0x%016jx)", NUM(at), NUM(guest), NUM(bitmap));
 	if (host == 0)
 		return 0;
 	if (host % d->hdr.cluster_size != 0)
 		return decoder_fail(d, IMAGE_UNALIGNED, at, "L2 entry at offset %ju "
-		    "(guest offset %ju) points to unaligned offset %ju", U(at),
-		    U(guest), U(host));
+		    "(guest offset %ju) points to unaligned offset %ju", NUM(at),
+		    NUM(guest), NUM(host));
 	if (allocated & zero)
 		return decoder_fail(d, IMAGE_SUBCLUSTERS, at, "L2 entry at offset %ju "
 		    "(guest offset %ju) has subclusters both allocated and zero "
-		    "(bitmap 0x%016jx)", U(at), U(guest), U(bitmap));
+		    "(bitmap 0x%016jx)", NUM(at), NUM(guest), NUM(bitmap));
 	/* Subclusters past the end of the disk are never read. */
 	if (d->hdr.virtual_size - guest < L2_SUBCLUSTERS * sub)
 		allocated &= (UINT64_C(1) << ceil_div(d->hdr.virtual_size - guest, sub)) - 1;
@@ -215,7 +215,7 @@ runs_add_l2(struct decoder *d, const unsigned char *buf)
 			return decoder_fail(d, IMAGE_COMPRESSED, at, "compressed cluster "
 			    "at guest offset %ju (L2 entry at offset %ju): convert it "
 			    "first with qemu-img convert -O qcow2 (sqcow2 reads no "
-			    "compressed clusters)", U(guest), U(at));
+			    "compressed clusters)", NUM(guest), NUM(at));
 		if (d->hdr.extended_l2)
 			status = parse_extended_entry(d, entry,
 			    get_be(buf + i * size + 8, 8), at, guest);
@@ -243,8 +243,8 @@ runs_check_apart(struct decoder *d)
 		if (i > 0 && r->host / cs <= (end - 1) / cs && r->guest - r->host != delta)
 			return decoder_fail(d, IMAGE_OVERLAP, r->host / cs * cs,
 			    "L2 entries for guest offsets %ju and %ju both point to the "
-			    "host cluster at %ju", U(guest), U(r->guest),
-			    U(r->host / cs * cs));
+			    "host cluster at %ju", NUM(guest), NUM(r->guest),
+			    NUM(r->host / cs * cs));
 		if (i == 0 || r->host + r->length > end) {
 			end = r->host + r->length;
 			delta = r->guest - r->host;

@@ -76,15 +76,15 @@ tables_metadata_at(const struct decoder *d, uint64_t host, char *desc,
     size_t size)
 {
 	if (in_extent(&d->l1_at, host))
-		snprintf(desc, size, "the L1 table at %ju", U(d->l1_at.start));
+		snprintf(desc, size, "the L1 table at %ju", NUM(d->l1_at.start));
 	else if (in_extent(&d->refcount_table_at, host))
 		snprintf(desc, size, "the refcount table at %ju",
-		    U(d->refcount_table_at.start));
+		    NUM(d->refcount_table_at.start));
 	else if (d->l2_hosts != NULL && contains(d->l2_hosts, d->ntables, host))
-		snprintf(desc, size, "the L2 table at %ju", U(host));
+		snprintf(desc, size, "the L2 table at %ju", NUM(host));
 	else if (d->refcount_table_read == d->refcount_table_bytes &&
 	    contains(d->refblocks, d->nrefblocks, host))
-		snprintf(desc, size, "the refcount block at %ju", U(host));
+		snprintf(desc, size, "the refcount block at %ju", NUM(host));
 	else
 		return 0;
 	return 1;
@@ -107,26 +107,26 @@ parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 
 		if (entry & L1_RESERVED)
 			return decoder_fail(d, IMAGE_RESERVED_BITS, at, "L1 entry %ju at "
-			    "offset %ju has reserved bits set (0x%016jx)", U(index), U(at),
-			    U(entry));
+			    "offset %ju has reserved bits set (0x%016jx)", NUM(index), NUM(at),
+			    NUM(entry));
 		if (host == 0)
 			continue;
 		if (host % cs != 0)
 			return decoder_fail(d, IMAGE_UNALIGNED, at, "L1 entry %ju at "
-			    "offset %ju points to unaligned offset %ju", U(index), U(at),
-			    U(host));
+			    "offset %ju points to unaligned offset %ju", NUM(index), NUM(at),
+			    NUM(host));
 		if (tables_metadata_at(d, host, desc, sizeof(desc)))
 			return decoder_fail(d, IMAGE_OVERLAP, at, "L1 entry %ju at offset "
-			    "%ju points into %s", U(index), U(at), desc);
+			    "%ju points into %s", NUM(index), NUM(at), desc);
 		if (d->mode == DECODE_SEEKABLE && (host >= d->file_size ||
 		    d->file_size - host < cs))
 			return decoder_fail(d, IMAGE_PAST_END, at, "L1 entry %ju at offset "
 			    "%ju points to an L2 table at %ju, past the end of the file "
-			    "(%ju bytes)", U(index), U(at), U(host), U(d->file_size));
+			    "(%ju bytes)", NUM(index), NUM(at), NUM(host), NUM(d->file_size));
 		if (d->mode == DECODE_FORWARD && host < d->hdr.l1_offset)
 			return decoder_fail(d, IMAGE_ORDER, host, "L2 table at offset %ju "
 			    "comes before the L1 table at %ju that points to it"
-			    IMAGE_ORDER_ADVICE, U(host), U(d->hdr.l1_offset));
+			    IMAGE_ORDER_ADVICE, NUM(host), NUM(d->hdr.l1_offset));
 		if ((tables = decoder_grow(d, d->tables, &d->tables_cap,
 		    sizeof(*tables), d->ntables + 1, "L1 entries in use")) == NULL)
 			return -1;
@@ -172,7 +172,7 @@ finish_l1(struct decoder *d)
 			}
 			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.l1_offset + second * 8,
 			    "L1 entries %ju and %ju both point to the L2 table at %ju",
-			    U(first), U(second), U(host));
+			    NUM(first), NUM(second), NUM(host));
 		}
 	}
 	return 0;
@@ -204,17 +204,17 @@ parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 		if (block & REFTABLE_RESERVED)
 			return decoder_fail(d, IMAGE_RESERVED_BITS, at, "refcount table "
 			    "entry %ju at offset %ju has reserved bits set (0x%016jx)",
-			    U(index), U(at), U(block));
+			    NUM(index), NUM(at), NUM(block));
 		if (block % cs != 0)
 			return decoder_fail(d, IMAGE_UNALIGNED, at, "refcount table entry "
-			    "%ju at offset %ju points to unaligned offset %ju", U(index),
-			    U(at), U(block));
+			    "%ju at offset %ju points to unaligned offset %ju", NUM(index),
+			    NUM(at), NUM(block));
 		if (block >= MAX_HOST_OFFSET)
 			return decoder_fail(d, IMAGE_PAST_END, at, "refcount table entry "
-			    "%ju at offset %ju points past 64 PiB", U(index), U(at));
+			    "%ju at offset %ju points past 64 PiB", NUM(index), NUM(at));
 		if (tables_metadata_at(d, block, desc, sizeof(desc)))
 			return decoder_fail(d, IMAGE_OVERLAP, at, "refcount table entry "
-			    "%ju at offset %ju points into %s", U(index), U(at), desc);
+			    "%ju at offset %ju points into %s", NUM(index), NUM(at), desc);
 		if ((blocks = decoder_grow(d, d->refblocks, &d->refblocks_cap,
 		    sizeof(*blocks), d->nrefblocks + 1, "refcount blocks")) == NULL)
 			return -1;
@@ -255,7 +255,7 @@ check_refblock_forward(struct decoder *d, uint64_t block)
 
 		if (after == 0 || d->holes[after - 1].end < block + cs)
 			return decoder_fail(d, IMAGE_OVERLAP, block, "refcount block at "
-			    "%ju overlaps data or tables already read", U(block));
+			    "%ju overlaps data or tables already read", NUM(block));
 	} else {
 		/* The first pending run, in host order, that ends after block. */
 		size_t i = search_sorted(d->runs, d->next_run, d->nruns, block,
@@ -264,7 +264,7 @@ check_refblock_forward(struct decoder *d, uint64_t block)
 		if (i < d->nruns && d->runs[i].host < block + cs)
 			return decoder_fail(d, IMAGE_OVERLAP, block, "data for guest "
 			    "offset %ju at offset %ju lies in the refcount block at %ju",
-			    U(d->runs[i].guest), U(d->runs[i].host), U(block));
+			    NUM(d->runs[i].guest), NUM(d->runs[i].host), NUM(block));
 	}
 	return 0;
 }
@@ -279,7 +279,7 @@ finish_refcount_table(struct decoder *d)
 		if (d->refblocks[i] == d->refblocks[i - 1])
 			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.refcount_table_offset,
 			    "two refcount table entries point to the refcount block "
-			    "at %ju", U(d->refblocks[i]));
+			    "at %ju", NUM(d->refblocks[i]));
 	if (d->mode == DECODE_FORWARD)
 		for (size_t i = 0; i < d->nrefblocks; i++)
 			if (check_refblock_forward(d, d->refblocks[i]) != 0)

@@ -1,554 +1,360 @@
 /*
- * encode.c: the image forms; see encode.h and, for where each cluster
- * goes, layout.h.
+ * encode.c: making an image, from options to the committed output; see
+ * encode.h.  decode.c is its mirror.
  */
 #define _GNU_SOURCE
 
+#include <sys/stat.h>
+
 #include <inttypes.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backing.h"
+#include "base.h"
+#include "copier.h"
 #include "encode.h"
+#include "files.h"
+#include "layout.h"
+#include "range_print.h"
+#include "ranges.h"
+#include "report.h"
+#include "seekable.h"
+#include "sieve.h"
+#include "stream.h"
 
-#define RESERVE_STEP	(UINT64_C(64) << 20)	/* -o: fallocate this far ahead */
-
-/*
- * The next count metadata clusters, gathered into large writes, the last
- * one written but for its last cut bytes: where the file ends inside it.
- */
-static void
-write_meta_clusters(struct copier *c, struct meta_writer *mw, uint64_t count,
-    size_t cluster_size, size_t cut)
-{
-	uint64_t left = layout_meta_clusters(mw->lo) - mw->emitted;
-
-	if (count > left)
-		count = left;
-	for (uint64_t i = 0; i < count; i++) {
-		if (c->filled + cluster_size > c->buffer_size)
-			flush_buffer(c);
-		meta_writer_next(mw, c->buffer + c->filled);
-		c->filled += cluster_size;
-	}
-	if (count > 0)
-		c->filled -= cut;
-	flush_buffer(c);
-}
-
-/* The bytes of the last cluster past the file's end (see layout_image_size). */
-static size_t
-cut_at_end(const struct layout *lo)
-{
-	return (size_t)(lo->total_clusters * lo->cluster_size - layout_image_size(lo));
-}
+/* One making of an image: its ends, its ranges, its plan. */
+struct encoding {
+	const struct options *opt;
+	struct io in, out;
+	int new_file;			/* -o's temporary file: the seekable form */
+	int sparsify;			/* opt's, or the default for the input */
+	struct range_list ranges;
+	struct base base;
+	struct sieve sieve;
+	struct layout plan, written;
+	struct copier *c;
+};
 
 /*
- * The header, written over the first cluster of a regular output once the
- * rest is complete: until then the file, a cluster of zeros at the start,
- * is no image, so that an interrupted or failed run cannot leave one that
- * passes qemu-img check.
- */
-static void
-write_header_last(struct copier *c, const struct layout *lo, uint64_t start)
-{
-	struct meta_writer mw;
-
-	flush_buffer(c);
-	meta_writer_init(&mw, lo);
-	meta_writer_next(&mw, c->buffer);
-	rewrite_output(c, start, c->buffer, lo->cluster_size);
-	guard_header(c->out, start);
-}
-
-/* A partial last cluster is padded with zeros. */
-void
-write_stream(struct copier *c, const struct layout *lo)
-{
-	uint64_t start = c->out->offset;
-	struct meta_writer mw;
-	struct run_walk walk;
-
-	/* The exact size is known: all of it at once. */
-	reserve_output(c, c->out->offset + layout_image_size(lo), 1);
-	meta_writer_init(&mw, lo);
-	if (c->can_rewrite) {
-		meta_writer_next(&mw, c->buffer);
-		write_zeros(c, lo->cluster_size);
-	}
-	/* Without data, the metadata ends the file, maybe inside its last cluster. */
-	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size,
-	    lo->data_clusters == 0 ? cut_at_end(lo) : 0);
-	run_walk_init(&walk, lo);
-	while (run_next(&walk)) {
-		uint64_t start = walk.first << lo->cluster_bits;
-		uint64_t end = walk.end << lo->cluster_bits;
-		uint64_t input_end = end < lo->input_size ? end : lo->input_size;
-
-		skip_unstored(c, start - c->in->offset);
-		copy_bytes(c, input_end - start);
-		write_zeros(c, end - input_end);
-	}
-	finish_input(c);
-	flush_buffer(c);
-	if (c->can_rewrite)
-		write_header_last(c, lo, start);
-}
-
-/* Add guest cluster `cluster` to the ranges stored, clipped to the input. */
-static void
-note_stored(struct range_list *stored, uint64_t cluster, const struct layout *lo)
-{
-	uint64_t offset = cluster << lo->cluster_bits;
-	uint64_t left = lo->input_size - offset;
-	uint64_t length = left < lo->cluster_size ? left : lo->cluster_size;
-	struct range *last = stored->n > 0 ? &stored->v[stored->n - 1] : NULL;
-
-	if (last != NULL && last->offset + last->length == offset)
-		last->length += length;
-	else if (ranges_add(stored, offset, length) == -1)
-		die(1, "stored clusters");
-}
-
-/*
- * If the input's next cluster lies in a hole, skip to the first cluster
- * that may hold data (holes are zeros, which are dropped) but not past
- * end, and return 1.
+ * With all it needs given, --print-size does not look at the input: the
+ * size and the ranges are known, and nothing is to be sparsified.
  */
 static int
-skip_hole(struct copier *c, const struct layout *lo, uint64_t *first, uint64_t end)
+needs_input(const struct options *opt)
 {
-	uint64_t data, hole, next;
-	int found;
+	struct stat st;
 
-	if (*first >= end || !c->seek_data || (found = next_data(c, &data, &hole)) == -1)
-		return 0;
-	next = found == 0 ? end : data >> lo->cluster_bits;
-	if (next <= *first)
-		return 0;
-	*first = next < end ? next : end;
-	next = *first << lo->cluster_bits;
-	seek_input(c, next < lo->input_size ? next : lo->input_size);
-	return 1;
+	if (!opt->print_size || !opt->have_size || opt->ranges_path == NULL ||
+	    opt->sparsify == 1 || opt->diff_path != NULL || opt->input_path != NULL)
+		return 1;
+	/* Not said: a file on stdin is sparsified by the run this size is for. */
+	return opt->sparsify == -1 && fstat(STDIN_FILENO, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && isatty(STDIN_FILENO) == 0 &&
+	    !stdin_was_closed();
 }
 
 /*
- * Read up to the buffer's room of guest clusters [first, end) into the
- * buffer after what it holds, zero-padded past the input's end; returns
- * how many.  Holes are skipped first, if skip_holes says so.
+ * Both ends, refused before any work is done if they cannot be right: a
+ * terminal, stderr as the output of -p or -v, the input as the output.
  */
+static void
+open_ends(struct encoding *e)
+{
+	const struct options *opt = e->opt;
+
+	refuse_own_backing(opt->output_path, opt->backing_file);
+	if (!opt->print_size)
+		e->new_file = open_output(opt->output_path, &e->out);
+	if ((opt->progress || opt->verbose) && !opt->print_size && is_stderr(&e->out))
+		diex(2, "stderr is the output: -p and -v would write into the image");
+	if (needs_input(opt)) {
+		open_input(opt->input_path, &e->in);
+		if (!opt->print_size && same_file(&e->in, &e->out))
+			diex(1, "%s: input file is output file", e->in.name);
+	}
+	if (!opt->print_size)
+		ready_output(&e->out);
+}
+
+/* --size, or the size of the input; the two must agree. */
 static uint64_t
-read_clusters(struct copier *c, const struct layout *lo, uint64_t *first,
-    uint64_t end, int skip_holes)
+disk_size(const struct options *opt, const struct io *in)
 {
-	size_t cs = lo->cluster_size;
-	uint64_t room = (c->buffer_size - c->filled) / cs;
-	uint64_t clusters;
-	size_t bytes, from_input;
-	uint64_t left;
+	int seekable = io_seekable(in);
 
-	while (skip_holes && skip_hole(c, lo, first, end))
-		;
-	clusters = end - *first < room ? end - *first : room;
-	bytes = clusters * cs;
-	left = lo->input_size - c->in->offset;
-	from_input = left < bytes ? (size_t)left : bytes;
-	read_exact(c, c->buffer + c->filled, from_input);
-	memset(c->buffer + c->filled + from_input, 0, bytes - from_input);
-	return clusters;
+	if (!opt->have_size) {
+		if (!seekable)
+			diex(2, "--size is needed when %s is not a file or a block device",
+			    in->name);
+		return in->size;
+	}
+	if (seekable && in->size < opt->size)
+		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
+		    in->size, opt->size);
+	if (seekable && in->size > opt->size)
+		diex(1, "input longer than --size %" PRIu64, opt->size);
+	return opt->size;
 }
 
 /*
- * A hole of the input reads as zeros, which are dropped unless they hide
- * a backing file: then the hole must be read like the rest.
- */
-static int
-holes_dropped(const struct sorting *s)
-{
-	return s->zeros_are == ZEROS_DROPPED && s->base == NULL;
-}
-
-/*
- * What becomes of each of the clusters just read into chunk, guest
- * clusters from first on: kept as data (1), or not (0), in which case a
- * zero cluster is noted where zeros hide a backing file.  With --diff a
- * cluster equal to the previous disk's is not kept: the backing file
- * holds it.
+ * The ranges of the range file; without one, the data that a file on the
+ * input holds, or else the whole disk.
  */
 static void
-sort_clusters(struct sorting *s, const struct layout *lo, const unsigned char *chunk,
-    uint64_t first, uint64_t clusters, unsigned char *keep)
+load_ranges(const struct options *opt, struct io *in, const struct io *out,
+    struct range_list *list)
 {
-	size_t cs = lo->cluster_size;
+	struct ranges_error error;
+	FILE *f;
 
-	if (s->base != NULL)
-		read_base(s->base, s->base_buffer, clusters * cs, first << lo->cluster_bits);
-	for (uint64_t i = 0; i < clusters; i++) {
-		const unsigned char *cluster = chunk + i * cs;
+	if (opt->ranges_path == NULL) {
+		if (io_seekable(in))
+			data_ranges(in, in->size, list);
+		else if (in->size > 0 && ranges_add(list, 0, in->size) == -1)
+			die(1, "ranges");
+		return;
+	}
+	refuse_closed(opt->ranges_path);
+	if ((f = fopen(opt->ranges_path, "r")) == NULL)
+		die(1, "%s", opt->ranges_path);
+	/* A range file the shell has just emptied for the image (> r) lists nothing. */
+	if (is_output(fileno(f), out))
+		diex(1, "%s: the range file is the output file", opt->ranges_path);
+	if (ranges_read(f, in->size, opt->backing_file != NULL, list, &error) == -1) {
+		if (ferror(f))
+			die(1, "%s", opt->ranges_path);
+		if (error.line == 0)
+			diex(1, "%s: %s", opt->ranges_path, error.why);
+		diex(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);
+	}
+	fclose(f);
+	ranges_merge(list);
+}
 
-		keep[i] = 0;
-		if (s->base != NULL && memcmp(cluster, s->base_buffer + i * cs, cs) == 0)
+/* For a size whose L1 table is too large: the cluster size that fits it. */
+static const char *
+cluster_size_that_fits(uint64_t size)
+{
+	static char advice[64];
+	struct layout lo;
+
+	for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++) {
+		if (layout_init(&lo, size, bits, NULL, 0) == LAYOUT_L1_TOO_LARGE)
 			continue;
-		if (first_nonzero(cluster, cs) != cs || s->zeros_are == ZEROS_STORED) {
-			keep[i] = 1;
-			note_stored(&s->kept, first + i, lo);
-		} else if (s->zeros_are == ZEROS_MARKED) {
-			note_stored(&s->zeros, first + i, lo);
-		}
+		snprintf(advice, sizeof(advice), "-c %u%s or more makes it fit",
+		    bits >= 20 ? 1u << (bits - 20) : 1u << (bits - 10), bits >= 20 ? "M" : "k");
+		return advice;
 	}
+	return "no cluster size does: QEMU opens at most 2 EiB, at -c 2M";
 }
 
-/*
- * n kept clusters at chunk, guest clusters from first on: shared with the
- * input by copy_file_range where the kernel can, the rest written (the
- * chunk holds them, zeros past the input's end included).
- */
+/* The layout of the ranges, with the header the options ask for. */
 static void
-keep_run(struct copier *c, const struct layout *lo, const unsigned char *chunk,
-    uint64_t first, uint64_t n)
+plan_image(struct encoding *e)
 {
-	uint64_t bytes = n * lo->cluster_size;
-	uint64_t shared;
-
-	/* Where the kernel copies rather than shares, reserved blocks are faster. */
-	reserve_span(c, bytes);
-	shared = bytes > 0 ? share_range(c, first << lo->cluster_bits, bytes) : 0;
-
-	if (shared < bytes)
-		write_out(c, chunk + shared, bytes - shared);
-}
-
-/*
- * Guest clusters [first, end) to the output, those that sort_clusters
- * keeps.  Between two regular files they go by copy_file_range, which
- * shares extents on XFS and btrfs; otherwise they are read straight into
- * the buffer, and a kept cluster moves down only once a dropped one has
- * left a gap before it.
- */
-static void
-copy_kept(struct copier *c, const struct layout *lo, uint64_t first,
-    uint64_t end, struct sorting *s)
-{
-	size_t cs = lo->cluster_size;
-
-	while (first < end) {
-		int sharing = c->use_copy_range;
-		unsigned char *chunk = c->buffer + c->filled;
-		uint64_t clusters, run = 0;
-
-		if (c->filled + cs > c->buffer_size) {
-			/* In steps: the final size is known only to be at most the plan's. */
-			uint64_t ahead = c->out->offset + RESERVE_STEP;
-
-			reserve_output(c, ahead < layout_image_size(lo) ? ahead :
-			    layout_image_size(lo), 0);
-			flush_buffer(c);
-			continue;
-		}
-		if ((clusters = read_clusters(c, lo, &first, end, holes_dropped(s))) == 0)
-			break;
-		sort_clusters(s, lo, chunk, first, clusters, s->keep);
-		for (uint64_t i = 0; i < clusters; i++) {
-			unsigned char *cluster = chunk + i * cs;
-
-			if (!s->keep[i]) {
-				if (sharing)
-					keep_run(c, lo, chunk + run * cs, first + run, i - run);
-				run = i + 1;
-				continue;
-			}
-			if (sharing)
-				continue;
-			if (cluster != c->buffer + c->filled)
-				memmove(c->buffer + c->filled, cluster, cs);
-			c->filled += cs;
-		}
-		if (sharing)
-			keep_run(c, lo, chunk + run * cs, first + run, clusters - run);
-		first += clusters;
-	}
-}
-
-/*
- * The clusters after the header hold the L1 table, whose size the virtual
- * size alone sets, never guest data, which a file system probe could take
- * for the guest's superblock.  Every write goes forward but the last,
- * of the header and the L1 table.
- */
-void
-write_sparse(struct copier *c, const struct layout *plan, struct sorting *s,
-    struct layout *lo)
-{
-	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
 	enum layout_error error;
-	struct meta_writer mw;
-	struct run_walk walk;
 
-	if (lseek(c->out->fd, (off_t)head, SEEK_SET) == -1)
-		die(1, "%s", c->out->name);
-	c->out->offset = c->reserved = head;
-	sorting_start(s, c);
-	run_walk_init(&walk, plan);
-	while (run_next(&walk)) {
-		skip_unstored(c, (walk.first << plan->cluster_bits) - c->in->offset);
-		copy_kept(c, plan, walk.first, walk.end, s);
-	}
-	finish_input(c);
-	flush_buffer(c);
-	/* A subset of the plan's clusters: it fits wherever the plan did. */
-	if ((error = layout_of_sorting(lo, plan, s)) != LAYOUT_OK)
+	if ((error = layout_init(&e->plan, e->in.size, e->opt->cluster_bits,
+	    e->ranges.v, e->ranges.n)) == LAYOUT_L1_TOO_LARGE)
+		diex(1, "%s: %s", layout_strerror(error), cluster_size_that_fits(e->in.size));
+	if (error != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));
-	layout_data_first(lo);
-	if (c->out->offset != lo->l2_offset || lo->data_offset != head)
-		diex(1, "internal error: %" PRIu64 " bytes of data, layout says %" PRIu64,
-		    c->out->offset, lo->l2_offset);
-	/* The tables after the data, then the header and the L1 table. */
-	meta_writer_init(&mw, lo);
-	meta_writer_seek(&mw, lo->l2_offset >> lo->cluster_bits);
-	write_meta_clusters(c, &mw, UINT64_MAX, lo->cluster_size, cut_at_end(lo));
-	/* Give back what was reserved past the end. */
-	if (c->reserved > c->out->offset && ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
-		die(1, "%s", c->out->name);
-	if (lseek(c->out->fd, 0, SEEK_SET) == -1)
-		die(1, "%s", c->out->name);
-	c->out->offset = 0;
-	meta_writer_init(&mw, lo);
-	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, lo->cluster_size, 0);
-}
-
-void
-first_pass(struct copier *c, const struct layout *plan, struct sorting *s)
-{
-	struct run_walk walk;
-
-	sorting_start(s, c);
-	run_walk_init(&walk, plan);
-	while (run_next(&walk)) {
-		uint64_t cluster = walk.first;
-
-		seek_input(c, cluster << plan->cluster_bits);
-		while (cluster < walk.end) {
-			uint64_t clusters = read_clusters(c, plan, &cluster, walk.end,
-			    holes_dropped(s));
-
-			sort_clusters(s, plan, c->buffer, cluster, clusters, s->keep);
-			cluster += clusters;
-		}
-	}
-	if (lseek(c->in->fd, 0, SEEK_SET) == -1)
-		die(1, "%s", c->in->name);
-	c->in->offset = 0;
-}
-
-void
-sorting_start(struct sorting *s, const struct copier *c)
-{
-	if ((s->keep = malloc(c->buffer_size)) == NULL ||
-	    (s->base != NULL && (s->base_buffer = malloc(c->buffer_size)) == NULL))
-		die(1, "buffer");
-}
-
-void
-sorting_free(struct sorting *s)
-{
-	ranges_free(&s->kept);
-	ranges_free(&s->zeros);
-	free(s->keep);
-	free(s->base_buffer);
-	s->keep = s->base_buffer = NULL;
-}
-
-enum layout_error
-layout_of_sorting(struct layout *lo, const struct layout *plan,
-    const struct sorting *s)
-{
-	enum layout_error error;
-
-	if ((error = layout_init(lo, plan->input_size, plan->cluster_bits,
-	    s->kept.v, s->kept.n)) != LAYOUT_OK ||
-	    (error = layout_set_header(lo, plan->version, plan->backing_file,
-	    plan->backing_format)) != LAYOUT_OK)
-		return error;
-	return s->zeros.n > 0 ? layout_set_zeros(lo, s->zeros.v, s->zeros.n) : LAYOUT_OK;
+	/* Only the options make the header: what is wrong there is usage. */
+	if ((error = layout_set_header(&e->plan, e->opt->version, e->opt->backing_file,
+	    e->opt->backing_format)) != LAYOUT_OK)
+		diex(2, "%s", layout_strerror(error));
 }
 
 /*
- * Metadata bytes [from, to) of the stream form, all before the data: the
- * meta writer starts at the cluster that holds from.
+ * The backing file, looked at where the image goes, as QEMU will open it
+ * (-u: not at all); with --diff, the previous disk must be its disk.
  */
 static void
-write_meta_slice(struct copier *c, const struct layout *lo, uint64_t from,
-    uint64_t to)
+check_overlay(const struct encoding *e)
 {
-	size_t cs = lo->cluster_size;
-	struct meta_writer mw;
+	const struct options *opt = e->opt;
+	const char *image_path = opt->output_path == NULL ? stdout_path() :
+	    e->out.in_place ? NULL : opt->output_path;
+	struct backing found;
+	uint64_t base_size;
 
-	meta_writer_init(&mw, lo);
-	meta_writer_seek(&mw, from >> lo->cluster_bits);
-	while (from < to) {
-		size_t skip = (size_t)(from & (cs - 1));
-		size_t take = to - from < cs - skip ? (size_t)(to - from) : cs - skip;
-		unsigned char *cluster;
-
-		if (c->filled + cs > c->buffer_size)
-			flush_buffer(c);
-		cluster = c->buffer + c->filled;
-		meta_writer_next(&mw, cluster);
-		/* The header of a regular output is written last. */
-		if (from < cs && c->can_rewrite)
-			memset(cluster, 0, cs);
-		memmove(cluster, cluster + skip, take);
-		c->filled += take;
-		from += take;
-	}
+	if (opt->unsafe_backing || opt->print_size ||
+	    !check_backing(opt->backing_file, opt->backing_format, image_path, &found))
+		return;
+	if (opt->diff_path == NULL || !found.size_known)
+		return;
+	/* An image holds a disk rounded up to whole sectors, as QEMU reads it. */
+	base_size = e->base.disk_size;
+	if (strcmp(found.format, "qcow2") == 0 && !e->base.is_image)
+		base_size = (base_size + 511) / 512 * 512;
+	if (base_size != found.disk_size)
+		diex(1, "--diff %s holds %" PRIu64 " bytes, -b %s a disk of %" PRIu64
+		    ": they must be the same disk (a partial copy?)", opt->diff_path,
+		    e->base.disk_size, opt->backing_file, found.disk_size);
 }
 
 /*
- * Bring the input to guest byte pos of a stored cluster, the first the
- * slice copies.  A file seeks there; a pipe, which starts at byte 0 of the
- * disk, is read up to it and checked as the whole stream would be: zeros
- * outside the ranges, anything inside them.
+ * A file can be read twice, and dropping its clusters of zeros costs less
+ * than the bytes it saves, so it is sparsified by default; -o drops them
+ * in its one pass.  A slice would scan the whole disk for its part, and
+ * has no default: one that cut another image than its job's would join
+ * into garbage.  Over a backing file zeros hide its data: zero clusters,
+ * or data in version 2; and with -o, --no-sparsify stores them as data,
+ * as the stream form does.
  */
 static void
-reach_input(struct copier *c, const struct layout *lo, uint64_t pos)
+choose_sieve(struct encoding *e)
 {
-	uint64_t until = pos < lo->input_size ? pos : lo->input_size;
-	uint64_t cluster_start = (pos >> lo->cluster_bits) << lo->cluster_bits;
-	struct run_walk walk;
+	const struct options *opt = e->opt;
 
-	if (io_seekable(c->in)) {
-		seek_input(c, until);
-		return;
-	}
-	run_walk_init(&walk, lo);
-	while (run_next(&walk) && (walk.first << lo->cluster_bits) < cluster_start) {
-		uint64_t start = walk.first << lo->cluster_bits;
-		uint64_t stop = walk.end << lo->cluster_bits;
-
-		if (stop > cluster_start)
-			stop = cluster_start;
-		if (stop > lo->input_size)
-			stop = lo->input_size;
-		skip_unstored(c, start - c->in->offset);
-		skip_input(c, stop - start);
-	}
-	skip_unstored(c, cluster_start - c->in->offset);
-	skip_input(c, until - c->in->offset);
+	if (opt->sparsify == -1 && opt->slice && io_seekable(&e->in))
+		diex(2, "--slice of a file or block device needs --no-sparsify (cut the "
+		    "image that option makes) or --sparsify (cut the one made whole "
+		    "by default)");
+	e->sparsify = opt->sparsify == -1 ? io_seekable(&e->in) && !e->new_file :
+	    opt->sparsify;
+	if (e->new_file && opt->sparsify == 0)
+		e->sieve.zeros_are = ZEROS_STORED;
+	else if (opt->backing_file == NULL)
+		e->sieve.zeros_are = ZEROS_DROPPED;
+	else
+		e->sieve.zeros_are = opt->version == 3 ? ZEROS_MARKED : ZEROS_STORED;
 }
 
 /*
- * From a file, the input before data cluster k that no cluster stores,
- * from the end of cluster k - 1 to guest byte pos, where k begins: the
- * slice that holds the first byte of k checks it, since no other will.
- * A pipe is read and checked from byte 0 by reach_input.
+ * The image, ready to write: the sieve's first pass done if one is asked
+ * for, and what the options demand of the result checked.
  */
 static void
-check_gap_before(struct copier *c, const struct layout *lo, uint64_t k,
-    uint64_t pos)
+plan_final(struct encoding *e, int passes)
 {
-	uint64_t gap_start = 0;
-	struct run_walk previous;
+	const struct options *opt = e->opt;
+	uint64_t image_size;
 
-	if (!io_seekable(c->in))
-		return;
-	if (k > 0 && run_walk_seek(&previous, lo, k - 1))
-		gap_start = (previous.first + 1) << lo->cluster_bits;
-	if (pos > lo->input_size)
-		pos = lo->input_size;
-	if (gap_start >= pos)
-		return;
-	/* The input has not moved: a slice starts it at 0. */
-	seek_input(c, gap_start);
-	skip_unstored(c, pos - gap_start);
+	if (passes == 2) {
+		sieve_pass(e->c, &e->plan, &e->sieve);
+		progress_next_pass();
+	}
+	image_size = layout_image_size(&e->plan);
+	if (opt->have_expect_size && image_size != opt->expect_size)
+		diex(1, "the image would be %" PRIu64 " bytes, not the %" PRIu64
+		    " of --expect-size: other options, or another disk", image_size,
+		    opt->expect_size);
+	if (opt->slice && opt->slice_start > image_size)
+		diex(1, "--slice starts at %" PRIu64 ", past the end of the image, %"
+		    PRIu64 " bytes", opt->slice_start, image_size);
 }
 
-/*
- * Data bytes [from, to) of the stream form: from data cluster k on, the
- * runs of the walk, each cluster's bytes from the input and zeros past
- * its end, and between runs the input checked as the stream would.
- */
+/* Write the image planned, or a slice of it, as the output takes it. */
 static void
-write_data_slice(struct copier *c, const struct layout *lo, uint64_t from,
-    uint64_t to)
+write_image(struct encoding *e)
 {
-	uint64_t offset = from - lo->data_offset, left = to - from, pos;
-	uint64_t k = offset >> lo->cluster_bits;
-	struct run_walk walk;
+	const struct options *opt = e->opt;
+	uint64_t end = layout_image_size(&e->plan);
 
-	run_walk_init(&walk, lo);
-	if (!run_walk_seek(&walk, lo, k))
+	if (e->new_file) {
+		write_seekable(e->c, &e->plan, &e->sieve, &e->written);
 		return;
-	pos = (walk.first << lo->cluster_bits) + (offset & (lo->cluster_size - 1));
-	if ((offset & (lo->cluster_size - 1)) == 0)
-		check_gap_before(c, lo, k, pos);
-	reach_input(c, lo, pos);
-	for (;;) {
-		uint64_t run_end = walk.end << lo->cluster_bits;
-		uint64_t input_end = run_end < lo->input_size ? run_end : lo->input_size;
-		uint64_t n;
-
-		if (pos < input_end) {
-			n = input_end - pos < left ? input_end - pos : left;
-			copy_bytes(c, n);
-			pos += n;
-			left -= n;
-		}
-		n = run_end - pos < left ? run_end - pos : left;
-		write_zeros(c, n);
-		left -= n;
-		if (left == 0 || !run_next(&walk))
-			break;
-		pos = walk.first << lo->cluster_bits;
-		skip_unstored(c, pos - c->in->offset);
 	}
+	if (opt->slice)
+		write_slice(e->c, &e->plan, opt->slice_start,
+		    opt->slice_end < end ? opt->slice_end : end);
+	else
+		write_stream(e->c, &e->plan);
+	e->written = e->plan;
+	output_end(e->c);
 }
 
-void
-write_slice(struct copier *c, const struct layout *lo, uint64_t from, uint64_t to)
+static void
+print_encode_statistics(const struct encoding *e)
 {
-	uint64_t start = c->out->offset;
+	const struct copy_counts *n = copier_counts(e->c);
+	char holds[128];
 
-	reserve_output(c, c->out->offset + (to - from), 1);
-	if (from < lo->data_offset)
-		write_meta_slice(c, lo, from, to < lo->data_offset ? to : lo->data_offset);
-	if (to > lo->data_offset && to > from)
-		write_data_slice(c, lo, from > lo->data_offset ? from : lo->data_offset, to);
-	/*
-	 * The slice that ends the image checks what follows its last stored
-	 * cluster, to the end of the input, as the whole stream would: an
-	 * image of no data clusters, all of it.
-	 */
-	if (to == layout_image_size(lo) && to > from)
-		finish_input(c);
-	flush_buffer(c);
-	/* A slice that holds the header: written last, as for the whole. */
-	if (from < lo->cluster_size && to > from && c->can_rewrite) {
-		struct meta_writer mw;
-		uint64_t end = to < lo->cluster_size ? to : lo->cluster_size;
-
-		meta_writer_init(&mw, lo);
-		meta_writer_next(&mw, c->buffer);
-		rewrite_output(c, start, c->buffer + from, (size_t)(end - from));
-		if (from == 0)
-			guard_header(c->out, start);
-	}
+	snprintf(holds, sizeof(holds), "the image: %" PRIu64 " data clusters, %"
+	    PRIu64 " metadata clusters", e->written.data_clusters,
+	    layout_meta_clusters(&e->written));
+	print_statistics(n->read, n->skipped, n->written, holds);
 }
 
-/*
- * --sparsify and --diff: a first pass finds what to store, and the plan is
- * made again of it.
- */
-void
-sort_first(struct copier *c, struct layout *plan, struct sorting *s)
+/* The size of the image, or of the slice of it, on stdout. */
+static void
+print_size(const struct encoding *e)
 {
-	struct layout whole = *plan;
-	enum layout_error error;
+	const struct options *opt = e->opt;
+	uint64_t end = layout_image_size(&e->plan);
 
-	if (!io_seekable(c->in))
-		diex(2, "--%s reads the input twice, and %s is not a file or a block "
-		    "device (-o FILE does it in one pass)", s->base != NULL ?
-		    "diff" : "sparsify", c->in->name);
-	first_pass(c, &whole, s);
-	if ((error = layout_of_sorting(plan, &whole, s)) != LAYOUT_OK)
-		diex(1, "%s", layout_strerror(error));
+	if (opt->slice)
+		end = opt->slice_end < end ? opt->slice_end : end;
+	printf("%" PRIu64 "\n", opt->slice ? end - opt->slice_start : end);
+	flush_stdout();
+}
+
+int
+encode(const struct options *opt)
+{
+	struct encoding e = { .opt = opt };
+	int passes;
+
+	e.in = (struct io){ .fd = -1, .name = "stdin" };
+	e.out = (struct io){ .fd = -1, .name = "stdout" };
+	open_ends(&e);
+	e.in.size = disk_size(opt, &e.in);
+	load_ranges(opt, &e.in, &e.out, &e.ranges);
+	if (opt->diff_path != NULL) {
+		open_base(opt->diff_path, &e.base, e.in.size,
+		    opt->ranges_path == NULL ? &e.ranges : NULL);
+		e.sieve.base = &e.base;
+	}
+	if (opt->backing_file != NULL)
+		check_overlay(&e);
+	plan_image(&e);
+	choose_sieve(&e);
+	/* A file's first bytes are looked at now; a pipe's before they are copied. */
+	if (!opt->raw_format && e.in.fd != -1 && (!opt->print_size || io_seekable(&e.in)))
+		refuse_image_input(&e.in, "-d");
+	e.c = copier_new(&e.in, &e.out, e.plan.cluster_size,
+	    opt->backing_file == NULL ? COPY_CHECK_ZEROS : 0);
+	sieve_start(&e.sieve, IO_SIZE > e.plan.cluster_size ? IO_SIZE : e.plan.cluster_size);
+	passes = (e.sparsify || opt->diff_path != NULL) && !e.new_file ? 2 : 1;
+	if (opt->progress)
+		progress_start(e.in.size, passes, isatty(STDERR_FILENO));
+	plan_final(&e, passes);
+	if (opt->print_size) {
+		print_size(&e);
+	} else {
+		write_image(&e);
+		commit_output(&e.out, opt->fsync);
+		count_progress(e.in.offset, copier_counts(e.c)->read, 1);
+		if (opt->verbose)
+			print_encode_statistics(&e);
+	}
+	copier_free(e.c);
+	sieve_free(&e.sieve);
+	if (opt->diff_path != NULL)
+		close_base(&e.base);
+	ranges_free(&e.ranges);
+	return 0;
+}
+
+int
+map_disk(const struct options *opt)
+{
+	struct range_list ranges = { 0 };
+	struct io in;
+
+	open_input(opt->input_path, &in);
+	if (!io_seekable(&in))
+		diex(2, "--map needs a file or a block device, and %s is neither", in.name);
+	if (!opt->raw_format)
+		refuse_image_input(&in, "-d --map");
+	data_ranges(&in, in.size, &ranges);
+	print_ranges_header(in.name, in.size);
+	for (size_t i = 0; i < ranges.n; i++)
+		print_range(ranges.v[i].offset, ranges.v[i].length);
+	flush_stdout();
+	ranges_free(&ranges);
+	return 0;
 }

@@ -2,11 +2,10 @@
  * files.c: the files at both ends: the standard descriptors, the input
  * opened and checked, and the output: standard output, a device written
  * in place, or the temporary file of -o renamed into place once
- * complete.  See io.h.
+ * complete.  See files.h.
  */
 #define _GNU_SOURCE
 
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -19,10 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <linux/fs.h>		/* BLKZEROOUT */
-
 #include "backing.h"
-#include "io.h"
+#include "files.h"
+#include "report.h"
 
 /* Which of descriptors 0, 1 and 2 were closed when we started. */
 static int closed_at_start[3];
@@ -114,9 +112,9 @@ refuse_image_input(struct io *in, const char *reader)
 
 	if (io_seekable(in)) {
 		len = in->size < sizeof(head) ? (size_t)in->size : sizeof(head);
-		read_at(in, head, len, 0);
+		io_pread(in, head, len, 0);
 	} else {
-		len = in->npeeked = read_full(in, in->peeked, sizeof(in->peeked));
+		len = in->npeeked = io_read(in, in->peeked, sizeof(in->peeked));
 		memcpy(head, in->peeked, len);
 	}
 	if (strcmp(format = format_of(head, len), "raw") == 0)
@@ -343,6 +341,14 @@ ready_output(struct io *out)
 		die(1, "%s", out->name);
 }
 
+void
+flush_stdout(void)
+{
+	need_standard(STDOUT_FILENO, "stdout");
+	if (fflush(stdout) == EOF || ferror(stdout))
+		die(1, "stdout");
+}
+
 int
 is_stderr(const struct io *out)
 {
@@ -435,7 +441,7 @@ wipe_header(void)
 }
 
 void
-guard_header(struct io *out, uint64_t offset)
+guard_header(const struct io *out, uint64_t offset)
 {
 	if ((guarded_fd = dup(out->fd)) == -1)
 		die(1, "%s", out->name);
@@ -468,57 +474,4 @@ commit_output(struct io *out, int durable)
 	free(name);
 	if (durable)
 		sync_directory_of(out->name);
-}
-
-void
-start_output(struct copier *c)
-{
-	if (c->out->kind == IO_FILE && c->can_rewrite &&
-	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
-		die(1, "%s", c->out->name);
-}
-
-/*
- * BLKZEROOUT of the len bytes where the device stands: 0, -1 if the
- * device will not (write the zeros then), -2 on an error.
- */
-static int
-zero_device(struct io *out, uint64_t len)
-{
-	uint64_t range[2] = { out->offset, len };
-
-	if (ioctl(out->fd, BLKZEROOUT, range) == 0)
-		return 0;
-	return errno == EINVAL || errno == EOPNOTSUPP || errno == ENOTTY ? -1 : -2;
-}
-
-void
-zero_output(struct copier *c, uint64_t len)
-{
-	int zeroed;
-
-	if (c->out->kind == IO_FILE && c->can_rewrite) {
-		skip_output(c, len);
-		return;
-	}
-	if (c->out->kind == IO_BLOCK) {
-		flush_buffer(c);
-		if ((zeroed = zero_device(c->out, len)) == -2)
-			die(1, "%s", c->out->name);
-		if (zeroed == 0) {
-			skip_output(c, len);
-			return;
-		}
-	}
-	write_zeros(c, len);
-	flush_buffer(c);
-}
-
-void
-end_output(struct copier *c)
-{
-	flush_buffer(c);
-	if (c->out->kind == IO_FILE && c->can_rewrite &&
-	    ftruncate(c->out->fd, (off_t)c->out->offset) == -1)
-		die(1, "%s", c->out->name);
 }

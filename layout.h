@@ -21,8 +21,8 @@
  * range touches it, a zero cluster (an L2 entry of the zero flag alone,
  * no host cluster) if only a zero range does, and else unallocated.
  * Every byte of the file is a function of the layout and the input, and
- * the meta writer and the run walk can start anywhere: a slice of the
- * file costs what its bytes cost.
+ * the meta writer (meta.h) and the run walk can start anywhere: a slice
+ * of the file costs what its bytes cost.
  */
 #ifndef LAYOUT_H
 #define LAYOUT_H
@@ -108,32 +108,6 @@ struct run_merge {
 	uint64_t tables_from, tables_to;
 	uint64_t next_table;		/* the first table no run has reached */
 	unsigned l2_bits;		/* guest clusters an L2 table maps, as bits */
-};
-
-/*
- * The L2 tables in L1 order, as the meta writer meets them: the runs of
- * data and of zeros not wholly below the current table, and the data
- * clusters below it, which fix where its entries point.
- */
-struct table_walk {
-	struct run_walk data, zero;	/* the first runs that end past counted */
-	uint64_t counted;		/* guest clusters below it are counted */
-	uint64_t data_below;		/* data clusters below counted */
-	uint64_t table;			/* L1 index of the current table */
-	uint64_t ordinal;		/* tables before it */
-};
-
-/*
- * The state of writing the metadata clusters in order.  Between calls to
- * meta_writer_next it holds where the L1 table and the L2 tables have got
- * to.
- */
-struct meta_writer {
-	const struct layout *lo;
-	uint64_t cluster;		/* host cluster of the next one to fill */
-	uint64_t emitted;		/* metadata clusters before it */
-	struct table_walk l1;		/* the tables the L1 table has reached */
-	struct table_walk l2;		/* the next L2 table to fill */
 };
 
 /*
@@ -224,20 +198,5 @@ int run_merge_next(struct run_merge *m);
  * 1, or 0 with the walk over past the last.  Walks runs, never clusters.
  */
 int run_walk_seek(struct run_walk *walk, const struct layout *lo, uint64_t k);
-
-/*
- * Fill cluster (lo->cluster_size bytes) with the next metadata cluster in
- * the order of the file, header first.  Returns 1, or 0 with cluster
- * untouched once all layout_meta_clusters(lo) clusters have been produced.
- */
-void meta_writer_init(struct meta_writer *mw, const struct layout *lo);
-int meta_writer_next(struct meta_writer *mw, unsigned char *cluster);
-
-/*
- * Move mw to host cluster `cluster`: the next meta_writer_next fills the
- * first metadata cluster at or after it (mw->cluster), and the next ones,
- * as a writer from 0 would; none past the end.  Walks runs, never clusters.
- */
-void meta_writer_seek(struct meta_writer *mw, uint64_t cluster);
 
 #endif

@@ -2,11 +2,11 @@
  * meta.c: the bytes of every metadata cluster of a layout, in the order of
  * the file or from any cluster on: the header and its extensions, the L1
  * and L2 tables, the refcount table and blocks.  Pure, as layout.c is,
- * and built on it; the contracts are in layout.h.
+ * and built on it; the contracts are in meta.h.
  */
 #include <string.h>
 
-#include "layout.h"
+#include "meta.h"
 #include "util.h"
 
 /*

@@ -1,6 +1,7 @@
 /*
- * report.c: what the user sees on stderr: the one-line errors, and the
- * progress of -p, whose line an error ends first.  See report.h.
+ * report.c: what the user sees on stderr: the one-line errors, the
+ * progress of -p, whose line an error ends first, and the statistics of
+ * -v.  See report.h.
  */
 #define _GNU_SOURCE
 
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "ranges.h"
 #include "report.h"
 
 #define PROGRESS_CONSOLE_INTERVAL	0.2	/* seconds */
@@ -160,7 +160,8 @@ progress_on(void)
 	return progress.on;
 }
 
-long
+/* VmHWM: unlike ru_maxrss, not inherited across exec from a larger parent. */
+static long
 peak_memory_kib(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");
@@ -176,25 +177,11 @@ peak_memory_kib(void)
 	return kib;
 }
 
-/*
- * A file name in a comment line: bytes that would end the line or hide in
- * a terminal are written as \ooo, so that the range file reads back.
- */
-static void
-print_name(const char *name)
-{
-	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
-			printf("\\%03o", *p);
-		else
-			putchar(*p);
-	}
-}
-
 void
-print_map_header(const char *name, uint64_t size)
+print_statistics(uint64_t read, uint64_t skipped, uint64_t written,
+    const char *output_holds)
 {
-	fputs(RANGES_MAP_HEADER, stdout);
-	print_name(name);
-	printf(", %" PRIu64 " bytes: OFFSET LENGTH\n", size);
+	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
+	    " by seeking, wrote %" PRIu64 " (%s), peak memory %ld KiB\n", read,
+	    skipped, written, output_holds, peak_memory_kib());
 }

@@ -26,17 +26,11 @@ void progress_next_pass(void);
 int progress_on(void);
 
 /*
- * The peak resident memory of this program, in KiB: the VmHWM of
- * /proc/self/status, which unlike ru_maxrss is not inherited across exec
- * from a larger parent; -1 where it cannot be read.
+ * -v, in either direction: the bytes read, skipped by seeking and
+ * written, what the output holds (a phrase), and the peak resident memory
+ * of this program (-1 KiB where /proc cannot tell it).
  */
-long peak_memory_kib(void);
-
-/*
- * The comment line that begins the range file of --map, on stdout, for
- * the disk name of size bytes.  The range reader knows it by
- * RANGES_MAP_HEADER and refuses it over a backing file.
- */
-void print_map_header(const char *name, uint64_t size);
+void print_statistics(uint64_t read, uint64_t skipped, uint64_t written,
+    const char *output_holds);
 
 #endif

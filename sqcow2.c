@@ -1,18 +1,12 @@
 /*
  * sqcow2: turn a raw disk image on standard input into a qcow2 image on
- * standard output, in one forward pass.  This file holds the options and
- * main; io.c and output.c move the bytes, encode.c writes the image forms,
- * and layout.c computes where everything goes.
+ * standard output, in one forward pass, and back with -d.  This file
+ * holds the options: parsed, checked against each other, and handed to
+ * encode() or decode() (encode.c, decode.c), which drive the rest.
  */
 #define _GNU_SOURCE
 
-#include <sys/stat.h>
-
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,40 +16,13 @@
 #include "backing.h"
 #include "decode.h"
 #include "encode.h"
-#include "io.h"
-#include "layout.h"
-#include "ranges.h"
+#include "files.h"
+#include "options.h"
+#include "qcow2.h"
+#include "report.h"
 #include "sizes.h"
 
 #define VERSION		"1.0.0"
-
-struct options {
-	const char *input_path;		/* NULL: stdin; -i, or the argument */
-	uint64_t size;
-	int have_size;
-	const char *ranges_path;	/* NULL: found, or all of the disk */
-	int sparsify;			/* 1 --sparsify, 0 --no-sparsify, -1 not said */
-	const char *diff_path;		/* --diff: the previous disk, raw or qcow2 */
-	unsigned cluster_bits;
-	int version;			/* of the qcow2 image: 2 or 3 */
-	const char *backing_file;
-	const char *backing_format;
-	int unsafe_backing;		/* -u: the backing file is not looked at */
-	int raw_format;			/* -f raw: a disk, whatever its first bytes */
-	const char *output_path;	/* NULL: stdout */
-	int fsync;
-	int print_size;
-	int have_expect_size;		/* --expect-size: the image must be so long */
-	uint64_t expect_size;
-	int map;
-	int progress;
-	int verbose;
-	int slice;			/* --slice: bytes [slice_start, slice_end) */
-	uint64_t slice_start, slice_end;
-	int decode;			/* -d: a qcow2 image back to the raw disk */
-	int test;			/* -t: decode it, write nothing */
-	const char *encoding_option;	/* the first option given that -d has no use for */
-};
 
 static void
 help(void)
@@ -435,314 +402,16 @@ parse_options(int argc, char **argv, struct options *opt)
 		check_encoding(opt);
 }
 
-/* --size, or the size of the input; the two must agree. */
-static uint64_t
-disk_size(const struct options *opt, const struct io *in)
-{
-	int seekable = io_seekable(in);
-
-	if (!opt->have_size) {
-		if (!seekable)
-			diex(2, "--size is needed when %s is not a file or a block device",
-			    in->name);
-		return in->size;
-	}
-	if (seekable && in->size < opt->size)
-		diex(1, "input ended at offset %" PRIu64 ", before --size %" PRIu64,
-		    in->size, opt->size);
-	if (seekable && in->size > opt->size)
-		diex(1, "input longer than --size %" PRIu64, opt->size);
-	return opt->size;
-}
-
-/* --map: the data ranges of a file, as a range file. */
-static void
-print_map(const char *path, int raw_format)
-{
-	struct range_list ranges = { 0 };
-	struct io in;
-
-	open_input(path, &in);
-	if (!io_seekable(&in))
-		diex(2, "--map needs a file or a block device, and %s is neither", in.name);
-	if (!raw_format)
-		refuse_image_input(&in, "-d --map");
-	data_ranges(&in, in.size, &ranges);
-	print_map_header(in.name, in.size);
-	for (size_t i = 0; i < ranges.n; i++)
-		printf("%" PRIu64 " %" PRIu64 "\n", ranges.v[i].offset, ranges.v[i].length);
-	flush_stdout();
-	ranges_free(&ranges);
-}
-
-/*
- * The ranges of the range file; without one, the data that a file on the
- * input holds, or else the whole disk.
- */
-static void
-load_ranges(const struct options *opt, struct io *in, const struct io *out,
-    uint64_t size, struct range_list *list)
-{
-	struct ranges_error error;
-	FILE *f;
-
-	if (opt->ranges_path == NULL) {
-		if (io_seekable(in))
-			data_ranges(in, size, list);
-		else if (size > 0 && ranges_add(list, 0, size) == -1)
-			die(1, "ranges");
-		return;
-	}
-	refuse_closed(opt->ranges_path);
-	if ((f = fopen(opt->ranges_path, "r")) == NULL)
-		die(1, "%s", opt->ranges_path);
-	/* A range file the shell has just emptied for the image (> r) lists nothing. */
-	if (is_output(fileno(f), out))
-		diex(1, "%s: the range file is the output file", opt->ranges_path);
-	if (ranges_read(f, size, opt->backing_file != NULL, list, &error) == -1) {
-		if (ferror(f))
-			die(1, "%s", opt->ranges_path);
-		if (error.line == 0)
-			diex(1, "%s: %s", opt->ranges_path, error.why);
-		diex(1, "%s line %lu: %s", opt->ranges_path, error.line, error.why);
-	}
-	fclose(f);
-	ranges_merge(list);
-}
-
-/* For a size whose L1 table is too large: the cluster size that fits it. */
-static const char *
-cluster_size_that_fits(uint64_t size)
-{
-	static char advice[64];
-	struct layout lo;
-
-	for (unsigned bits = MIN_CLUSTER_BITS; bits <= MAX_CLUSTER_BITS; bits++) {
-		if (layout_init(&lo, size, bits, NULL, 0) == LAYOUT_L1_TOO_LARGE)
-			continue;
-		snprintf(advice, sizeof(advice), "-c %u%s or more makes it fit",
-		    bits >= 20 ? 1u << (bits - 20) : 1u << (bits - 10), bits >= 20 ? "M" : "k");
-		return advice;
-	}
-	return "no cluster size does: QEMU opens at most 2 EiB, at -c 2M";
-}
-
-/* The layout of ranges, with the header the options ask for. */
-static void
-plan_image(struct layout *plan, const struct options *opt, uint64_t size,
-    const struct range_list *ranges)
-{
-	enum layout_error error;
-
-	if ((error = layout_init(plan, size, opt->cluster_bits, ranges->v,
-	    ranges->n)) == LAYOUT_L1_TOO_LARGE)
-		diex(1, "%s: %s", layout_strerror(error), cluster_size_that_fits(size));
-	if (error != LAYOUT_OK)
-		diex(1, "%s", layout_strerror(error));
-	/* Only the options make the header: what is wrong there is usage. */
-	if ((error = layout_set_header(plan, opt->version, opt->backing_file,
-	    opt->backing_format)) != LAYOUT_OK)
-		diex(2, "%s", layout_strerror(error));
-}
-
-static void
-print_statistics(const struct copier *c, const struct layout *lo)
-{
-	fprintf(stderr, "sqcow2: read %" PRIu64 " bytes, skipped %" PRIu64
-	    " by seeking, wrote %" PRIu64 " (the image: %" PRIu64 " data clusters, %"
-	    PRIu64 " metadata clusters), peak memory %ld KiB\n", c->bytes_read,
-	    c->bytes_skipped, c->bytes_written, lo->data_clusters,
-	    layout_meta_clusters(lo), peak_memory_kib());
-}
-
-/*
- * With all it needs given, --print-size does not look at the input: the
- * size and the ranges are known, and nothing is to be sparsified.
- */
-static int
-needs_input(const struct options *opt)
-{
-	struct stat st;
-
-	if (!opt->print_size || !opt->have_size || opt->ranges_path == NULL ||
-	    opt->sparsify == 1 || opt->diff_path != NULL || opt->input_path != NULL)
-		return 1;
-	/* Not said: a file on stdin is sparsified by the run this size is for. */
-	return opt->sparsify == -1 && fstat(STDIN_FILENO, &st) == 0 &&
-	    (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) && isatty(STDIN_FILENO) == 0 &&
-	    !stdin_was_closed();
-}
-
-
-/* A slice ends where the image does; one that starts past it is wrong. */
-static void
-clip_slice(struct options *opt, uint64_t image_size)
-{
-	if (opt->slice_start > image_size)
-		diex(1, "--slice starts at %" PRIu64 ", past the end of the image, %"
-		    PRIu64 " bytes", opt->slice_start, image_size);
-	if (opt->slice_end > image_size)
-		opt->slice_end = image_size;
-}
-
-/* Over a backing file zeros hide its data: zero clusters, or data in version 2. */
-static enum zero_rule
-zero_rule(const struct options *opt)
-{
-	if (opt->backing_file == NULL)
-		return ZEROS_DROPPED;
-	return opt->version == 3 ? ZEROS_MARKED : ZEROS_STORED;
-}
-
-
-/*
- * The backing file, looked at where the image goes, as QEMU will open it
- * (-u: not at all); with --diff, the previous disk must be its disk.
- */
-static void
-check_overlay(const struct options *opt, const struct io *out, const struct base *base)
-{
-	const char *image_path = opt->output_path != NULL && !out->in_place ?
-	    opt->output_path : opt->output_path == NULL ? stdout_path() : NULL;
-	struct backing found;
-	uint64_t base_size;
-
-	if (opt->unsafe_backing || opt->print_size ||
-	    !check_backing(opt->backing_file, opt->backing_format, image_path, &found))
-		return;
-	if (opt->diff_path == NULL || !found.size_known)
-		return;
-	/* An image holds a disk rounded up to whole sectors, as QEMU reads it. */
-	base_size = base->disk_size;
-	if (strcmp(found.format, "qcow2") == 0 && !base->is_image)
-		base_size = (base_size + 511) / 512 * 512;
-	if (base_size != found.disk_size)
-		diex(1, "--diff %s holds %" PRIu64 " bytes, -b %s a disk of %" PRIu64
-		    ": they must be the same disk (a partial copy?)", opt->diff_path,
-		    base->disk_size, opt->backing_file, found.disk_size);
-}
-
-/* The image these options make must be as long as --expect-size says. */
-static void
-check_expected_size(const struct options *opt, const struct layout *plan)
-{
-	if (opt->have_expect_size && layout_image_size(plan) != opt->expect_size)
-		diex(1, "the image would be %" PRIu64 " bytes, not the %" PRIu64
-		    " of --expect-size: other options, or another disk", layout_image_size(plan),
-		    opt->expect_size);
-}
-
-/* Write the image planned, or a slice of it, as the output allows. */
-static void
-write_image(struct copier *c, const struct options *opt, int new_file,
-    struct layout *plan, struct sorting *sorting, struct layout *written)
-{
-	if (new_file) {
-		write_sparse(c, plan, sorting, written);
-		return;
-	}
-	if (opt->slice)
-		write_slice(c, plan, opt->slice_start, opt->slice_end);
-	else
-		write_stream(c, plan);
-	*written = *plan;
-	/* Whatever a file held past the image is not part of it. */
-	end_output(c);
-}
-
 int
 main(int argc, char **argv)
 {
 	struct options opt = { 0 };
-	struct range_list ranges = { 0 };
-	struct io in = { .fd = -1, .name = "stdin" }, out = { .fd = -1, .name = "stdout" };
-	struct base base = { .is_image = 0 };
-	struct sorting sorting = { 0 };
-	struct layout plan, written;
-	struct copier c;
-	int new_file = 0, passes;
 
 	io_start();
 	parse_options(argc, argv, &opt);
 	if (opt.decode)
-		return decode(&(struct decode_options){
-		    .input_path = opt.input_path, .output_path = opt.output_path,
-		    .print_size = opt.print_size, .map = opt.map, .test = opt.test,
-		    .progress = opt.progress,
-		    .verbose = opt.verbose, .fsync = opt.fsync });
-	if (opt.map) {
-		print_map(opt.input_path, opt.raw_format);
-		return 0;
-	}
-	refuse_own_backing(opt.output_path, opt.backing_file);
-	/* A terminal is refused before any work is done. */
-	if (!opt.print_size)
-		new_file = open_output(opt.output_path, &out);
-	if ((opt.progress || opt.verbose) && !opt.print_size && is_stderr(&out))
-		diex(2, "stderr is the output: -p and -v would write into the image");
-	if (needs_input(&opt)) {
-		open_input(opt.input_path, &in);
-		if (!opt.print_size && same_file(&in, &out))
-			diex(1, "%s: input file is output file", in.name);
-	}
-	if (!opt.print_size)
-		ready_output(&out);
-	in.size = disk_size(&opt, &in);
-	load_ranges(&opt, &in, &out, in.size, &ranges);
-	if (opt.diff_path != NULL) {
-		open_base(opt.diff_path, &base, in.size, opt.ranges_path == NULL ?
-		    &ranges : NULL);
-		sorting.base = &base;
-	}
-	if (opt.backing_file != NULL)
-		check_overlay(&opt, &out, &base);
-	plan_image(&plan, &opt, in.size, &ranges);
-	/*
-	 * A file can be read twice, and dropping its clusters of zeros costs
-	 * less than the bytes it saves; -o drops them in its one pass.  A
-	 * slice would scan the whole disk for its part, and has no default:
-	 * one that cut another image than its job's would join into garbage.
-	 */
-	if (opt.sparsify == -1 && opt.slice && io_seekable(&in))
-		diex(2, "--slice of a file or block device needs --no-sparsify (cut the "
-		    "image that option makes) or --sparsify (cut the one made whole "
-		    "by default)");
-	/* With -o, --no-sparsify stores the clusters of zeros as the stream does. */
-	sorting.zeros_are = new_file && opt.sparsify == 0 ? ZEROS_STORED : zero_rule(&opt);
-	if (opt.sparsify == -1)
-		opt.sparsify = io_seekable(&in) && !new_file;
-	/* A file's first bytes are looked at now; a pipe's before they are copied. */
-	if (!opt.raw_format && in.fd != -1 && (!opt.print_size || io_seekable(&in)))
-		refuse_image_input(&in, "-d");
-
-	copier_init(&c, &in, &out, plan.cluster_size);
-	/* Over a backing file the bytes outside the ranges are its data. */
-	c.check_zeros = opt.backing_file == NULL;
-	passes = (opt.sparsify || opt.diff_path != NULL) && !new_file ? 2 : 1;
-	if (opt.progress)
-		progress_start(in.size, passes, isatty(STDERR_FILENO));
-	if (passes == 2) {
-		sort_first(&c, &plan, &sorting);
-		progress_next_pass();
-	}
-	check_expected_size(&opt, &plan);
-	if (opt.slice)
-		clip_slice(&opt, layout_image_size(&plan));
-	if (opt.print_size) {
-		printf("%" PRIu64 "\n", opt.slice ? opt.slice_end - opt.slice_start :
-		    layout_image_size(&plan));
-		flush_stdout();
-	} else {
-		write_image(&c, &opt, new_file, &plan, &sorting, &written);
-		commit_output(&out, opt.fsync);
-		count_progress(in.offset, c.bytes_read, 1);
-		if (opt.verbose)
-			print_statistics(&c, &written);
-	}
-	copier_free(&c);
-	sorting_free(&sorting);
-	if (opt.diff_path != NULL)
-		close_base(&base);
-	ranges_free(&ranges);
-	return 0;
+		return decode(&opt);
+	if (opt.map)
+		return map_disk(&opt);
+	return encode(&opt);
 }

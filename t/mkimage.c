@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "meta.h"
 #include "ranges.h"
 
 static _Noreturn void fail(const char *fmt, ...)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "meta.h"
 #include "model.h"
 
 #define QCOW_MAGIC		0x514649fbu

@@ -60,7 +60,11 @@ README run decode curl -s https://example.com/vm1.qcow2 | sqcow2 -d > /dev/vdb  
 README not benchmark case                                    sqcow2   reference
 README not layout header | L1 table | refcount table | refcount blocks
 README not layout header | L1 table | data | L2 tables
-README not file-list sqcow2.c        options and main
+README not file-list sqcow2.c          the options: parsed
+README not file-list stream.c          the stream form, whole
+README not file-list files.c           the ends opened and closed
+README not file-list qcow2.h           the format, once
+README not file-list t*.sh             end to end
 sqcow2.1 not range-file # OFFSET     LENGTH
 sqcow2.1 not range-file 524288       65536    1  dirty
 sqcow2.1 not range-file [{"offset": 0, "length": 1048576},

@@ -28,7 +28,9 @@
 #include <string.h>
 
 #include "layout.h"
+#include "meta.h"
 #include "model.h"
+#include "tap.h"
 #include "range_entry.h"
 #include "ranges.h"
 
@@ -43,142 +45,16 @@
 #define DEFAULT_CASES	4000
 #define SEEK_MOST	300	/* seeks checked per layout, past its parts' edges */
 
-/* The TAP harness */
-
-#define SHOWN_PER_TEST	8	/* failed checks printed in full per test */
-
-static int tests_run, tests_failed;
-static int checks_failed;	/* in the current test */
-static char case_text[1024];	/* what the current test is looking at */
-static char note_text[256];	/* where, for the next failed check only */
-
-#define TEST(call, what)	(test_begin(), (call), test_end(what))
-
-#define check(expr)		check_at(__LINE__, #expr, (expr) != 0)
-#define check_u64(got, want)	check_u64_at(__LINE__, #got, (uint64_t)(got), \
-				    #want, (uint64_t)(want))
-#define check_str(got, want)	check_str_at(__LINE__, #got, (got), #want, (want))
-#define check_err(got, want)	check_err_at(__LINE__, #got, (got), #want, (want))
-
-static void
-test_begin(void)
-{
-	checks_failed = 0;
-	case_text[0] = note_text[0] = '\0';
-}
-
-static void
-test_end(const char *what)
-{
-	tests_run++;
-	if (checks_failed > SHOWN_PER_TEST)
-		printf("# (and %d more failed checks)\n",
-		    checks_failed - SHOWN_PER_TEST);
-	if (checks_failed > 0)
-		tests_failed++;
-	printf("%sok %d - %s\n", checks_failed > 0 ? "not " : "", tests_run, what);
-	fflush(stdout);
-}
-
-static void
-set_case(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(case_text, sizeof(case_text), fmt, ap);
-	va_end(ap);
-}
-
-/* Append to the case text, as far as it has room. */
-static void
-add_case(const char *fmt, ...)
-{
-	size_t used = strlen(case_text);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(case_text + used, sizeof(case_text) - used, fmt, ap);
-	va_end(ap);
-}
-
-static void
-note(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(note_text, sizeof(note_text), fmt, ap);
-	va_end(ap);
-}
-
-/* Count a failed check; returns whether to print its values. */
-static int
-check_failed(int line, const char *got, const char *op, const char *want)
-{
-	if (++checks_failed > SHOWN_PER_TEST) {
-		note_text[0] = '\0';
-		return 0;
-	}
-	printf("# check \"%s%s%s\" failed at %s:%d\n", got, op, want, __FILE__, line);
-	if (case_text[0] != '\0')
-		printf("#   case: %s\n", case_text);
-	if (note_text[0] != '\0')
-		printf("#     at: %s\n", note_text);
-	note_text[0] = '\0';
-	return 1;
-}
+#define check_err(got, want)	check_err_at(__FILE__, __LINE__, #got, (got), \
+				    #want, (want))
 
 static int
-check_at(int line, const char *expr, int ok)
-{
-	if (!ok)
-		check_failed(line, expr, "", "");
-	return ok;
-}
-
-static int
-check_u64_at(int line, const char *got_expr, uint64_t got,
-    const char *want_expr, uint64_t want)
-{
-	if (got == want)
-		return 1;
-	if (check_failed(line, got_expr, " == ", want_expr)) {
-		printf("#    got: %" PRIu64 " (0x%" PRIx64 ")\n", got, got);
-		printf("#   want: %" PRIu64 " (0x%" PRIx64 ")\n", want, want);
-	}
-	return 0;
-}
-
-static void
-print_str(const char *label, const char *s)
-{
-	if (s == NULL)
-		printf("#   %s: NULL\n", label);
-	else
-		printf("#   %s: \"%s\"\n", label, s);
-}
-
-static int
-check_str_at(int line, const char *got_expr, const char *got,
-    const char *want_expr, const char *want)
-{
-	if (got == want || (got != NULL && want != NULL && strcmp(got, want) == 0))
-		return 1;
-	if (check_failed(line, got_expr, " == ", want_expr)) {
-		print_str(" got", got);
-		print_str("want", want);
-	}
-	return 0;
-}
-
-static int
-check_err_at(int line, const char *got_expr, enum layout_error got,
+check_err_at(const char *file, int line, const char *got_expr, enum layout_error got,
     const char *want_expr, enum layout_error want)
 {
 	if (got == want)
 		return 1;
-	if (check_failed(line, got_expr, " == ", want_expr)) {
+	if (check_failed(file, line, got_expr, " == ", want_expr)) {
 		printf("#    got: %d (%s)\n", (int)got, layout_strerror(got));
 		printf("#   want: %d (%s)\n", (int)want, layout_strerror(want));
 	}
@@ -187,16 +63,16 @@ check_err_at(int line, const char *got_expr, enum layout_error got,
 
 static struct model_failure failure;	/* what the model last found wrong */
 
-#define check_model(call)	check_model_at(__LINE__, #call, (call))
+#define check_model(call)	check_model_at(__FILE__, __LINE__, #call, (call))
 
 /* A check of the model's: what it looked at, and both values, on failure. */
 static int
-check_model_at(int line, const char *call, int status)
+check_model_at(const char *file, int line, const char *call, int status)
 {
 	if (status == 0)
 		return 1;
 	note("%s", failure.what);
-	if (check_failed(line, call, "", "") && failure.relation != NULL) {
+	if (check_failed(file, line, call, "", "") && failure.relation != NULL) {
 		printf("#    got: %" PRIu64 " (0x%" PRIx64 ")\n", failure.got,
 		    failure.got);
 		printf("#   want: %s%" PRIu64 " (0x%" PRIx64 ")\n", failure.relation,
@@ -3080,6 +2956,5 @@ main(int argc, char **argv)
 	    "ranges_merge: long lists sorted, reversed, organ pipe, shuffled");
 	TEST(t_add_grows(), "ranges_add grows past its first allocation; ranges_free resets");
 
-	printf("1..%d\n", tests_run);
-	return tests_failed > 0;
+	return tap_done();
 }

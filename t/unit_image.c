@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "decoder.h"
+#include "tap.h"
 
 #define KiB		(UINT64_C(1) << 10)
 #define MiB		(UINT64_C(1) << 20)
@@ -33,82 +34,6 @@
 #define ZERO_FLAG	UINT64_C(1)
 #define ALL_SUBCLUSTERS	UINT32_C(0xffffffff)
 #define MAX_STEPS	(UINT64_C(1) << 26)	/* a decoding that takes more hangs */
-
-/* The TAP harness, as in t/unit.c */
-
-#define SHOWN_PER_TEST	8
-
-static int tests_run, tests_failed;
-static int checks_failed;
-static char case_text[1024];
-
-#define TEST(call, what)	(test_begin(), (call), test_end(what))
-
-#define check(expr)		check_at(__LINE__, #expr, (expr) != 0)
-#define check_u64(got, want)	check_u64_at(__LINE__, #got, (uint64_t)(got), \
-				    #want, (uint64_t)(want))
-#define check_fault(r, want)	check_fault_at(__LINE__, (r), #want, (want))
-
-static void
-test_begin(void)
-{
-	checks_failed = 0;
-	case_text[0] = '\0';
-}
-
-static void
-test_end(const char *what)
-{
-	tests_run++;
-	if (checks_failed > SHOWN_PER_TEST)
-		printf("# (and %d more failed checks)\n", checks_failed - SHOWN_PER_TEST);
-	if (checks_failed > 0)
-		tests_failed++;
-	printf("%sok %d - %s\n", checks_failed > 0 ? "not " : "", tests_run, what);
-	fflush(stdout);
-}
-
-static void
-set_case(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(case_text, sizeof(case_text), fmt, ap);
-	va_end(ap);
-}
-
-static int
-check_failed(int line, const char *got, const char *op, const char *want)
-{
-	if (++checks_failed > SHOWN_PER_TEST)
-		return 0;
-	printf("# check \"%s%s%s\" failed at %s:%d\n", got, op, want, __FILE__, line);
-	if (case_text[0] != '\0')
-		printf("#   case: %s\n", case_text);
-	return 1;
-}
-
-static int
-check_at(int line, const char *expr, int ok)
-{
-	if (!ok)
-		check_failed(line, expr, "", "");
-	return ok;
-}
-
-static int
-check_u64_at(int line, const char *got_expr, uint64_t got, const char *want_expr,
-    uint64_t want)
-{
-	if (got == want)
-		return 1;
-	if (check_failed(line, got_expr, " == ", want_expr)) {
-		printf("#    got: %" PRIu64 " (0x%" PRIx64 ")\n", got, got);
-		printf("#   want: %" PRIu64 " (0x%" PRIx64 ")\n", want, want);
-	}
-	return 0;
-}
 
 static void *
 xcalloc(size_t n, size_t size)
@@ -2269,6 +2194,5 @@ main(int argc, char **argv)
 	TEST(t_misuse(), "the protocol: a caller that breaks it gets IMAGE_MISUSE");
 	TEST(t_data_map(), "data_map_add joins touching DATA steps, ends at gaps and STEP_DONE");
 	TEST(t_random(cases), "random images in random layouts: the model's disk, or a refusal that is right");
-	printf("1..%d\n", tests_run);
-	return tests_failed > 0;
+	return tap_done();
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "meta.h"
 #include "ranges.h"
 #include "fuzz.h"
 #include "t/model.h"

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "meta.h"
 #include "range_entry.h"
 #include "ranges.h"
 #include "fuzz.h"

@@ -1,0 +1,114 @@
+/*
+ * seekable.c: the seekable form of an image, -o's; see seekable.h and,
+ * for where each cluster goes, layout.h.
+ */
+#define _GNU_SOURCE
+
+#include <inttypes.h>
+
+#include "report.h"
+#include "seekable.h"
+#include "stream.h"
+#include "util.h"
+
+#define RESERVE_STEP	(UINT64_C(64) << 20)	/* fallocate this far ahead */
+
+/*
+ * n kept clusters at chunk, guest clusters from first on: shared with the
+ * input by copy_file_range where the kernel can, the rest written (the
+ * chunk holds them, zeros past the input's end included).
+ */
+static void
+keep_run(struct copier *c, const struct layout *lo, const unsigned char *chunk,
+    uint64_t first, uint64_t n)
+{
+	uint64_t bytes = n * lo->cluster_size;
+	uint64_t shared;
+
+	/* Where the kernel copies rather than shares, reserved blocks are faster. */
+	output_reserve_span(c, bytes);
+	shared = bytes > 0 ? input_share(c, first << lo->cluster_bits, bytes) : 0;
+	if (shared < bytes)
+		output_write(c, chunk + shared, (size_t)(bytes - shared));
+}
+
+/*
+ * Guest clusters [first, end) to the output, those that the sieve keeps.
+ * Between two regular files they go by copy_file_range, which shares
+ * extents on XFS and btrfs; otherwise they are read straight into the
+ * buffer, and a kept cluster moves down only once a dropped one has left
+ * a gap before it.
+ */
+static void
+copy_kept(struct copier *c, const struct layout *lo, uint64_t first,
+    uint64_t end, struct sieve *s)
+{
+	size_t cs = lo->cluster_size, room;
+
+	while (first < end) {
+		int sharing = copier_shares(c);
+		uint64_t clusters, run = 0;
+		unsigned char *chunk;
+
+		/* In steps: the final size is known only to be at most the plan's. */
+		output_reserve(c, min_u64(output_of(c)->offset + RESERVE_STEP,
+		    layout_image_size(lo)), 0);
+		chunk = output_room(c, &room);
+		if ((clusters = sieve_read(c, lo, s, chunk, room, &first, end)) == 0)
+			break;
+		sieve_clusters(s, lo, chunk, first, clusters);
+		for (uint64_t i = 0; i < clusters; i++) {
+			if (!s->keep[i]) {
+				if (sharing)
+					keep_run(c, lo, chunk + run * cs, first + run, i - run);
+				run = i + 1;
+			} else if (!sharing) {
+				output_keep(c, chunk + i * cs, cs);
+			}
+		}
+		if (sharing)
+			keep_run(c, lo, chunk + run * cs, first + run, clusters - run);
+		first += clusters;
+	}
+}
+
+/*
+ * The clusters after the header hold the L1 table, whose size the virtual
+ * size alone sets, never guest data, which a file system probe could take
+ * for the guest's superblock.  Every write goes forward but the last,
+ * of the header and the L1 table.
+ */
+void
+write_seekable(struct copier *c, const struct layout *plan, struct sieve *s,
+    struct layout *lo)
+{
+	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
+	enum layout_error error;
+	struct meta_writer mw;
+	struct run_walk walk;
+
+	output_seek(c, head);
+	run_walk_init(&walk, plan);
+	while (run_next(&walk)) {
+		input_pass_unstored(c, (walk.first << plan->cluster_bits) -
+		    input_of(c)->offset);
+		copy_kept(c, plan, walk.first, walk.end, s);
+	}
+	input_finish(c);
+	output_flush(c);
+	/* A subset of the plan's clusters: it fits wherever the plan did. */
+	if ((error = layout_of_sieve(lo, plan, s)) != LAYOUT_OK)
+		diex(1, "%s", layout_strerror(error));
+	layout_data_first(lo);
+	if (output_of(c)->offset != lo->l2_offset || lo->data_offset != head)
+		diex(1, "internal error: %" PRIu64 " bytes of data, layout says %" PRIu64,
+		    output_of(c)->offset, lo->l2_offset);
+	/* The tables after the data, the file cut there, then the header and L1. */
+	meta_writer_init(&mw, lo);
+	meta_writer_seek(&mw, lo->l2_offset >> lo->cluster_bits);
+	write_meta_clusters(c, &mw, UINT64_MAX, cut_at_end(lo));
+	output_end(c);
+	output_seek(c, 0);
+	meta_writer_init(&mw, lo);
+	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, 0);
+}
