@@ -183,6 +183,15 @@ test_expect_success '-t decodes an image whole and writes nothing; 0 only if all
 		"$SQCOW2" -t -o x.raw monday.qcow2
 '
 
+test_expect_success '-d refuses stderr as its output before touching it, as encoding does' '
+	echo "a log" >log && cp log log.before &&
+	test_expect_code 2 "$SQCOW2" -d -v -o /dev/stderr monday.qcow2 2>>log &&
+	head -n 1 log | test_cmp log.before - &&
+	test_expect_code 2 "$SQCOW2" -v -o /dev/stderr monday.raw 2>>log &&
+	head -n 1 log | test_cmp log.before - &&
+	grep -q "^sqcow2: stderr is the output: -p and -v would write into the disk$" log
+'
+
 test_expect_success '--version gives the version the man page gives' '
 	v=$("$SQCOW2" --version) &&
 	test_eq "sqcow2 $(sed -n "s/^Print the version, \(.*\), and exit\.$/\1/p" "$T_DIR/../man/sqcow2.1")" "$v" &&
