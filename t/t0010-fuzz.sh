@@ -10,7 +10,7 @@ bin=$(dirname "$SQCOW2")
 seconds=${FUZZ_SECONDS:-10}
 [ "${CI:-}" = true ] && seconds=${FUZZ_SECONDS:-60}
 
-for harness in ranges layout image; do
+for harness in ranges layout image inflate; do
 	test_expect_success "the $harness corpus replays clean" '
 		"$bin/replay-$harness" "$top/t/fuzz/corpus/$harness" >replay.tap &&
 		grep -q "^ok 1 - replayed [1-9][0-9]* inputs" replay.tap
@@ -20,12 +20,12 @@ done
 if [ "${VARIANT:-plain}" != plain ]; then
 	echo "# libFuzzer runs in the plain variant only"
 elif [ -x "$top/t/bin/fuzz-ranges" ] && [ -x "$top/t/bin/fuzz-layout" ] &&
-    [ -x "$top/t/bin/fuzz-image" ]; then
-	for harness in ranges layout image; do
+    [ -x "$top/t/bin/fuzz-image" ] && [ -x "$top/t/bin/fuzz-inflate" ]; then
+	for harness in ranges layout image inflate; do
 		# Images with extended L2 entries need 16 KiB clusters; a range
 		# file needs more than the 4096 bytes a line of it may hold.
 		case $harness in image) max_len=131072 ;; ranges) max_len=8192 ;;
-		*) max_len=4096 ;; esac
+		inflate) max_len=16384 ;; *) max_len=4096 ;; esac
 		test_expect_success "libFuzzer on $harness for $seconds s finds nothing" '
 			cp -r "$top/t/fuzz/corpus/$harness" corpus-$harness &&
 			"$top/t/bin/fuzz-$harness" -max_total_time=$seconds -max_len=$max_len \
