@@ -32,9 +32,10 @@
  * A table entry: a value in bits 16-31 (a literal, the base of a length
  * or distance, a code length symbol, the index of a sub-table), its kind
  * in bits 12-15, the length of its code in bits 8-11 and of its code and
- * extra bits in bits 0-5.  A link to a sub-table takes the root bits and
- * keeps the sub-table's index bits in bits 8-11.  An entry of no kind is
- * a code that stands for no symbol.
+ * extra bits in bits 0-5.  A link to a sub-table keeps the root's bits in
+ * bits 0-5 and the sub-table's index bits in bits 8-11; the sub-table's
+ * entries give their whole code's length.  An entry of no kind is a code
+ * that stands for no symbol.
  */
 #define ENTRY_LITERAL	0x8000
 #define ENTRY_MATCH	0x4000	/* a base and extra bits */
@@ -127,16 +128,15 @@ symbol_entry(enum code_kind kind, unsigned sym, unsigned code_bits)
 	return make_entry(0, 0, code_bits, 0);
 }
 
+/* The n low bits of code in reverse order, 1 <= n <= 16. */
 static unsigned
 reverse_bits(unsigned code, unsigned n)
 {
-	unsigned reversed = 0;
-
-	while (n-- > 0) {
-		reversed = reversed << 1 | (code & 1);
-		code >>= 1;
-	}
-	return reversed;
+	code = (code & 0x5555) << 1 | (code >> 1 & 0x5555);
+	code = (code & 0x3333) << 2 | (code >> 2 & 0x3333);
+	code = (code & 0x0f0f) << 4 | (code >> 4 & 0x0f0f);
+	code = (code & 0x00ff) << 8 | (code >> 8 & 0x00ff);
+	return code >> (16 - n);
 }
 
 /* Put entry at every index of table[0..size) whose low n bits are index. */
@@ -175,7 +175,7 @@ check_counts(const unsigned *counts, unsigned max, enum code_kind kind, int *inc
 
 /*
  * Fill the sub-tables of the codes sorted[from..n) longer than root, whose
- * canonical codes are codes[], from table[root_size]; the first free index
+ * canonical codes are codes[], from table[1 << root]; the first free index
  * is returned, or 0 if size is too small (it is not, see inflate.h).
  */
 static unsigned
@@ -201,7 +201,7 @@ fill_subtables(uint32_t *table, unsigned size, unsigned root, enum code_kind kin
 			len = lengths[sorted[i]];
 			fill(table + next, 1u << sub_bits,
 			    reverse_bits(codes[i], len) >> root, len - root,
-			    symbol_entry(kind, sorted[i], len - root));
+			    symbol_entry(kind, sorted[i], len));
 		}
 		next += 1u << sub_bits;
 	}
@@ -210,19 +210,18 @@ fill_subtables(uint32_t *table, unsigned size, unsigned root, enum code_kind kin
 
 /*
  * Build the decoding table of the code of lengths[0..n) into table[0..size)
- * with a root of at most max_root bits, set in *root.  Returns NULL, or
- * the fault in the code lengths.  A code of no codes at all decodes any
- * bit as a code of one bit, as zlib's does: a code length of 0 for code
- * lengths, else no symbol.
+ * with a root of root bits.  Returns NULL, or the fault in the lengths.
+ * A code of no codes at all decodes any bit as a code of one bit, as
+ * zlib's does: a code length of 0 for code lengths, else no symbol.
  */
 static const char *
-build_table(uint32_t *table, unsigned size, unsigned *root, enum code_kind kind,
-    const uint8_t *lengths, unsigned n, unsigned max_root)
+build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
+    const uint8_t *lengths, unsigned n)
 {
-	unsigned counts[MAX_CODE_BITS + 1] = { 0 }, next_code[MAX_CODE_BITS + 1];
+	unsigned counts[MAX_CODE_BITS + 1] = { 0 }, starts[MAX_CODE_BITS + 2];
 	uint16_t sorted[LITLEN_CODES], codes[LITLEN_CODES];
-	unsigned max = MAX_CODE_BITS, sorted_n = 0, code = 0, i;
-	int incomplete;
+	unsigned max = MAX_CODE_BITS, sorted_n, code = 0, i;
+	int incomplete = 0;
 	const char *why;
 
 	for (i = 0; i < n; i++)
@@ -230,29 +229,31 @@ build_table(uint32_t *table, unsigned size, unsigned *root, enum code_kind kind,
 	while (max > 0 && counts[max] == 0)
 		max--;
 	if (max == 0) {
-		table[0] = table[1] = kind == CODE_LENGTHS ?
-		    make_entry(0, ENTRY_LITERAL, 1, 0) : make_entry(0, 0, 1, 0);
-		*root = 1;
+		fill(table, 1u << root, 0, 0, kind == CODE_LENGTHS ?
+		    make_entry(0, ENTRY_LITERAL, 1, 0) : make_entry(0, 0, 1, 0));
 		return NULL;
 	}
 	if ((why = check_counts(counts, max, kind, &incomplete)) != NULL)
 		return why;
-	*root = max < max_root ? max : max_root;
 	if (incomplete)
-		table[0] = table[1] = make_entry(0, 0, 1, 0);
-	counts[0] = 0;
-	for (unsigned len = 1; len <= max; len++)
-		next_code[len] = code = (code + counts[len - 1]) << 1;
-	for (unsigned len = 1; len <= max; len++)
-		for (i = 0; i < n; i++)
-			if (lengths[i] == len) {
-				sorted[sorted_n] = (uint16_t)i;
-				codes[sorted_n++] = (uint16_t)next_code[len]++;
-			}
-	for (i = 0; i < sorted_n && lengths[sorted[i]] <= *root; i++)
-		fill(table, 1u << *root, reverse_bits(codes[i], lengths[sorted[i]]),
+		fill(table, 1u << root, 1, 1, make_entry(0, 0, 1, 0));
+	/* canonical codes, RFC 1951 3.2.2: by length, then by symbol */
+	starts[1] = 0;
+	for (unsigned len = 1; len <= MAX_CODE_BITS; len++)
+		starts[len + 1] = starts[len] + counts[len];
+	sorted_n = starts[MAX_CODE_BITS + 1];
+	for (i = 0; i < n; i++)
+		if (lengths[i] != 0)
+			sorted[starts[lengths[i]]++] = (uint16_t)i;
+	for (i = 0; i < sorted_n; i++) {
+		if (i > 0)
+			code = (code + 1) << (lengths[sorted[i]] - lengths[sorted[i - 1]]);
+		codes[i] = (uint16_t)code;
+	}
+	for (i = 0; i < sorted_n && lengths[sorted[i]] <= root; i++)
+		fill(table, 1u << root, reverse_bits(codes[i], lengths[sorted[i]]),
 		    lengths[sorted[i]], symbol_entry(kind, sorted[i], lengths[sorted[i]]));
-	if (i < sorted_n && fill_subtables(table, size, *root, kind, sorted, codes,
+	if (i < sorted_n && fill_subtables(table, size, root, kind, sorted, codes,
 	    lengths, i, sorted_n) == 0)
 		return "code table too large";
 	return NULL;
@@ -312,12 +313,8 @@ next_code(struct stream *s, const uint32_t *table, unsigned root, uint32_t *entr
 
 	refill(s);
 	e = table[s->bits & low_bits(root)];
-	if (e & ENTRY_LINK) {
-		if (s->held < root)
-			return FLOW_STOP;
-		take_bits(s, root);
-		e = table[(e >> 16) + (s->bits & low_bits(CODE_BITS(e)))];
-	}
+	if (e & ENTRY_LINK)
+		e = table[(e >> 16) + (s->bits >> ALL_BITS(e) & low_bits(CODE_BITS(e)))];
 	if (s->held < CODE_BITS(e))
 		return FLOW_STOP;
 	take_bits(s, CODE_BITS(e));
@@ -389,44 +386,75 @@ copy_fast(unsigned char *out, size_t distance, unsigned length)
 	return end;
 }
 
-/*
- * Decode symbols while 8 bytes of input and FAST_ROOM of output are left.
- * Returns FLOW_END after an end of block, else FLOW_ON with the stream
- * before the symbol it stopped at, for the careful loop to go on.
- */
-static enum flow
-decode_fast(struct stream *s)
+/* The entry of the code in the low bits of bits, its sub-table followed. */
+static inline uint32_t
+lookup(const uint32_t *table, uint64_t root_mask, uint64_t bits)
 {
-	const unsigned char *in = s->in;
-	size_t pos = s->pos, in_len = s->in_len;
-	uint64_t bits = s->bits, litlen_mask = low_bits(s->litlen_root);
-	uint64_t dist_mask = low_bits(s->dist_root);
-	unsigned held = s->held;
-	unsigned char *out = s->out + s->done, *out_end = s->out + s->out_len;
+	uint32_t e = table[bits & root_mask];
+
+	if (e & ENTRY_LINK)
+		e = table[(e >> 16) + (bits >> ALL_BITS(e) & low_bits(CODE_BITS(e)))];
+	return e;
+}
+
+/* The base of entry e plus its extra bits, which follow its code in bits. */
+static inline uint32_t
+base_and_extra(uint32_t e, uint64_t bits)
+{
+	return (e >> 16) + (uint32_t)((bits & low_bits(ALL_BITS(e))) >> CODE_BITS(e));
+}
+
+/*
+ * Decode symbols with tables of litlen_root and dist_root bits at the
+ * root, while 8 bytes of input and FAST_ROOM of output are left.  Returns
+ * FLOW_END after an end of block, else FLOW_ON with the stream before the
+ * symbol it stopped at, for the careful loop to go on.
+ */
+static inline enum flow
+decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
+{
+	const uint64_t litlen_mask = low_bits(litlen_root), dist_mask = low_bits(dist_root);
 	const uint32_t *litlen = s->litlen, *dist = s->dist;
+	const unsigned char *in = s->in + s->pos;
+	const unsigned char *in_stop = s->in + (s->in_len > 15 ? s->in_len - 15 : 0);
+	unsigned char *const out_start = s->out, *out = out_start + s->done;
+	unsigned char *const out_stop = out_start + (s->out_len >= FAST_ROOM ?
+	    s->out_len - FAST_ROOM + 1 : 0);
+	uint64_t bits = s->bits;
+	unsigned held = s->held;
 	enum flow flow = FLOW_ON;
 
-	while (in_len - pos >= 8 && (size_t)(out_end - out) >= FAST_ROOM) {
-		uint64_t bits_at_symbol;
-		unsigned held_at_symbol, length;
-		size_t distance;
-		uint32_t e;
+	uint32_t e = 0;
 
-		bits |= load_le64(in + pos) << held;
-		pos += (63 - held) >> 3;
+	if (in < in_stop && out < out_stop) {
+		bits |= load_le64(in) << held;
+		in += (63 - held) >> 3;
 		held |= 56;
-		bits_at_symbol = bits;
-		held_at_symbol = held;
-		e = litlen[bits & litlen_mask];
-		if (e & ENTRY_LINK) {
-			bits >>= ALL_BITS(e);
-			held -= ALL_BITS(e);
-			e = litlen[(e >> 16) + (bits & low_bits(CODE_BITS(e)))];
-		}
+		e = lookup(litlen, litlen_mask, bits);
+	}
+	while (in < in_stop && out < out_stop) {
+		uint32_t d, length;
+		uint64_t rest;
+		size_t distance;
+
+		/* e stays right: a refill adds bits above those it was found from */
+		bits |= load_le64(in) << held;
+		in += (63 - held) >> 3;
+		held |= 56;
 		if (e & ENTRY_LITERAL) {
-			*out++ = (unsigned char)(e >> 16);
-			bits >>= ALL_BITS(e);
-			held -= ALL_BITS(e);
+			/* 56 bits: this one, and two more from the root */
+			for (int more = 0; more < 2 && (e & ENTRY_LITERAL); more++) {
+				*out++ = (unsigned char)(e >> 16);
+				bits >>= ALL_BITS(e);
+				held -= ALL_BITS(e);
+				e = litlen[bits & litlen_mask];
+			}
+			if (e & ENTRY_LITERAL) {
+				*out++ = (unsigned char)(e >> 16);
+				bits >>= ALL_BITS(e);
+				held -= ALL_BITS(e);
+			}
+			e = lookup(litlen, litlen_mask, bits);
 			continue;
 		}
 		if (!(e & ENTRY_MATCH)) {
@@ -434,32 +462,24 @@ decode_fast(struct stream *s)
 				bits >>= ALL_BITS(e);
 				held -= ALL_BITS(e);
 				flow = FLOW_END;
-				break;
 			}
-			bits = bits_at_symbol;
-			held = held_at_symbol;
 			break;
 		}
-		length = (e >> 16) + (unsigned)((bits & low_bits(ALL_BITS(e))) >> CODE_BITS(e));
-		bits >>= ALL_BITS(e);
-		held -= ALL_BITS(e);
-		e = dist[bits & dist_mask];
-		if (e & ENTRY_LINK) {
-			bits >>= ALL_BITS(e);
-			held -= ALL_BITS(e);
-			e = dist[(e >> 16) + (bits & low_bits(CODE_BITS(e)))];
-		}
-		distance = (e >> 16) + (size_t)((bits & low_bits(ALL_BITS(e))) >> CODE_BITS(e));
-		if (!(e & ENTRY_MATCH) || distance > (size_t)(out - s->out)) {
-			bits = bits_at_symbol;
-			held = held_at_symbol;
+		length = base_and_extra(e, bits);
+		rest = bits >> ALL_BITS(e);
+		d = lookup(dist, dist_mask, rest);
+		distance = base_and_extra(d, rest);
+		if (!(d & ENTRY_MATCH) || distance > (size_t)(out - out_start))
 			break;
-		}
-		bits >>= ALL_BITS(e);
-		held -= ALL_BITS(e);
+		bits = rest >> ALL_BITS(d);
+		held -= ALL_BITS(e) + ALL_BITS(d);
+		bits |= load_le64(in) << held;
+		in += (63 - held) >> 3;
+		held |= 56;
+		e = lookup(litlen, litlen_mask, bits);
 		out = copy_fast(out, distance, length);
 	}
-	s->pos = pos;
+	s->pos = (size_t)(in - s->in);
 	s->bits = bits;
 	s->held = held;
 	s->done = (size_t)(out - s->out);
@@ -592,7 +612,7 @@ dynamic_tables(struct stream *s, struct inflater *z, uint64_t start)
 	};
 	uint8_t codelen_lengths[CODELEN_CODES] = { 0 }, lengths[286 + 30];
 	uint32_t codelen_table[1 << CODELEN_ROOT];
-	unsigned nlen, ndist, ncode, root;
+	unsigned nlen, ndist, ncode;
 	const char *why;
 	enum flow flow;
 
@@ -608,20 +628,23 @@ dynamic_tables(struct stream *s, struct inflater *z, uint64_t start)
 			return FLOW_STOP;
 		codelen_lengths[order[i]] = (uint8_t)take_bits(s, 3);
 	}
-	if ((why = build_table(codelen_table, 1 << CODELEN_ROOT, &root, CODE_LENGTHS,
-	    codelen_lengths, CODELEN_CODES, CODELEN_ROOT)) != NULL)
+	if ((why = build_table(codelen_table, 1 << CODELEN_ROOT, CODELEN_ROOT, CODE_LENGTHS,
+	    codelen_lengths, CODELEN_CODES)) != NULL)
 		return fail(s, why, start);
-	if ((flow = read_lengths(s, codelen_table, root, lengths, nlen + ndist)) != FLOW_ON)
+	if ((flow = read_lengths(s, codelen_table, CODELEN_ROOT, lengths, nlen + ndist)) !=
+	    FLOW_ON)
 		return flow;
 	if (lengths[256] == 0)
 		return fail(s, "no end-of-block code", start);
-	if ((why = build_table(z->litlen, INFLATE_LITLEN_SIZE, &s->litlen_root, CODE_LITLEN,
-	    lengths, nlen, INFLATE_LITLEN_ROOT)) != NULL ||
-	    (why = build_table(z->dist, INFLATE_DIST_SIZE, &s->dist_root, CODE_DIST,
-	    lengths + nlen, ndist, INFLATE_DIST_ROOT)) != NULL)
+	if ((why = build_table(z->litlen, INFLATE_LITLEN_SIZE, INFLATE_LITLEN_ROOT, CODE_LITLEN,
+	    lengths, nlen)) != NULL ||
+	    (why = build_table(z->dist, INFLATE_DIST_SIZE, INFLATE_DIST_ROOT, CODE_DIST,
+	    lengths + nlen, ndist)) != NULL)
 		return fail(s, why, start);
 	s->litlen = z->litlen;
 	s->dist = z->dist;
+	s->litlen_root = INFLATE_LITLEN_ROOT;
+	s->dist_root = INFLATE_DIST_ROOT;
 	return FLOW_ON;
 }
 
@@ -630,16 +653,16 @@ static void
 build_fixed(struct inflater *z)
 {
 	uint8_t lengths[LITLEN_CODES + DIST_CODES];
-	unsigned root;
 
 	memset(lengths, 8, 144);
 	memset(lengths + 144, 9, 256 - 144);
 	memset(lengths + 256, 7, 280 - 256);
 	memset(lengths + 280, 8, LITLEN_CODES - 280);
 	memset(lengths + LITLEN_CODES, 5, DIST_CODES);
-	build_table(z->fixed_litlen, 1 << 9, &root, CODE_LITLEN, lengths, LITLEN_CODES, 9);
-	build_table(z->fixed_dist, 1 << 5, &root, CODE_DIST, lengths + LITLEN_CODES,
-	    DIST_CODES, 5);
+	build_table(z->fixed_litlen, FIXED_LITLEN_SIZE, FIXED_LITLEN_ROOT, CODE_LITLEN, lengths,
+	    LITLEN_CODES);
+	build_table(z->fixed_dist, FIXED_DIST_SIZE, FIXED_DIST_ROOT, CODE_DIST,
+	    lengths + LITLEN_CODES, DIST_CODES);
 }
 
 /* One block, header to end; *last says whether it is the final one. */
@@ -661,17 +684,19 @@ decode_block(struct stream *s, struct inflater *z, int *fixed_built, int *last)
 		*fixed_built = 1;
 		s->litlen = z->fixed_litlen;
 		s->dist = z->fixed_dist;
-		s->litlen_root = 9;
-		s->dist_root = 5;
+		s->litlen_root = FIXED_LITLEN_ROOT;
+		s->dist_root = FIXED_DIST_ROOT;
+		flow = decode_fast(s, FIXED_LITLEN_ROOT, FIXED_DIST_ROOT);
 		break;
 	case 2:
 		if ((flow = dynamic_tables(s, z, start)) != FLOW_ON)
 			return flow;
+		flow = decode_fast(s, INFLATE_LITLEN_ROOT, INFLATE_DIST_ROOT);
 		break;
 	default:
 		return fail(s, "invalid block type", start);
 	}
-	if ((flow = decode_fast(s)) == FLOW_ON)
+	if (flow == FLOW_ON)
 		flow = decode_careful(s);
 	return flow;
 }

@@ -24,13 +24,17 @@
 #define INFLATE_DIST_ROOT	8
 #define INFLATE_LITLEN_SIZE	((1 << INFLATE_LITLEN_ROOT) + 1024)
 #define INFLATE_DIST_SIZE	((1 << INFLATE_DIST_ROOT) + 512)
+#define FIXED_LITLEN_ROOT	9	/* the fixed codes' longest */
+#define FIXED_DIST_ROOT		5
+#define FIXED_LITLEN_SIZE	(1 << FIXED_LITLEN_ROOT)
+#define FIXED_DIST_SIZE		(1 << FIXED_DIST_ROOT)
 
 /* The decoding tables, about 17 KiB; any storage, no set-up needed. */
 struct inflater {
 	uint32_t litlen[INFLATE_LITLEN_SIZE];	/* a dynamic block's */
 	uint32_t dist[INFLATE_DIST_SIZE];
-	uint32_t fixed_litlen[1 << 9];		/* the fixed codes, built once a call */
-	uint32_t fixed_dist[1 << 5];
+	uint32_t fixed_litlen[FIXED_LITLEN_SIZE];	/* built once a call, if used */
+	uint32_t fixed_dist[FIXED_DIST_SIZE];
 };
 
 struct inflate_error {
