@@ -2,12 +2,13 @@
  * inflate.c: raw deflate decoded into a cluster as QEMU's zlib decodes it
  * (see inflate.h).
  *
- * Bits are read first to last from bit 0 of a 64-bit buffer.  While 8
- * bytes of input and FAST_ROOM bytes of output are left, the fast loop
- * refills a word at a time and decodes a whole length and distance with
- * no check of either end; anything unusual (a bad code, a distance too
- * far back) is left to the careful loop, which refills a byte at a time
- * and checks every read and write.
+ * Bits are read first to last from bit 0 of a 64-bit buffer, refilled a
+ * word at a time while 8 bytes of input are left.  While 16 bytes of
+ * input and of output are left, the fast loop decodes a whole length and
+ * distance at a refill and copies the match in 8 or 16 byte chunks, with
+ * no check of the input's end; anything unusual (a bad code, a distance
+ * too far back, a match too close to the end) is left to the careful
+ * loop, which checks every read and write.
  *
  * zlib stops, with no fault, where the bits of a code, field or extra
  * bits are not all in the input.  Once the cluster is full it goes on
@@ -22,7 +23,7 @@
 
 #define MAX_CODE_BITS	15
 #define MAX_MATCH	258
-#define FAST_ROOM	(MAX_MATCH + 16)	/* a match and copy_fast's overrun */
+#define COPY_SLACK	16	/* copy_fast writes up to 15 bytes past a match */
 #define LITLEN_CODES	288
 #define DIST_CODES	32
 #define CODELEN_CODES	19
@@ -87,20 +88,20 @@ struct stream {
 	struct inflate_error *err;
 };
 
-static uint64_t
+static inline uint64_t
 low_bits(unsigned n)
 {
 	return ((uint64_t)1 << n) - 1;
 }
 
-static uint32_t
+static inline uint32_t
 make_entry(uint32_t value, unsigned kind, unsigned code_bits, unsigned extra_bits)
 {
 	return value << 16 | kind | code_bits << 8 | (code_bits + extra_bits);
 }
 
 /* The entry of symbol sym, of a code_bits long code, in a table of kind. */
-static uint32_t
+static inline uint32_t
 symbol_entry(enum code_kind kind, unsigned sym, unsigned code_bits)
 {
 	static const uint8_t repeat_extra[3] = { 2, 3, 7 };
@@ -129,7 +130,7 @@ symbol_entry(enum code_kind kind, unsigned sym, unsigned code_bits)
 }
 
 /* The n low bits of code in reverse order, 1 <= n <= 16. */
-static unsigned
+static inline unsigned
 reverse_bits(unsigned code, unsigned n)
 {
 	code = (code & 0x5555) << 1 | (code >> 1 & 0x5555);
@@ -140,11 +141,22 @@ reverse_bits(unsigned code, unsigned n)
 }
 
 /* Put entry at every index of table[0..size) whose low n bits are index. */
-static void
+static inline void
 fill(uint32_t *table, unsigned size, unsigned index, unsigned n, uint32_t entry)
 {
 	for (unsigned i = index; i < size; i += 1u << n)
 		table[i] = entry;
+}
+
+/*
+ * Fill table[0..2^root) from its first 2^filled entries: codes of no more
+ * than filled bits decode by those bits alone.
+ */
+static void
+repeat_root(uint32_t *table, unsigned filled, unsigned root)
+{
+	for (size_t size = (size_t)1 << filled; size < (size_t)1 << root; size *= 2)
+		memcpy(table + size, table, size * sizeof(*table));
 }
 
 /*
@@ -220,7 +232,7 @@ build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
 {
 	unsigned counts[MAX_CODE_BITS + 1] = { 0 }, starts[MAX_CODE_BITS + 2];
 	uint16_t sorted[LITLEN_CODES], codes[LITLEN_CODES];
-	unsigned max = MAX_CODE_BITS, sorted_n, code = 0, i;
+	unsigned max = MAX_CODE_BITS, sorted_n, code = 0, filled, i;
 	int incomplete = 0;
 	const char *why;
 
@@ -229,14 +241,16 @@ build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
 	while (max > 0 && counts[max] == 0)
 		max--;
 	if (max == 0) {
-		fill(table, 1u << root, 0, 0, kind == CODE_LENGTHS ?
-		    make_entry(0, ENTRY_LITERAL, 1, 0) : make_entry(0, 0, 1, 0));
+		table[0] = table[1] = kind == CODE_LENGTHS ?
+		    make_entry(0, ENTRY_LITERAL, 1, 0) : make_entry(0, 0, 1, 0);
+		repeat_root(table, 1, root);
 		return NULL;
 	}
 	if ((why = check_counts(counts, max, kind, &incomplete)) != NULL)
 		return why;
+	filled = max < root ? max : root;
 	if (incomplete)
-		fill(table, 1u << root, 1, 1, make_entry(0, 0, 1, 0));
+		table[1] = make_entry(0, 0, 1, 0);
 	/* canonical codes, RFC 1951 3.2.2: by length, then by symbol */
 	starts[1] = 0;
 	for (unsigned len = 1; len <= MAX_CODE_BITS; len++)
@@ -251,33 +265,52 @@ build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
 		codes[i] = (uint16_t)code;
 	}
 	for (i = 0; i < sorted_n && lengths[sorted[i]] <= root; i++)
-		fill(table, 1u << root, reverse_bits(codes[i], lengths[sorted[i]]),
+		fill(table, 1u << filled, reverse_bits(codes[i], lengths[sorted[i]]),
 		    lengths[sorted[i]], symbol_entry(kind, sorted[i], lengths[sorted[i]]));
+	repeat_root(table, filled, root);
 	if (i < sorted_n && fill_subtables(table, size, root, kind, sorted, codes,
 	    lengths, i, sorted_n) == 0)
 		return "code table too large";
 	return NULL;
 }
 
-/* Load more bytes while the buffer has room for one and the input has one. */
-static void
+static inline uint64_t
+load_le64(const unsigned char *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+	    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+	    (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+/*
+ * Load bytes until 56 bits or more are held, or the input is out.  A
+ * word load may put bits of the next byte above the held ones: they are
+ * that byte's, loaded again in their place later.
+ */
+static inline void
 refill(struct stream *s)
 {
-	while (s->held <= 56 && s->pos < s->in_len) {
+	if (s->in_len - s->pos >= 8) {
+		s->bits |= load_le64(s->in + s->pos) << s->held;
+		s->pos += (63 - s->held) >> 3;
+		s->held |= 56;
+		return;
+	}
+	while (s->held < 56 && s->pos < s->in_len) {
 		s->bits |= (uint64_t)s->in[s->pos++] << s->held;
 		s->held += 8;
 	}
 }
 
-/* Whether n bits (n <= 57) are there to take, after a refill. */
-static int
+/* Whether n bits (n <= 56) are there to take, after a refill. */
+static inline int
 have_bits(struct stream *s, unsigned n)
 {
 	refill(s);
 	return s->held >= n;
 }
 
-static uint32_t
+static inline uint32_t
 take_bits(struct stream *s, unsigned n)
 {
 	uint32_t value = (uint32_t)(s->bits & low_bits(n));
@@ -288,7 +321,7 @@ take_bits(struct stream *s, unsigned n)
 }
 
 /* Where the next unused bit is, in bits from the start of in. */
-static uint64_t
+static inline uint64_t
 bit_position(const struct stream *s)
 {
 	return (uint64_t)s->pos * 8 - s->held;
@@ -306,7 +339,7 @@ fail(struct stream *s, const char *why, uint64_t bit)
  * Decode the next code of table into *entry and take its bits (its extra
  * bits are left).  FLOW_STOP if the input ends inside the code.
  */
-static enum flow
+static inline enum flow
 next_code(struct stream *s, const uint32_t *table, unsigned root, uint32_t *entry)
 {
 	uint32_t e;
@@ -323,7 +356,7 @@ next_code(struct stream *s, const uint32_t *table, unsigned root, uint32_t *entr
 }
 
 /* The base of entry plus its extra bits, taken; FLOW_STOP if the input ends first. */
-static enum flow
+static inline enum flow
 take_extra(struct stream *s, uint32_t entry, uint32_t *value)
 {
 	unsigned extra = ALL_BITS(entry) - CODE_BITS(entry);
@@ -332,14 +365,6 @@ take_extra(struct stream *s, uint32_t entry, uint32_t *value)
 		return FLOW_STOP;
 	*value = (entry >> 16) + take_bits(s, extra);
 	return FLOW_ON;
-}
-
-static uint64_t
-load_le64(const unsigned char *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-	    (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
 }
 
 /*
@@ -406,9 +431,9 @@ base_and_extra(uint32_t e, uint64_t bits)
 
 /*
  * Decode symbols with tables of litlen_root and dist_root bits at the
- * root, while 8 bytes of input and FAST_ROOM of output are left.  Returns
- * FLOW_END after an end of block, else FLOW_ON with the stream before the
- * symbol it stopped at, for the careful loop to go on.
+ * root, while 16 bytes of input and of output are left and a match leaves
+ * COPY_SLACK.  Returns FLOW_END after an end of block, else FLOW_ON with
+ * the stream before the symbol it stopped at, for the careful loop.
  */
 static inline enum flow
 decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
@@ -418,8 +443,9 @@ decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
 	const unsigned char *in = s->in + s->pos;
 	const unsigned char *in_stop = s->in + (s->in_len > 15 ? s->in_len - 15 : 0);
 	unsigned char *const out_start = s->out, *out = out_start + s->done;
-	unsigned char *const out_stop = out_start + (s->out_len >= FAST_ROOM ?
-	    s->out_len - FAST_ROOM + 1 : 0);
+	unsigned char *const out_end = out_start + s->out_len;
+	unsigned char *const out_stop = out_start + (s->out_len > COPY_SLACK ?
+	    s->out_len - COPY_SLACK : 0);
 	uint64_t bits = s->bits;
 	unsigned held = s->held;
 	enum flow flow = FLOW_ON;
@@ -466,6 +492,8 @@ decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
 			break;
 		}
 		length = base_and_extra(e, bits);
+		if (length > (size_t)(out_end - out) - COPY_SLACK)
+			break;
 		rest = bits >> ALL_BITS(e);
 		d = lookup(dist, dist_mask, rest);
 		distance = base_and_extra(d, rest);
@@ -652,17 +680,23 @@ dynamic_tables(struct stream *s, struct inflater *z, uint64_t start)
 static void
 build_fixed(struct inflater *z)
 {
-	uint8_t lengths[LITLEN_CODES + DIST_CODES];
+	/* each a run of symbols whose codes count up from first_code */
+	static const struct {
+		uint16_t first_sym, last_sym, first_code, bits;
+	} runs[] = {
+		{ 0, 143, 0x30, 8 }, { 144, 255, 0x190, 9 }, { 256, 279, 0, 7 },
+		{ 280, 287, 0xc0, 8 },
+	};
 
-	memset(lengths, 8, 144);
-	memset(lengths + 144, 9, 256 - 144);
-	memset(lengths + 256, 7, 280 - 256);
-	memset(lengths + 280, 8, LITLEN_CODES - 280);
-	memset(lengths + LITLEN_CODES, 5, DIST_CODES);
-	build_table(z->fixed_litlen, FIXED_LITLEN_SIZE, FIXED_LITLEN_ROOT, CODE_LITLEN, lengths,
-	    LITLEN_CODES);
-	build_table(z->fixed_dist, FIXED_DIST_SIZE, FIXED_DIST_ROOT, CODE_DIST,
-	    lengths + LITLEN_CODES, DIST_CODES);
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		unsigned code = runs[r].first_code, bits = runs[r].bits;
+
+		for (unsigned sym = runs[r].first_sym; sym <= runs[r].last_sym; sym++)
+			fill(z->fixed_litlen, FIXED_LITLEN_SIZE, reverse_bits(code++, bits),
+			    bits, symbol_entry(CODE_LITLEN, sym, bits));
+	}
+	for (unsigned sym = 0; sym < DIST_CODES; sym++)
+		z->fixed_dist[reverse_bits(sym, 5)] = symbol_entry(CODE_DIST, sym, 5);
 }
 
 /* One block, header to end; *last says whether it is the final one. */
