@@ -149,21 +149,10 @@ fill(uint32_t *table, unsigned size, unsigned index, unsigned n, uint32_t entry)
 }
 
 /*
- * Fill table[0..2^root) from its first 2^filled entries: codes of no more
- * than filled bits decode by those bits alone.
- */
-static void
-repeat_root(uint32_t *table, unsigned filled, unsigned root)
-{
-	for (size_t size = (size_t)1 << filled; size < (size_t)1 << root; size *= 2)
-		memcpy(table + size, table, size * sizeof(*table));
-}
-
-/*
- * The number of codes checked, as zlib checks them: none at all is a
- * table, else over-subscribed is a fault, and incomplete too unless it
- * is a single code of one bit for literals/lengths or distances.  Returns
- * NULL or the fault; *incomplete says whether some codes stand for none.
+ * The counts of code lengths checked as zlib checks them: over-subscribed
+ * is a fault, and incomplete too unless it is a single code of one bit
+ * for literals/lengths or distances (none at all is the caller's case).
+ * Returns NULL or the fault; *incomplete says whether a code is unused.
  */
 static const char *
 check_counts(const unsigned *counts, unsigned max, enum code_kind kind, int *incomplete)
@@ -221,18 +210,19 @@ fill_subtables(uint32_t *table, unsigned size, unsigned root, enum code_kind kin
 }
 
 /*
- * Build the decoding table of the code of lengths[0..n) into table[0..size)
- * with a root of root bits.  Returns NULL, or the fault in the lengths.
- * A code of no codes at all decodes any bit as a code of one bit, as
- * zlib's does: a code length of 0 for code lengths, else no symbol.
+ * Build the decoding table of the code of lengths[0..n) into table[0..size),
+ * its root of as many bits as its longest code but at most max_root, set
+ * in *root.  Returns NULL, or the fault in the lengths.  A code of no
+ * codes at all decodes any bit as a code of one bit, as zlib's does: a
+ * code length of 0 for code lengths, else no symbol.
  */
 static const char *
-build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
-    const uint8_t *lengths, unsigned n)
+build_table(uint32_t *table, unsigned size, unsigned *root, unsigned max_root,
+    enum code_kind kind, const uint8_t *lengths, unsigned n)
 {
 	unsigned counts[MAX_CODE_BITS + 1] = { 0 }, starts[MAX_CODE_BITS + 2];
 	uint16_t sorted[LITLEN_CODES], codes[LITLEN_CODES];
-	unsigned max = MAX_CODE_BITS, sorted_n, code = 0, filled, i;
+	unsigned max = MAX_CODE_BITS, sorted_n, code = 0, i;
 	int incomplete = 0;
 	const char *why;
 
@@ -240,15 +230,14 @@ build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
 		counts[lengths[i]]++;
 	while (max > 0 && counts[max] == 0)
 		max--;
+	*root = max == 0 ? 1 : max < max_root ? max : max_root;
 	if (max == 0) {
 		table[0] = table[1] = kind == CODE_LENGTHS ?
 		    make_entry(0, ENTRY_LITERAL, 1, 0) : make_entry(0, 0, 1, 0);
-		repeat_root(table, 1, root);
 		return NULL;
 	}
 	if ((why = check_counts(counts, max, kind, &incomplete)) != NULL)
 		return why;
-	filled = max < root ? max : root;
 	if (incomplete)
 		table[1] = make_entry(0, 0, 1, 0);
 	/* canonical codes, RFC 1951 3.2.2: by length, then by symbol */
@@ -264,11 +253,10 @@ build_table(uint32_t *table, unsigned size, unsigned root, enum code_kind kind,
 			code = (code + 1) << (lengths[sorted[i]] - lengths[sorted[i - 1]]);
 		codes[i] = (uint16_t)code;
 	}
-	for (i = 0; i < sorted_n && lengths[sorted[i]] <= root; i++)
-		fill(table, 1u << filled, reverse_bits(codes[i], lengths[sorted[i]]),
+	for (i = 0; i < sorted_n && lengths[sorted[i]] <= *root; i++)
+		fill(table, 1u << *root, reverse_bits(codes[i], lengths[sorted[i]]),
 		    lengths[sorted[i]], symbol_entry(kind, sorted[i], lengths[sorted[i]]));
-	repeat_root(table, filled, root);
-	if (i < sorted_n && fill_subtables(table, size, root, kind, sorted, codes,
+	if (i < sorted_n && fill_subtables(table, size, *root, kind, sorted, codes,
 	    lengths, i, sorted_n) == 0)
 		return "code table too large";
 	return NULL;
@@ -430,15 +418,16 @@ base_and_extra(uint32_t e, uint64_t bits)
 }
 
 /*
- * Decode symbols with tables of litlen_root and dist_root bits at the
- * root, while 16 bytes of input and of output are left and a match leaves
- * COPY_SLACK.  Returns FLOW_END after an end of block, else FLOW_ON with
- * the stream before the symbol it stopped at, for the careful loop.
+ * Decode symbols while 16 bytes of input and of output are left and a
+ * match leaves COPY_SLACK.  Returns FLOW_END after an end of block, else
+ * FLOW_ON with the stream before the symbol it stopped at, for the
+ * careful loop.
  */
-static inline enum flow
-decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
+static enum flow
+decode_fast(struct stream *s)
 {
-	const uint64_t litlen_mask = low_bits(litlen_root), dist_mask = low_bits(dist_root);
+	const uint64_t litlen_mask = low_bits(s->litlen_root);
+	const uint64_t dist_mask = low_bits(s->dist_root);
 	const uint32_t *litlen = s->litlen, *dist = s->dist;
 	const unsigned char *in = s->in + s->pos;
 	const unsigned char *in_stop = s->in + (s->in_len > 15 ? s->in_len - 15 : 0);
@@ -449,8 +438,7 @@ decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
 	uint64_t bits = s->bits;
 	unsigned held = s->held;
 	enum flow flow = FLOW_ON;
-
-	uint32_t e = 0;
+	uint32_t e = 0;		/* the next symbol's entry, looked up ahead */
 
 	if (in < in_stop && out < out_stop) {
 		bits |= load_le64(in) << held;
@@ -463,7 +451,7 @@ decode_fast(struct stream *s, unsigned litlen_root, unsigned dist_root)
 		uint64_t rest;
 		size_t distance;
 
-		/* e stays right: a refill adds bits above those it was found from */
+		/* a refill adds bits above those e was found from */
 		bits |= load_le64(in) << held;
 		in += (63 - held) >> 3;
 		held |= 56;
@@ -640,7 +628,7 @@ dynamic_tables(struct stream *s, struct inflater *z, uint64_t start)
 	};
 	uint8_t codelen_lengths[CODELEN_CODES] = { 0 }, lengths[286 + 30];
 	uint32_t codelen_table[1 << CODELEN_ROOT];
-	unsigned nlen, ndist, ncode;
+	unsigned nlen, ndist, ncode, codelen_root;
 	const char *why;
 	enum flow flow;
 
@@ -656,23 +644,21 @@ dynamic_tables(struct stream *s, struct inflater *z, uint64_t start)
 			return FLOW_STOP;
 		codelen_lengths[order[i]] = (uint8_t)take_bits(s, 3);
 	}
-	if ((why = build_table(codelen_table, 1 << CODELEN_ROOT, CODELEN_ROOT, CODE_LENGTHS,
-	    codelen_lengths, CODELEN_CODES)) != NULL)
+	if ((why = build_table(codelen_table, 1 << CODELEN_ROOT, &codelen_root, CODELEN_ROOT,
+	    CODE_LENGTHS, codelen_lengths, CODELEN_CODES)) != NULL)
 		return fail(s, why, start);
-	if ((flow = read_lengths(s, codelen_table, CODELEN_ROOT, lengths, nlen + ndist)) !=
+	if ((flow = read_lengths(s, codelen_table, codelen_root, lengths, nlen + ndist)) !=
 	    FLOW_ON)
 		return flow;
 	if (lengths[256] == 0)
 		return fail(s, "no end-of-block code", start);
-	if ((why = build_table(z->litlen, INFLATE_LITLEN_SIZE, INFLATE_LITLEN_ROOT, CODE_LITLEN,
-	    lengths, nlen)) != NULL ||
-	    (why = build_table(z->dist, INFLATE_DIST_SIZE, INFLATE_DIST_ROOT, CODE_DIST,
-	    lengths + nlen, ndist)) != NULL)
+	if ((why = build_table(z->litlen, INFLATE_LITLEN_SIZE, &s->litlen_root,
+	    INFLATE_LITLEN_ROOT, CODE_LITLEN, lengths, nlen)) != NULL ||
+	    (why = build_table(z->dist, INFLATE_DIST_SIZE, &s->dist_root, INFLATE_DIST_ROOT,
+	    CODE_DIST, lengths + nlen, ndist)) != NULL)
 		return fail(s, why, start);
 	s->litlen = z->litlen;
 	s->dist = z->dist;
-	s->litlen_root = INFLATE_LITLEN_ROOT;
-	s->dist_root = INFLATE_DIST_ROOT;
 	return FLOW_ON;
 }
 
@@ -692,7 +678,7 @@ build_fixed(struct inflater *z)
 		unsigned code = runs[r].first_code, bits = runs[r].bits;
 
 		for (unsigned sym = runs[r].first_sym; sym <= runs[r].last_sym; sym++)
-			fill(z->fixed_litlen, FIXED_LITLEN_SIZE, reverse_bits(code++, bits),
+			fill(z->fixed_litlen, INFLATE_FIXED_LITLEN_SIZE, reverse_bits(code++, bits),
 			    bits, symbol_entry(CODE_LITLEN, sym, bits));
 	}
 	for (unsigned sym = 0; sym < DIST_CODES; sym++)
@@ -718,19 +704,17 @@ decode_block(struct stream *s, struct inflater *z, int *fixed_built, int *last)
 		*fixed_built = 1;
 		s->litlen = z->fixed_litlen;
 		s->dist = z->fixed_dist;
-		s->litlen_root = FIXED_LITLEN_ROOT;
-		s->dist_root = FIXED_DIST_ROOT;
-		flow = decode_fast(s, FIXED_LITLEN_ROOT, FIXED_DIST_ROOT);
+		s->litlen_root = INFLATE_FIXED_LITLEN_ROOT;
+		s->dist_root = INFLATE_FIXED_DIST_ROOT;
 		break;
 	case 2:
 		if ((flow = dynamic_tables(s, z, start)) != FLOW_ON)
 			return flow;
-		flow = decode_fast(s, INFLATE_LITLEN_ROOT, INFLATE_DIST_ROOT);
 		break;
 	default:
 		return fail(s, "invalid block type", start);
 	}
-	if (flow == FLOW_ON)
+	if ((flow = decode_fast(s)) == FLOW_ON)
 		flow = decode_careful(s);
 	return flow;
 }

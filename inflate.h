@@ -13,28 +13,29 @@
 #include <stdint.h>
 
 /*
- * A decoding table has 2^root entries for the first bits of a code and
- * sub-tables for longer codes.  A sub-table of 2^s entries holds at
- * least s + 1 codes of a complete code, and s is at most 15 - root, so
- * 288 literal/length codes with root 11 (s <= 4) need fewer than
- * 288 / 5 * 16 < 1024 entries of sub-tables, and 30 distance codes with
- * root 8 (s <= 7) fewer than 30 / 8 * 128 < 512.
+ * A decoding table has 2^root entries for the first bits of a code, root
+ * the bits of its longest code but at most 11 (literals/lengths) or 8
+ * (distances), and sub-tables for longer codes.  A sub-table of 2^s
+ * entries holds at least s + 1 codes of a complete code, and s is at most
+ * 15 - root, so 288 literal/length codes need fewer than 288 / 5 * 16 <
+ * 1024 entries of sub-tables, and 30 distance codes fewer than
+ * 30 / 8 * 128 < 512.
  */
 #define INFLATE_LITLEN_ROOT	11
 #define INFLATE_DIST_ROOT	8
 #define INFLATE_LITLEN_SIZE	((1 << INFLATE_LITLEN_ROOT) + 1024)
 #define INFLATE_DIST_SIZE	((1 << INFLATE_DIST_ROOT) + 512)
-#define FIXED_LITLEN_ROOT	9	/* the fixed codes' longest */
-#define FIXED_DIST_ROOT		5
-#define FIXED_LITLEN_SIZE	(1 << FIXED_LITLEN_ROOT)
-#define FIXED_DIST_SIZE		(1 << FIXED_DIST_ROOT)
+#define INFLATE_FIXED_LITLEN_ROOT	9	/* the fixed codes' longest */
+#define INFLATE_FIXED_DIST_ROOT		5
+#define INFLATE_FIXED_LITLEN_SIZE	(1 << INFLATE_FIXED_LITLEN_ROOT)
+#define INFLATE_FIXED_DIST_SIZE		(1 << INFLATE_FIXED_DIST_ROOT)
 
 /* The decoding tables, about 17 KiB; any storage, no set-up needed. */
 struct inflater {
 	uint32_t litlen[INFLATE_LITLEN_SIZE];	/* a dynamic block's */
 	uint32_t dist[INFLATE_DIST_SIZE];
-	uint32_t fixed_litlen[FIXED_LITLEN_SIZE];	/* built once a call, if used */
-	uint32_t fixed_dist[FIXED_DIST_SIZE];
+	uint32_t fixed_litlen[INFLATE_FIXED_LITLEN_SIZE];	/* built once a call, if used */
+	uint32_t fixed_dist[INFLATE_FIXED_DIST_SIZE];
 };
 
 struct inflate_error {
