@@ -4,7 +4,8 @@
  * streams QEMU accepts for a compressed cluster (zlib's inflate, raw,
  * called once with Z_FINISH into the cluster), with the same bytes, and
  * refuses the rest.  Nothing here is global and mutable: threads may
- * decode at once, each with its own struct inflater.
+ * decode at once, each with its own struct inflater.  Memory: the
+ * caller's struct inflater (17,536 bytes) and under 3 KiB of stack.
  */
 #ifndef INFLATE_H
 #define INFLATE_H
@@ -30,7 +31,7 @@
 #define INFLATE_FIXED_LITLEN_SIZE	(1 << INFLATE_FIXED_LITLEN_ROOT)
 #define INFLATE_FIXED_DIST_SIZE		(1 << INFLATE_FIXED_DIST_ROOT)
 
-/* The decoding tables, about 17 KiB; any storage, no set-up needed. */
+/* The decoding tables: any storage, no set-up needed, nothing kept between calls. */
 struct inflater {
 	uint32_t litlen[INFLATE_LITLEN_SIZE];	/* a dynamic block's */
 	uint32_t dist[INFLATE_DIST_SIZE];
@@ -45,12 +46,13 @@ struct inflate_error {
 
 /*
  * Decode the raw deflate stream in in[0..in_len) into exactly out_len
- * bytes at out.  Returns 0 when out is full and no fault came before the
- * input ran out or a byte past out had to be written: input after that
- * point is not looked at, and a stream may go on past the cluster.
- * Returns -1 with err set otherwise, out's bytes then unspecified.
- * Never reads in[in_len] or writes out[out_len]; work is linear in
- * in_len + out_len, whatever the bytes.
+ * bytes at out (in and out not NULL).  Returns 0 when out is full and no
+ * fault came before the input ran out or a byte past out had to be
+ * written: input after that point is not looked at, so a stream may go
+ * on past the cluster or end in junk.  Returns -1 with err set otherwise;
+ * out's bytes are then unspecified, and err->at need not be where zlib
+ * would say.  Never reads in[in_len] or writes out[out_len]; time is
+ * linear in in_len + out_len whatever the bytes.
  */
 int inflate_cluster(struct inflater *z, unsigned char *out, size_t out_len,
     const unsigned char *in, size_t in_len, struct inflate_error *err);

@@ -1530,6 +1530,23 @@ t_stream_ends(void)
 		put_raw(&w, junk, sizeof(junk));
 		check_stream_gives(done(&w), 512, data);
 	}
+	for (size_t over = 0; over < 300; over += 37) {
+		size_t out_len = 1 + 254 * 258 + over;
+		unsigned char *want = xmalloc(out_len);
+
+		set_case("a literal, then matches of 258 to the end of %zu bytes, input to spare",
+		    out_len);
+		memset(want, 'a', out_len);
+		writer_reset(&w);
+		put_fixed_header(&w, LAST);
+		put_symbol(&w, &fixed, 'a');
+		for (size_t n = 1; n < out_len; n += 258)
+			put_match(&w, &fixed, 258, 1);
+		for (int i = 0; i < 40; i++)
+			put_symbol(&w, &fixed, 'a');
+		check_stream_gives(done(&w), out_len, want);
+		free(want);
+	}
 	free(w.buf);
 }
 
@@ -1567,6 +1584,8 @@ t_no_setup(void)
 	struct inflate_error err;
 	size_t n;
 
+	set_case("the size inflate.h states");
+	check_u64(sizeof(struct inflater), 17536);
 	make_text(data, sizeof(data));
 	n = qemu_deflate(stream, sizeof(stream), data, sizeof(data));
 	for (int fill = 0; fill < 3; fill++) {
@@ -1825,9 +1844,9 @@ main(int argc, char **argv)
 	TEST(t_repeats(), "refused: a repeat first, past the last length; accepted across");
 	TEST(t_fixed_invalid(), "refused: literal/length codes 286, 287, distance codes 30, 31");
 	TEST(t_full_then(), "a full cluster: parsing goes on to the first byte to write, as zlib's");
-	TEST(t_stream_ends(), "streams that end short, go on past the cluster, or are padded");
+	TEST(t_stream_ends(), "streams that end short, go on past the cluster, are padded; matches to the end");
 	TEST(t_cluster_sizes(), "every cluster size, 512 B to 2 MiB, compressed as QEMU does");
-	TEST(t_no_setup(), "tables of garbage need no set-up");
+	TEST(t_no_setup(), "tables of garbage need no set-up; the size stated");
 	TEST(t_random(cases), "random streams of random codes: the bytes meant, in any cluster");
 	TEST(t_damage(cases), "random streams damaged or cut: as zlib decides");
 	printf("1..%d\n", tests_run);
