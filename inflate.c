@@ -190,8 +190,9 @@ fill_subtables(uint32_t *table, unsigned size, unsigned root, enum code_kind kin
 		unsigned len = lengths[sorted[i]];
 		unsigned prefix = codes[i] >> (len - root), last = i, sub_bits;
 
-		while (last + 1 < n &&
-		    (unsigned)codes[last + 1] >> (lengths[sorted[last + 1]] - root) == prefix)
+		/* the codes that share these root bits follow each other */
+		while (last + 1 < n && prefix ==
+		    (unsigned)codes[last + 1] >> (lengths[sorted[last + 1]] - root))
 			last++;
 		sub_bits = lengths[sorted[last]] - root;
 		if (size - next < 1u << sub_bits)
@@ -249,13 +250,18 @@ build_table(uint32_t *table, unsigned size, unsigned *root, unsigned max_root,
 		if (lengths[i] != 0)
 			sorted[starts[lengths[i]]++] = (uint16_t)i;
 	for (i = 0; i < sorted_n; i++) {
+		unsigned len = lengths[sorted[i]];
+
 		if (i > 0)
-			code = (code + 1) << (lengths[sorted[i]] - lengths[sorted[i - 1]]);
+			code = (code + 1) << (len - lengths[sorted[i - 1]]);
 		codes[i] = (uint16_t)code;
 	}
-	for (i = 0; i < sorted_n && lengths[sorted[i]] <= *root; i++)
-		fill(table, 1u << *root, reverse_bits(codes[i], lengths[sorted[i]]),
-		    lengths[sorted[i]], symbol_entry(kind, sorted[i], lengths[sorted[i]]));
+	for (i = 0; i < sorted_n && lengths[sorted[i]] <= *root; i++) {
+		unsigned len = lengths[sorted[i]];
+
+		fill(table, 1u << *root, reverse_bits(codes[i], len), len,
+		    symbol_entry(kind, sorted[i], len));
+	}
 	if (i < sorted_n && fill_subtables(table, size, *root, kind, sorted, codes,
 	    lengths, i, sorted_n) == 0)
 		return "code table too large";
@@ -644,18 +650,21 @@ dynamic_tables(struct stream *s, struct inflater *z, uint64_t start)
 			return FLOW_STOP;
 		codelen_lengths[order[i]] = (uint8_t)take_bits(s, 3);
 	}
-	if ((why = build_table(codelen_table, 1 << CODELEN_ROOT, &codelen_root, CODELEN_ROOT,
-	    CODE_LENGTHS, codelen_lengths, CODELEN_CODES)) != NULL)
+	why = build_table(codelen_table, 1 << CODELEN_ROOT, &codelen_root, CODELEN_ROOT,
+	    CODE_LENGTHS, codelen_lengths, CODELEN_CODES);
+	if (why != NULL)
 		return fail(s, why, start);
-	if ((flow = read_lengths(s, codelen_table, codelen_root, lengths, nlen + ndist)) !=
-	    FLOW_ON)
+	flow = read_lengths(s, codelen_table, codelen_root, lengths, nlen + ndist);
+	if (flow != FLOW_ON)
 		return flow;
 	if (lengths[256] == 0)
 		return fail(s, "no end-of-block code", start);
-	if ((why = build_table(z->litlen, INFLATE_LITLEN_SIZE, &s->litlen_root,
-	    INFLATE_LITLEN_ROOT, CODE_LITLEN, lengths, nlen)) != NULL ||
-	    (why = build_table(z->dist, INFLATE_DIST_SIZE, &s->dist_root, INFLATE_DIST_ROOT,
-	    CODE_DIST, lengths + nlen, ndist)) != NULL)
+	why = build_table(z->litlen, INFLATE_LITLEN_SIZE, &s->litlen_root,
+	    INFLATE_LITLEN_ROOT, CODE_LITLEN, lengths, nlen);
+	if (why == NULL)
+		why = build_table(z->dist, INFLATE_DIST_SIZE, &s->dist_root,
+		    INFLATE_DIST_ROOT, CODE_DIST, lengths + nlen, ndist);
+	if (why != NULL)
 		return fail(s, why, start);
 	s->litlen = z->litlen;
 	s->dist = z->dist;
@@ -678,8 +687,9 @@ build_fixed(struct inflater *z)
 		unsigned code = runs[r].first_code, bits = runs[r].bits;
 
 		for (unsigned sym = runs[r].first_sym; sym <= runs[r].last_sym; sym++)
-			fill(z->fixed_litlen, INFLATE_FIXED_LITLEN_SIZE, reverse_bits(code++, bits),
-			    bits, symbol_entry(CODE_LITLEN, sym, bits));
+			fill(z->fixed_litlen, INFLATE_FIXED_LITLEN_SIZE,
+			    reverse_bits(code++, bits), bits,
+			    symbol_entry(CODE_LITLEN, sym, bits));
 	}
 	for (unsigned sym = 0; sym < DIST_CODES; sym++)
 		z->fixed_dist[reverse_bits(sym, 5)] = symbol_entry(CODE_DIST, sym, 5);

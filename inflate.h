@@ -35,7 +35,7 @@
 struct inflater {
 	uint32_t litlen[INFLATE_LITLEN_SIZE];	/* a dynamic block's */
 	uint32_t dist[INFLATE_DIST_SIZE];
-	uint32_t fixed_litlen[INFLATE_FIXED_LITLEN_SIZE];	/* built once a call, if used */
+	uint32_t fixed_litlen[INFLATE_FIXED_LITLEN_SIZE];	/* once a call, if used */
 	uint32_t fixed_dist[INFLATE_FIXED_DIST_SIZE];
 };
 

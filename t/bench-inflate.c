@@ -61,8 +61,11 @@ read_file(const char *path, size_t *len)
 		die(path);
 	*len = 0;
 	do {
-		if (*len == cap && (buf = realloc(buf, cap = cap ? 2 * cap : 1 << 20)) == NULL)
-			die("out of memory");
+		if (*len == cap) {
+			cap = cap ? 2 * cap : 1 << 20;
+			if ((buf = realloc(buf, cap)) == NULL)
+				die("out of memory");
+		}
 		*len += got = fread(buf + *len, 1, cap - *len, f);
 	} while (got > 0);
 	if (ferror(f))
@@ -137,7 +140,8 @@ decode_all(const struct clusters *c, struct inflater *z, unsigned char *out,
 		    memcmp(out, originals + i * c->cluster_size, c->cluster_size) != 0)) {
 			errno = 0;
 			fprintf(stderr, "cluster %zu: ", i);
-			die(use_zlib ? "zlib decodes it wrong" : "inflate_cluster decodes it wrong");
+			die(use_zlib ? "zlib decodes it wrong" :
+			    "inflate_cluster decodes it wrong");
 		}
 	}
 	return now() - start;
@@ -178,6 +182,13 @@ parse_size(const char *s)
 	return (size_t)v;
 }
 
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: bench-inflate [-c cluster_size] [-r 1-99] FILE\n");
+	return 2;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -193,15 +204,11 @@ main(int argc, char **argv)
 			c.cluster_size = parse_size(optarg);
 		else if (opt == 'r' && (rounds = atoi(optarg)) >= 1 && rounds <= 99)
 			continue;
-		else {
-			fprintf(stderr, "usage: bench-inflate [-c cluster_size] [-r 1-99] FILE\n");
-			return 2;
-		}
+		else
+			return usage();
 	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "usage: bench-inflate [-c cluster_size] [-r 1-99] FILE\n");
-		return 2;
-	}
+	if (optind != argc - 1)
+		return usage();
 	data = read_file(argv[optind], &len);
 	compress_clusters(&c, data, len, &originals);
 	free(data);
@@ -222,7 +229,8 @@ main(int argc, char **argv)
 	printf("%s: %zu clusters of %zu compressed to %.1f%% (%zu left out), %d rounds\n",
 	    argv[optind], c.count, c.cluster_size,
 	    100.0 * (double)c.ends[c.count - 1] / bytes, c.skipped, rounds);
-	printf("inflate_cluster %8.1f MB/s\nzlib            %8.1f MB/s\nratio           %8.2f\n",
-	    median(ours, rounds), median(theirs, rounds), median(ratios, rounds));
+	printf("inflate_cluster %8.1f MB/s\n", median(ours, rounds));
+	printf("zlib            %8.1f MB/s\n", median(theirs, rounds));
+	printf("ratio           %8.2f\n", median(ratios, rounds));
 	return 0;
 }

@@ -140,7 +140,7 @@ rng_below(unsigned n)
 
 /* Both decoders on one stream */
 
-static struct inflater shared_tables;	/* reused by every decoding, as a thread would */
+static struct inflater shared_tables;	/* reused by each decoding, as a thread would */
 static const char either[] = "(either)";
 
 static const char *
@@ -196,7 +196,8 @@ check_stream_at(int line, const unsigned char *in, size_t in_len, size_t out_len
 	else if (ok && !ours_ok && strcmp(err.why, want) != 0 &&
 	    (ok = 0, check_failed(line, "err.why", " == ", "want")))
 		printf("#    got: %s\n#   want: %s\n", err.why, want);
-	if (!ours_ok && err.at > in_len && (ok = 0, check_failed(line, "err.at", " <= ", "in_len")))
+	if (!ours_ok && err.at > in_len &&
+	    (ok = 0, check_failed(line, "err.at", " <= ", "in_len")))
 		printf("#   at %zu of %zu\n", err.at, in_len);
 	free(theirs);
 	free(ours);
@@ -676,8 +677,8 @@ t_lengths(const struct code *c, int dynamic)
 	put_symbol(&w, c, 256);
 	check_stream_gives(done(&w), total, want);
 	for (unsigned length = 3; length <= 258; length++) {
-		set_case("%s code: a literal and a match of %u", dynamic ? "a dynamic" : "the fixed",
-		    length);
+		set_case("%s code: a literal and a match of %u",
+		    dynamic ? "a dynamic" : "the fixed", length);
 		writer_reset(&w);
 		if (dynamic)
 			put_dynamic(&w, LAST, c, 286, 30);
@@ -727,7 +728,8 @@ t_distances(const struct code *c, int dynamic)
 	check_stream_gives(done(&w), total, want);
 	for (unsigned sym = 0; sym < 30; sym++) {
 		for (unsigned top = 0; top < 2; top++) {
-			unsigned distance = dist_base[sym] + (top ? (1u << dist_extra[sym]) - 1 : 0);
+			unsigned distance = dist_base[sym] +
+			    (top ? (1u << dist_extra[sym]) - 1 : 0);
 
 			set_case("%s code: distance code %u, distance %u",
 			    dynamic ? "a dynamic" : "the fixed", sym, distance);
@@ -780,7 +782,8 @@ t_distance_limits(void)
 			if (so_far + past <= 32768) {
 				put_match(&w, &fixed, 10, (unsigned)(so_far + past));
 				put_symbol(&w, &fixed, 256);
-				check_stream(done(&w), so_far + 10, past ? "distance too far back" : ACCEPTED);
+				check_stream(done(&w), so_far + 10,
+				    past ? "distance too far back" : ACCEPTED);
 			}
 		}
 	}
@@ -850,6 +853,24 @@ t_overlaps(void)
 	free(w.buf);
 }
 
+/* data[0..n) compressed by zlib at level with strategy into stream[0..room). */
+static size_t
+zlib_compress(unsigned char *stream, size_t room, const unsigned char *data, size_t n,
+    int level, int strategy)
+{
+	z_stream strm;
+
+	memset(&strm, 0, sizeof(strm));
+	deflateInit2(&strm, level, Z_DEFLATED, -12, 9, strategy);
+	strm.next_in = (unsigned char *)(uintptr_t)data;
+	strm.avail_in = (uInt)n;
+	strm.next_out = stream;
+	strm.avail_out = (uInt)room;
+	deflate(&strm, Z_FINISH);
+	deflateEnd(&strm);
+	return room - strm.avail_out;
+}
+
 /* zlib's own streams: its levels and strategies, over kinds of data. */
 static void
 t_zlib_streams(void)
@@ -857,12 +878,11 @@ t_zlib_streams(void)
 	static const size_t sizes[] = { 512, 4096, 65536 };
 	static const int strategies[] = { Z_DEFAULT_STRATEGY, Z_FILTERED, Z_HUFFMAN_ONLY,
 	    Z_RLE, Z_FIXED };
-	size_t max = 65536;
-	unsigned char *data = xmalloc(max), *stream = xmalloc(2 * max + 1024);
+	static const char *const kinds[] = { "text", "binary", "random", "zeros", "a pattern" };
+	size_t max = 65536, room = 2 * max + 1024;
+	unsigned char *data = xmalloc(max), *stream = xmalloc(room);
 
 	for (int kind = 0; kind < 5; kind++) {
-		const char *kinds[] = { "text", "binary", "random", "zeros", "a pattern" };
-
 		if (kind == 0)
 			make_text(data, max);
 		else if (kind == 1)
@@ -874,26 +894,14 @@ t_zlib_streams(void)
 		else
 			for (size_t i = 0; i < max; i++)
 				data[i] = (unsigned char)"abcab"[i % 5];
-		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			for (int level = 1; level <= 9; level += 4) {
-				for (size_t k = 0; k < sizeof(strategies) / sizeof(strategies[0]); k++) {
-					z_stream strm;
-					size_t n;
+		for (size_t i = 0; i < 3 * 3 * 5; i++) {
+			size_t size = sizes[i / 15], n;
+			int level = 1 + 4 * (int)(i / 5 % 3);
 
-					memset(&strm, 0, sizeof(strm));
-					deflateInit2(&strm, level, Z_DEFLATED, -12, 9, strategies[k]);
-					strm.next_in = data;
-					strm.avail_in = (uInt)sizes[s];
-					strm.next_out = stream;
-					strm.avail_out = (uInt)(2 * max + 1024);
-					deflate(&strm, Z_FINISH);
-					n = 2 * max + 1024 - strm.avail_out;
-					deflateEnd(&strm);
-					set_case("%s, %zu bytes, level %d, strategy %zu", kinds[kind],
-					    sizes[s], level, k);
-					check_stream_at(__LINE__, stream, n, sizes[s], ACCEPTED, data);
-				}
-			}
+			n = zlib_compress(stream, room, data, size, level, strategies[i % 5]);
+			set_case("%s, %zu bytes, level %d, strategy %zu", kinds[kind], size,
+			    level, i % 5);
+			check_stream_at(__LINE__, stream, n, size, ACCEPTED, data);
 		}
 	}
 	free(stream);
@@ -1362,9 +1370,8 @@ static void
 t_full_then(void)
 {
 	struct writer w = { 0 };
-	struct code fixed, dyn;
+	struct code fixed;
 	const unsigned char *want = (const unsigned char *)"0123456789abcdef";
-	uint8_t cl[19] = { 0 };
 
 	fixed_code(&fixed);
 	set_case("nothing after");
@@ -1389,6 +1396,43 @@ t_full_then(void)
 	put_match(&w, &fixed, 10, 1000);
 	put_symbol(&w, &fixed, 286);
 	check_stream_gives(done(&w), 16, want);
+	set_case("a match past the cluster's end, then junk");
+	writer_reset(&w);
+	put_fixed_header(&w, NOT_LAST);
+	for (int i = 0; i < 10; i++)
+		put_symbol(&w, &fixed, 'a');
+	put_match(&w, &fixed, 10, 1);
+	put_symbol(&w, &fixed, 286);
+	check_stream_gives(done(&w), 16, (const unsigned char *)"aaaaaaaaaaaaaaaa");
+	set_case("a match to the cluster's end, then code 286");
+	writer_reset(&w);
+	put_fixed_header(&w, NOT_LAST);
+	for (int i = 0; i < 10; i++)
+		put_symbol(&w, &fixed, 'a');
+	put_match(&w, &fixed, 6, 1);
+	put_symbol(&w, &fixed, 286);
+	check_stream(done(&w), 16, "invalid literal/length code");
+	set_case("the last block's end, then type 3");
+	writer_reset(&w);
+	put_fixed_header(&w, LAST);
+	for (int i = 0; i < 16; i++)
+		put_symbol(&w, &fixed, want[i]);
+	put_symbol(&w, &fixed, 256);
+	put_bits(&w, 3 << 1, 3);
+	check_stream_gives(done(&w), 16, want);
+	free(w.buf);
+}
+
+/* Once the cluster is full, the next block's header and tables are read. */
+static void
+t_full_then_blocks(void)
+{
+	struct writer w = { 0 };
+	struct code fixed, dyn;
+	const unsigned char *want = (const unsigned char *)"0123456789abcdef";
+	uint8_t cl[19] = { 0 };
+
+	fixed_code(&fixed);
 	set_case("end of block, then type 3");
 	full_then(&w, &fixed);
 	put_symbol(&w, &fixed, 256);
@@ -1446,30 +1490,6 @@ t_full_then(void)
 	put_dynamic_raw(&w, LAST, 286, 30, 4, cl, NULL, 0);
 	put_bits(&w, 0, 300);
 	check_stream_gives(done(&w), 16, want);
-	set_case("the last block's end, then type 3");
-	writer_reset(&w);
-	put_fixed_header(&w, LAST);
-	for (int i = 0; i < 16; i++)
-		put_symbol(&w, &fixed, want[i]);
-	put_symbol(&w, &fixed, 256);
-	put_bits(&w, 3 << 1, 3);
-	check_stream_gives(done(&w), 16, want);
-	set_case("a match past the cluster's end, then junk");
-	writer_reset(&w);
-	put_fixed_header(&w, NOT_LAST);
-	for (int i = 0; i < 10; i++)
-		put_symbol(&w, &fixed, 'a');
-	put_match(&w, &fixed, 10, 1);
-	put_symbol(&w, &fixed, 286);
-	check_stream_gives(done(&w), 16, (const unsigned char *)"aaaaaaaaaaaaaaaa");
-	set_case("a match to the cluster's end, then code 286");
-	writer_reset(&w);
-	put_fixed_header(&w, NOT_LAST);
-	for (int i = 0; i < 10; i++)
-		put_symbol(&w, &fixed, 'a');
-	put_match(&w, &fixed, 6, 1);
-	put_symbol(&w, &fixed, 286);
-	check_stream(done(&w), 16, "invalid literal/length code");
 	set_case("a stored block past the cluster's end, then junk");
 	writer_reset(&w);
 	put_stored(&w, NOT_LAST, (const unsigned char *)"0123456789abcdefgh", 18);
@@ -1844,6 +1864,7 @@ main(int argc, char **argv)
 	TEST(t_repeats(), "refused: a repeat first, past the last length; accepted across");
 	TEST(t_fixed_invalid(), "refused: literal/length codes 286, 287, distance codes 30, 31");
 	TEST(t_full_then(), "a full cluster: parsing goes on to the first byte to write, as zlib's");
+	TEST(t_full_then_blocks(), "a full cluster: the next block's header and tables are read");
 	TEST(t_stream_ends(), "streams that end short, go on past the cluster, are padded; matches to the end");
 	TEST(t_cluster_sizes(), "every cluster size, 512 B to 2 MiB, compressed as QEMU does");
 	TEST(t_no_setup(), "tables of garbage need no set-up; the size stated");

@@ -38,13 +38,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(z, 0xa5, sizeof(*z));
 	ours_ok = inflate_cluster(z, ours, out_len, data + 1, in_len, &err) == 0;
 	theirs_ok = qemu_inflate(theirs, out_len, data + 1, in_len) == 0;
-	need(ours_ok == theirs_ok, "cluster of %zu from %zu bytes: ours %s (%s at %zu), zlib %s",
-	    out_len, in_len, ours_ok ? "accepts" : "refuses", ours_ok ? "-" : err.why,
-	    err.at, theirs_ok ? "accepts" : "refuses");
+	need(ours_ok == theirs_ok,
+	    "cluster of %zu from %zu bytes: ours %s (%s at %zu), zlib %s", out_len, in_len,
+	    ours_ok ? "accepts" : "refuses", ours_ok ? "-" : err.why, err.at,
+	    theirs_ok ? "accepts" : "refuses");
 	if (ours_ok) {
 		for (size_t i = 0; i < out_len; i++)
-			need(ours[i] == theirs[i], "cluster of %zu: byte %zu is %u, zlib's %u",
-			    out_len, i, ours[i], theirs[i]);
+			need(ours[i] == theirs[i],
+			    "cluster of %zu: byte %zu is %u, zlib's %u", out_len, i,
+			    ours[i], theirs[i]);
 	} else {
 		need(err.why != NULL && err.why[0] != '\0', "a refusal with no reason");
 		need(err.at <= in_len, "a refusal at %zu of %zu bytes", err.at, in_len);
