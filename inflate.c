@@ -22,7 +22,6 @@
 #include "inflate.h"
 
 #define MAX_CODE_BITS	15
-#define MAX_MATCH	258
 #define COPY_SLACK	16	/* copy_fast writes up to 15 bytes past a match */
 #define LITLEN_CODES	288
 #define DIST_CODES	32
