@@ -109,6 +109,34 @@ t/bin/fuzz-%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(CORE) $(HDR) $(MODEL) $(MODEL_HDR)
 t/bin/fault.so: t/fault.c | t/bin
 	$(CC) $(TEST_CFLAGS) -fPIC -shared -o $@ t/fault.c -ldl
 
+# --- inflate: raw deflate of compressed clusters (inflate.h) ----------
+# Its tests link zlib as the oracle (t/zlib_qemu.h); sqcow2 never does.
+INFLATE = inflate.c
+INFLATE_HDR = inflate.h t/zlib_qemu.h t/tap.h
+FUZZERS += t/bin/fuzz-inflate
+TEST_BIN += t/bin/unit-inflate t/bin/asan/unit-inflate t/bin/replay-inflate \
+	t/bin/asan/replay-inflate t/bin/bench-inflate
+
+t/bin/unit-inflate: t/unit_inflate.c $(INFLATE) $(INFLATE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_inflate.c $(INFLATE) -lz
+
+t/bin/asan/unit-inflate: t/unit_inflate.c $(INFLATE) $(INFLATE_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_inflate.c $(INFLATE) -lz
+
+t/bin/replay-inflate: t/fuzz/fuzz_inflate.c $(FUZZ_SRC) $(INFLATE) $(INFLATE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_inflate.c $(INFLATE) -lz
+
+t/bin/asan/replay-inflate: t/fuzz/fuzz_inflate.c $(FUZZ_SRC) $(INFLATE) $(INFLATE_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_inflate.c $(INFLATE) -lz
+
+t/bin/fuzz-inflate: t/fuzz/fuzz_inflate.c t/fuzz/fuzz.h $(INFLATE) $(INFLATE_HDR) | t/bin
+	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_inflate.c $(INFLATE) -lz
+
+# Ours against zlib on the clusters of a file: t/bin/bench-inflate [-c SIZE] FILE.
+t/bin/bench-inflate: t/bench-inflate.c $(INFLATE) $(INFLATE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-inflate.c $(INFLATE) -lz
+# --- end of inflate -----------------------------------------------------
+
 # The whole suite twice: as built, and under ASan and UBSan.  Each test
 # script, in each variant, is a target of its own, so that make -j2 check
 # runs them side by side; the longest go first.
@@ -129,8 +157,9 @@ $(RESULTS): $(TEST_BIN)
 # clusters; range files up to 8 KiB, past the 4096 bytes a line may hold.
 fuzz: $(FUZZERS)
 	@rm -rf t/bin/fuzz-found && mkdir -p t/bin/fuzz-found; \
-	for h in ranges layout image; do \
-		case $$h in image) len=131072;; ranges) len=8192;; *) len=4096;; esac; \
+	for h in ranges layout image inflate; do \
+		case $$h in image) len=131072;; ranges) len=8192;; inflate) len=16384;; \
+		*) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
 		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
 			-artifact_prefix=t/bin/fuzz-found/$$h- t/bin/corpus-$$h \
