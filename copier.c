@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <linux/fs.h>		/* BLKZEROOUT */
+#include <linux/magic.h>	/* TMPFS_MAGIC */
 
 #include "copier.h"
 #include "report.h"
@@ -22,6 +25,7 @@
 #define PROGRESS_CHUNK	(8u << 20)	/* the same under -p: five updates a second
 					   down to 40 MB/s */
 #define PIPE_SIZE	(1 << 20)	/* the default pipe-max-size */
+#define RESERVE_STEP	(UINT64_C(64) << 20)	/* output_reserve_ahead's step */
 
 struct copier {
 	struct io *in, *out;
@@ -40,6 +44,16 @@ struct copier {
 	unsigned char *scratch;	/* bytes read only to be checked for zeros */
 	uint64_t reserved;	/* blocks of output reserved up to here */
 	struct copy_counts counts;
+	/*
+	 * What SEEK_DATA last said: asked at extent_asked, the first data is
+	 * [extent_data, extent_hole), or none (extent_data == UINT64_MAX).
+	 * On tmpfs each SEEK_HOLE scans to the end of the file: asking for
+	 * every chunk read would cost the square of the disk.
+	 */
+	int extent_known;
+	uint64_t extent_asked, extent_data, extent_hole;
+	void *map;		/* input_map's window of a regular input */
+	size_t map_length;
 };
 
 static _Noreturn void
@@ -65,6 +79,19 @@ count(struct copier *c, uint64_t read, uint64_t skipped, uint64_t written)
 	    c->in->offset, c->counts.read, 0);
 }
 
+/*
+ * Whether reserving blocks ahead helps: it does where extents are made
+ * (ext4, XFS), and costs twice on tmpfs, which zeroes each page it
+ * reserves before the data is written over it.
+ */
+static int
+reserving_helps(const struct io *out)
+{
+	struct statfs fs;
+
+	return fstatfs(out->fd, &fs) == -1 || fs.f_type != TMPFS_MAGIC;
+}
+
 /* How the output will be written: in the kernel, reserved, rewritten. */
 static void
 choose_paths(struct copier *c)
@@ -81,7 +108,8 @@ choose_paths(struct copier *c)
 	 */
 	c->can_rewrite = io_seekable(out) && !(fcntl(out->fd, F_GETFL) & O_APPEND);
 	c->use_fallocate = c->can_rewrite && out->kind == IO_FILE &&
-	    !(c->flags & COPY_NO_RESERVE);
+	    !(c->flags & COPY_NO_RESERVE) && reserving_helps(out);
+	c->no_reserving = !reserving_helps(out);
 	if (c->can_rewrite && out->kind == IO_FILE) {
 		off_t start = lseek(out->fd, 0, SEEK_CUR);
 
@@ -118,6 +146,7 @@ copier_free(struct copier *c)
 {
 	if (c == NULL)
 		return;
+	input_unmap(c);
 	free(c->buffer);
 	free(c->scratch);
 	free(c);
@@ -329,39 +358,99 @@ input_skip_exact(struct copier *c, uint64_t len)
 		input_ended(c->in);
 }
 
-int
-input_next_data(struct copier *c, uint64_t *data, uint64_t *hole)
+/* Ask SEEK_DATA from offset on, and keep the answer. */
+static int
+ask_next_data(struct copier *c, uint64_t offset)
 {
-	int found;
-
-	if (!c->seek_data)
-		return -1;
-	found = io_find_data(c->in, c->in->offset, data, hole);
+	int found = io_find_data(c->in, offset, &c->extent_data, &c->extent_hole);
 
 	if (found == -1) {
 		if (!io_cannot_tell(errno))
 			die(1, "%s", c->in->name);
 		c->seek_data = 0;
+		return -1;
 	}
+	if (found == 0)
+		c->extent_data = c->extent_hole = UINT64_MAX;
+	c->extent_known = 1;
+	c->extent_asked = offset;
 	if (lseek(c->in->fd, (off_t)c->in->offset, SEEK_SET) == -1)
 		die(1, "%s", c->in->name);
 	return found;
 }
 
-/* len bytes read, which must be zero: they are in no stored cluster. */
+int
+input_next_data(struct copier *c, uint64_t *data, uint64_t *hole)
+{
+	uint64_t at = c->in->offset;
+
+	if (!c->seek_data)
+		return -1;
+	if ((!c->extent_known || at < c->extent_asked || at >= c->extent_hole) &&
+	    ask_next_data(c, at) == -1)
+		return -1;
+	if (c->extent_data == UINT64_MAX)
+		return 0;
+	*data = at > c->extent_data ? at : c->extent_data;
+	*hole = c->extent_hole;
+	return 1;
+}
+
+const unsigned char *
+input_map(struct copier *c, size_t len)
+{
+	uint64_t at = c->in->offset;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t start = at / (uint64_t)page * (uint64_t)page;
+	void *map;
+
+	input_unmap(c);
+	if (c->in->kind != IO_FILE || c->in->npeeked > 0 || len == 0 ||
+	    at > c->in->size || len > c->in->size - at)
+		return NULL;
+	map = mmap(NULL, (size_t)(at - start) + len, PROT_READ, MAP_SHARED,
+	    c->in->fd, (off_t)start);
+	if (map == MAP_FAILED)
+		return NULL;
+	c->map = map;
+	c->map_length = (size_t)(at - start) + len;
+	/* The descriptor's offset follows the input's, for the reads after. */
+	if (lseek(c->in->fd, (off_t)(at + len), SEEK_SET) == -1)
+		die(1, "%s", c->in->name);
+	count(c, len, 0, 0);
+	return (const unsigned char *)map + (at - start);
+}
+
+void
+input_unmap(struct copier *c)
+{
+	if (c->map != NULL)
+		munmap(c->map, c->map_length);
+	c->map = NULL;
+}
+
+/*
+ * len bytes read, which must be zero: they are in no stored cluster.  A
+ * file's are looked at where they are, not copied.
+ */
 static void
 read_zeros(struct copier *c, uint64_t len)
 {
 	while (len > 0) {
 		size_t chunk = len < IO_SIZE ? (size_t)len : IO_SIZE;
+		const unsigned char *bytes = input_map(c, chunk);
 		size_t nonzero;
 
-		input_read_exact(c, c->scratch, chunk);
-		if ((nonzero = first_nonzero(c->scratch, chunk)) != chunk)
+		if (bytes == NULL) {
+			input_read_exact(c, c->scratch, chunk);
+			bytes = c->scratch;
+		}
+		if ((nonzero = first_nonzero(bytes, chunk)) != chunk)
 			diex(1, "non-zero byte at input offset %" PRIu64
 			    ", outside the ranges", c->in->offset - chunk + nonzero);
 		len -= chunk;
 	}
+	input_unmap(c);
 }
 
 /*
@@ -457,9 +546,18 @@ output_reserve(struct copier *c, uint64_t end, int exact)
 }
 
 void
+output_reserve_ahead(struct copier *c, uint64_t limit)
+{
+	if (c->out->offset + c->buffer_size > c->reserved)
+		output_reserve(c, c->out->offset + RESERVE_STEP < limit ?
+		    c->out->offset + RESERVE_STEP : limit, 0);
+}
+
+void
 output_reserve_span(struct copier *c, uint64_t len)
 {
-	if (c->out->kind != IO_FILE || !c->can_rewrite || c->no_reserving)
+	if (c->out->kind != IO_FILE || !c->can_rewrite || c->no_reserving ||
+	    c->out->offset + len <= c->reserved)
 		return;
 	/* The file's size moves only with its writes: see decode.c's copy_data. */
 	if (fallocate(c->out->fd, FALLOC_FL_KEEP_SIZE, (off_t)c->out->offset,

@@ -93,6 +93,18 @@ void input_move(struct copier *c, uint64_t offset);
 int input_next_data(struct copier *c, uint64_t *data, uint64_t *hole);
 
 /*
+ * The next len bytes of a regular input, where it stands, seen through a
+ * mapping rather than read into a buffer: the check of a cluster that
+ * holds data then touches the page of its first non-zero byte alone.
+ * They count as read, and the input moves past them.  NULL (nothing
+ * done) for anything but a regular file that holds all len bytes: the
+ * caller reads them then.  The bytes stay mapped until the next
+ * input_map, input_unmap or copier_free.
+ */
+const unsigned char *input_map(struct copier *c, size_t len);
+void input_unmap(struct copier *c);
+
+/*
  * Copy up to len bytes of a regular input, from offset, to where a
  * regular output stands, in the kernel: copy_file_range shares the
  * extents on XFS and btrfs instead of writing the bytes again.  The input
@@ -133,6 +145,13 @@ void output_keep(struct copier *c, const unsigned char *bytes, size_t len);
  */
 void output_reserve(struct copier *c, uint64_t end, int exact);
 void output_reserve_span(struct copier *c, uint64_t len);
+
+/*
+ * For a writer that knows only that the output will end at limit or
+ * before: when what is reserved runs short, reserve the next 64 MiB, up
+ * to limit.  A refusal only stops the reserving.
+ */
+void output_reserve_ahead(struct copier *c, uint64_t limit);
 
 /*
  * Write len bytes again at offset of an output that can rewrite, and

@@ -11,8 +11,6 @@
 #include "stream.h"
 #include "util.h"
 
-#define RESERVE_STEP	(UINT64_C(64) << 20)	/* fallocate this far ahead */
-
 /*
  * n kept clusters at chunk, guest clusters from first on: shared with the
  * input by copy_file_range where the kernel can, the rest written (the
@@ -33,6 +31,27 @@ keep_run(struct copier *c, const struct layout *lo, const unsigned char *chunk,
 }
 
 /*
+ * Guest clusters [first, end), all kept whatever they hold (--no-sparsify,
+ * no --diff): shared or copied by the kernel without being read here
+ * (on reflink XFS, no byte of the data is read at all), the rest, if the
+ * kernel refuses, read and written; zeros past the input's end.
+ */
+static void
+keep_all(struct copier *c, const struct layout *lo, struct sieve *s,
+    uint64_t first, uint64_t end)
+{
+	uint64_t from = first << lo->cluster_bits;
+	uint64_t to = min_u64(end << lo->cluster_bits, lo->input_size), shared;
+
+	sieve_keep(s, lo, first, end);
+	output_reserve_span(c, to - from);
+	shared = input_share(c, from, to - from);
+	input_seek(c, from + shared);
+	input_copy_exact(c, to - from - shared);
+	output_zeros(c, (end << lo->cluster_bits) - to);
+}
+
+/*
  * Guest clusters [first, end) to the output, those that the sieve keeps.
  * Between two regular files they go by copy_file_range, which shares
  * extents on XFS and btrfs; otherwise they are read straight into the
@@ -48,13 +67,14 @@ copy_kept(struct copier *c, const struct layout *lo, uint64_t first,
 	while (first < end) {
 		int sharing = copier_shares(c);
 		uint64_t clusters, run = 0;
-		unsigned char *chunk;
+		unsigned char *buf;
+		const unsigned char *chunk;
 
-		/* In steps: the final size is known only to be at most the plan's. */
-		output_reserve(c, min_u64(output_of(c)->offset + RESERVE_STEP,
-		    layout_image_size(lo)), 0);
-		chunk = output_room(c, &room);
-		if ((clusters = sieve_read(c, lo, s, chunk, room, &first, end)) == 0)
+		/* The final size is known only to be at most the plan's. */
+		output_reserve_ahead(c, layout_image_size(lo));
+		buf = output_room(c, &room);
+		chunk = sieve_read(c, lo, s, buf, room, &first, end, &clusters);
+		if (clusters == 0)
 			break;
 		sieve_clusters(s, lo, chunk, first, clusters);
 		for (uint64_t i = 0; i < clusters; i++) {
@@ -92,9 +112,13 @@ write_seekable(struct copier *c, const struct layout *plan, struct sieve *s,
 	while (run_next(&walk)) {
 		input_pass_unstored(c, (walk.first << plan->cluster_bits) -
 		    input_of(c)->offset);
-		copy_kept(c, plan, walk.first, walk.end, s);
+		if (sieve_keeps_all(s))
+			keep_all(c, plan, s, walk.first, walk.end);
+		else
+			copy_kept(c, plan, walk.first, walk.end, s);
 	}
 	input_finish(c);
+	input_unmap(c);
 	output_flush(c);
 	/* A subset of the plan's clusters: it fits wherever the plan did. */
 	if ((error = layout_of_sieve(lo, plan, s)) != LAYOUT_OK)

@@ -59,35 +59,51 @@ jump_hole(struct copier *c, const struct layout *lo, uint64_t *first, uint64_t e
 	return 1;
 }
 
-uint64_t
+const unsigned char *
 sieve_read(struct copier *c, const struct layout *lo, const struct sieve *s,
-    unsigned char *chunk, size_t room, uint64_t *first, uint64_t end)
+    unsigned char *room, size_t room_size, uint64_t *first, uint64_t end,
+    uint64_t *clusters)
 {
 	size_t cs = lo->cluster_size, bytes, from_input;
-	uint64_t clusters;
+	const unsigned char *mapped;
 
 	while (drops_holes(s) && jump_hole(c, lo, first, end))
 		;
-	clusters = min_u64(end - *first, room / cs);
-	bytes = clusters * cs;
+	*clusters = min_u64(end - *first, room_size / cs);
+	bytes = *clusters * cs;
 	from_input = (size_t)min_u64(lo->input_size - input_of(c)->offset, bytes);
-	input_read_exact(c, chunk, from_input);
-	memset(chunk + from_input, 0, bytes - from_input);
-	return clusters;
+	if (from_input == bytes && (mapped = input_map(c, bytes)) != NULL)
+		return mapped;
+	input_read_exact(c, room, from_input);
+	memset(room + from_input, 0, bytes - from_input);
+	return room;
 }
 
-/* Add guest cluster `cluster` to the ranges, clipped to the input. */
-static void
-note_cluster(struct range_list *ranges, uint64_t cluster, const struct layout *lo)
+int
+sieve_keeps_all(const struct sieve *s)
 {
-	uint64_t offset = cluster << lo->cluster_bits;
-	uint64_t length = min_u64(lo->input_size - offset, lo->cluster_size);
+	return s->zeros_are == ZEROS_STORED && s->base == NULL;
+}
+
+/* Add guest clusters [first, end) to the ranges, clipped to the input. */
+static void
+note_clusters(struct range_list *ranges, const struct layout *lo, uint64_t first,
+    uint64_t end)
+{
+	uint64_t offset = first << lo->cluster_bits;
+	uint64_t length = min_u64(end << lo->cluster_bits, lo->input_size) - offset;
 	struct range *last = ranges->n > 0 ? &ranges->v[ranges->n - 1] : NULL;
 
 	if (last != NULL && last->offset + last->length == offset)
 		last->length += length;
 	else if (ranges_add(ranges, offset, length) == -1)
 		die(1, "clusters kept");
+}
+
+void
+sieve_keep(struct sieve *s, const struct layout *lo, uint64_t first, uint64_t end)
+{
+	note_clusters(&s->kept, lo, first, end);
 }
 
 /*
@@ -110,9 +126,9 @@ sieve_clusters(struct sieve *s, const struct layout *lo, const unsigned char *ch
 			continue;
 		if (first_nonzero(cluster, cs) != cs || s->zeros_are == ZEROS_STORED) {
 			s->keep[i] = 1;
-			note_cluster(&s->kept, first + i, lo);
+			note_clusters(&s->kept, lo, first + i, first + i + 1);
 		} else if (s->zeros_are == ZEROS_MARKED) {
-			note_cluster(&s->zeros, first + i, lo);
+			note_clusters(&s->zeros, lo, first + i, first + i + 1);
 		}
 	}
 }
@@ -148,14 +164,16 @@ sieve_pass(struct copier *c, struct layout *plan, struct sieve *s)
 
 		input_seek(c, cluster << whole.cluster_bits);
 		while (cluster < walk.end) {
-			unsigned char *chunk = output_room(c, &room);
-			uint64_t clusters = sieve_read(c, &whole, s, chunk, room,
-			    &cluster, walk.end);
+			unsigned char *buf = output_room(c, &room);
+			uint64_t clusters;
+			const unsigned char *chunk = sieve_read(c, &whole, s, buf,
+			    room, &cluster, walk.end, &clusters);
 
 			sieve_clusters(s, &whole, chunk, cluster, clusters);
 			cluster += clusters;
 		}
 	}
+	input_unmap(c);
 	input_move(c, 0);
 	if ((error = layout_of_sieve(plan, &whole, s)) != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));

@@ -39,13 +39,25 @@ void sieve_start(struct sieve *s, size_t chunk_bytes);
 void sieve_free(struct sieve *s);
 
 /*
- * Read up to room bytes' worth of the guest clusters [*first, end) into
- * chunk, zero-padded past the input's end, and return how many; holes
- * are skipped first, *first moved past them, when sieve_drops_holes says
- * that the zeros they read as are dropped.
+ * Up to room bytes' worth of the guest clusters [*first, end): the bytes
+ * of a regular input seen where they are (input_map), else read into
+ * room, zero-padded past the input's end.  Holes are skipped first, and
+ * *first moved past them, where the zeros they read as are dropped.
+ * Returns the bytes, *clusters of them (0: none left).
  */
-uint64_t sieve_read(struct copier *c, const struct layout *lo, const struct sieve *s,
-    unsigned char *chunk, size_t room, uint64_t *first, uint64_t end);
+const unsigned char *sieve_read(struct copier *c, const struct layout *lo,
+    const struct sieve *s, unsigned char *room, size_t room_size, uint64_t *first,
+    uint64_t end, uint64_t *clusters);
+
+/*
+ * Whether the sieve keeps every cluster whatever it holds (zeros stored
+ * as data, no --diff): then the clusters need not be read at all.
+ */
+int sieve_keeps_all(const struct sieve *s);
+
+/* Guest clusters [first, end) kept, unread: what sieve_keeps_all allows. */
+void sieve_keep(struct sieve *s, const struct layout *lo, uint64_t first,
+    uint64_t end);
 
 /*
  * Sieve the clusters in chunk, guest clusters from first on: s->keep[i]

@@ -114,8 +114,29 @@ test_expect_success 'the fast paths are taken, and the fallbacks avoid them' '
 	test "$(calls copy_file_range sh -c "\"\$SQCOW2\" <disk.raw >cfr.qcow2")" -gt 0 &&
 	test_eq "$(calls copy_file_range sh -c "FAULTS=refuse=copy_file_range LD_PRELOAD=\$FAULT_SO \"\$SQCOW2\" <disk.raw >cfr.qcow2")" 0
 '
+
+# The cost of a pass grows with the disk, never with its square: SEEK_DATA
+# and SEEK_HOLE are asked once an extent (on tmpfs each scans to the end
+# of the file), a file is looked at through a mapping, not read into a
+# buffer and read again, and blocks are reserved a step at a time.
+test_expect_success 'the hot paths make the calls they should, a count each' '
+	make_raw dense.raw 64M && put_data dense.raw 0 67108864 &&
+	make_raw small.raw 1M && put_data small.raw 0 1048576 &&
+	ASAN_OPTIONS=detect_leaks=0 strace -f -o seeks "$SQCOW2" dense.raw >dense.qcow2 &&
+	test "$(grep -c "SEEK_DATA\\|SEEK_HOLE" seeks)" -le 8 &&
+	# Reads of the disk do not grow with it (the runtime reads a few files).
+	small=$(calls read sh -c "\"\$SQCOW2\" small.raw >small.qcow2") &&
+	test "$(calls read sh -c "\"\$SQCOW2\" dense.raw >dense.qcow2")" -le $((small + 4)) &&
+	test "$(calls read sh -c "\"\$SQCOW2\" --no-sparsify -o o.qcow2 dense.raw")" -le \
+		$((small + 4)) &&
+	verify o.qcow2 dense.raw &&
+	test "$(calls fallocate sh -c "\"\$SQCOW2\" -o o.qcow2 dense.raw")" -le 4 &&
+	test "$(calls copy_file_range sh -c "\"\$SQCOW2\" -o o.qcow2 dense.raw")" -ge 1 &&
+	verify o.qcow2 dense.raw
+'
 else
 	test_skip_missing 'the fast paths are taken, and the fallbacks avoid them' 'strace not found'
+	test_skip_missing 'the hot paths make the calls they should, a count each' 'strace not found'
 fi
 
 test_done
