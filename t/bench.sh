@@ -181,21 +181,28 @@ rows_xfs() {
 		rm -f xfs.img
 		return
 	fi
-	pair "dense on XFS: -o, vs convert -C" "<= 1.1; reflinks" \
+	pair "XFS: -o --no-sparsify, vs convert -C" "<= 1.5; neither reads" \
+		"sqcow2 --no-sparsify -o xfs/out.qcow2 xfs/dense.raw" \
+		"is_image xfs/dense.raw xfs/out.qcow2" \
+		"qemu-img convert -C -f raw -O qcow2 xfs/dense.raw xfs/out.ref.qcow2" \
+		"is_image xfs/dense.raw xfs/out.ref.qcow2"
+	pair "XFS: -o, vs convert -C" "reads each cluster for zeros" \
 		"sqcow2 -o xfs/out.qcow2 xfs/dense.raw" "is_image xfs/dense.raw xfs/out.qcow2" \
 		"qemu-img convert -C -f raw -O qcow2 xfs/dense.raw xfs/out.ref.qcow2" \
 		"is_image xfs/dense.raw xfs/out.ref.qcow2"
-	rm -f xfs/out* && sync -f xfs
-	before=$(df -k xfs | awk 'NR == 2 { print $3 }')
-	"$SQCOW2" -o xfs/out.qcow2 xfs/dense.raw && sync -f xfs
-	after=$(df -k xfs | awk 'NR == 2 { print $3 }')
-	note "-o on reflink XFS: $((after - before)) KiB of new space for $unit of data (goal < 1024)"
+	for how in --no-sparsify --sparsify; do
+		rm -f xfs/out* && sync -f xfs
+		before=$(df -k xfs | awk 'NR == 2 { print $3 }')
+		"$SQCOW2" -o xfs/out.qcow2 $how xfs/dense.raw && sync -f xfs
+		after=$(df -k xfs | awk 'NR == 2 { print $3 }')
+		note "-o $how on reflink XFS: $((after - before)) KiB of new space for $unit of data (goal < 1024)"
+	done
 	umount xfs && rmdir xfs && rm -f xfs.img
 }
 
 # Images back to raw disks.
 rows_decode() {
-	"$SQCOW2" dense.raw >dense.qcow2
+	"$SQCOW2" dense.raw >dense.qcow2 && cp dense.qcow2 dense-o.qcow2
 	pair "dense: -d stream, vs cat|cat|cat" "<= 0.6" \
 		"cat dense.qcow2 | sqcow2 -d | cat" "is_raw dense.raw" \
 		"cat dense.qcow2 | cat | cat" "is_raw dense.qcow2"
@@ -203,12 +210,93 @@ rows_decode() {
 		pair "dense: -d file, vs qemu-img" "<= 0.8" \
 			"sqcow2 -d dense.qcow2 >out.raw" "is_raw dense.raw out.raw" \
 			"qemu-img convert -f qcow2 -O raw dense.qcow2 out.raw" "is_raw dense.raw out.raw"
+		pair "dense: -d -o, vs qemu-img" "<= 0.8" \
+			"sqcow2 -d -o out.raw dense.qcow2" "is_raw dense.raw out.raw" \
+			"qemu-img convert -f qcow2 -O raw dense.qcow2 out.raw" "is_raw dense.raw out.raw"
 		"$SQCOW2" sparse.raw >sparse.qcow2
 		pair "sparse: -d pipe, vs qemu-img" "qemu-img from the file" \
 			"cat sparse.qcow2 | sqcow2 -d >out.raw" "is_raw sparse.raw out.raw" \
 			"qemu-img convert -f qcow2 -O raw sparse.qcow2 out.raw" "is_raw sparse.raw out.raw"
 	fi
-	rm -f dense.qcow2 sparse.qcow2
+	rm -f dense.qcow2 dense-o.qcow2 sparse.qcow2
+}
+
+# Cost linear in the disk, on each file system that can be had here: a
+# disk of half random data and half written zeros, of $unit and twice
+# that, in DIR, the default (sparsified) against qemu-img.
+rows_linear() {
+	fs=$1 where=$2
+	{ head -c $((unit_mib / 2))M /dev/urandom; head -c $((unit_mib / 2))M /dev/zero; } \
+		>"$where/d1.raw" && cat "$where/d1.raw" "$where/d1.raw" >"$where/d2.raw" || return
+	for n in 1 2; do
+		pair "$fs $((n * unit_mib))M: file, vs qemu-img" "<= 1.0 on tmpfs" \
+			"sqcow2 <$where/d$n.raw >$where/out.qcow2" "is_image $where/d$n.raw $where/out.qcow2" \
+			"qemu-img convert -f raw -O qcow2 $where/d$n.raw $where/out.qcow2" \
+			"is_image $where/d$n.raw $where/out.qcow2"
+		eval "linear_$n=\$sq_seconds"
+	done
+	note "$fs: twice the disk took $(ratio "$linear_2" "$linear_1") times as long (goal <= 2.6)"
+	rm -f "$where"/d1.raw "$where"/d2.raw "$where"/out.qcow2
+}
+
+# A file system of its own, on a loop device or in memory: TYPE is tmpfs,
+# xfs or btrfs.  Sets fs_dir, or returns 1 with a note if none can be had.
+mount_fs() {
+	fs_dir=$dir/fs-$1
+	mkdir -p "$fs_dir" || return 1
+	if [ "$(id -u)" != 0 ]; then
+		note "$1 rows skipped: mounting needs root"
+		return 1
+	fi
+	case $1 in
+	tmpfs) mount -t tmpfs -o size=$((6 * unit_mib))M tmpfs "$fs_dir" ;;
+	*) # mkfs.xfs wants 300 MiB at least
+		fs_mib=$((8 * unit_mib)); [ $fs_mib -ge 512 ] || fs_mib=512
+		command -v mkfs.$1 >/dev/null 2>&1 && truncate -s ${fs_mib}M fs-$1.img &&
+		mkfs.$1 -q -f fs-$1.img >/dev/null && mount -o loop fs-$1.img "$fs_dir" ;;
+	esac 2>/dev/null || { note "$1 rows skipped: no $1 could be mounted"; return 1; }
+}
+
+unmount_fs() {
+	umount "$fs_dir" && rmdir "$fs_dir" && rm -f "$dir/fs-$1.img"
+}
+
+rows_linearity() {
+	[ $HAVE_QEMU = 1 ] || return
+	rows_linear "$(df -T . | awk 'NR == 2 { print $2 }')" "$dir"
+	for fs in tmpfs xfs btrfs; do
+		if mount_fs $fs; then
+			rows_linear $fs "$fs_dir"
+			unmount_fs $fs
+		fi
+	done
+}
+
+# calls ARGS...: how many times sqcow2 ARGS made each system call of its
+# hot paths, a line that a regression shows in.
+calls() {
+	shown="sqcow2 $*"
+	strace -f -c -o "$BENCH_STATE/strace" sh -c "exec \"\$0\" \"\$@\"" \
+		"$SQCOW2" "$@" >/dev/null 2>&1 </dev/null
+	counts=$(awk '$NF ~ /^(read|pread64|write|lseek|mmap|copy_file_range|splice|fallocate|ftruncate)$/ {
+		printf "%s %s, ", $NF, $4 }' "$BENCH_STATE/strace")
+	note "$(printf '%-46s %s' "$shown:" "${counts%, }")"
+}
+
+rows_calls() {
+	if ! command -v strace >/dev/null 2>&1; then
+		note "strace not found: no counts of system calls"
+		return
+	fi
+	"$SQCOW2" zeros.raw >calls.qcow2
+	note "system calls of the hot paths, for $unit of half data, half written zeros:"
+	calls zeros.raw -o out.qcow2
+	calls --no-sparsify zeros.raw -o out.qcow2
+	calls zeros.raw
+	calls --no-sparsify zeros.raw
+	calls -d calls.qcow2 -o out.raw
+	calls -d calls.qcow2
+	rm -f calls.qcow2 out.qcow2 out.raw
 }
 
 make_inputs
@@ -230,6 +318,8 @@ rows_zeros
 rows_slices
 rows_xfs
 rows_decode
+rows_linearity
+rows_calls
 print_tables
 rm -f out*
 exit $bench_failed
