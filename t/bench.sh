@@ -106,6 +106,11 @@ rows_stream() {
 				"cat $input.raw | cat | cat" "is_raw $input.raw"
 		done
 	done
+	# What the stream rows can reach at best: sqcow2 splices, so the two
+	# cats around it are left; nothing in the middle at all is this.
+	pair "floor: cat|cat, vs cat|cat|cat" "the stream rows' floor" \
+		"cat dense.raw | cat" "is_raw dense.raw" \
+		"cat dense.raw | cat | cat" "is_raw dense.raw"
 	pair "dense: stream, read/write fallback" "no splice; vs cat|cat|cat" \
 		"cat dense.raw | FAULTS=refuse=splice LD_PRELOAD=$fault_so sqcow2 -s $(stat -c %s dense.raw) | cat" \
 		"is_image dense.raw" \
