@@ -52,14 +52,16 @@ runnable() {
 # run_once COMMAND SINK: run COMMAND once with its standard output to
 # SINK and sets run_usec (wall time) and run_rss (the largest figure of
 # the status file, or -); returns non-zero if any part failed, its
-# stderr left in BENCH_STATE/err.
+# stderr left in BENCH_STATE/err.  A command's own preparation appends
+# the microseconds it took to BENCH_STATE/untimed, which are not counted.
 run_once() {
-	rm -f out* xfs/out* && : >"$status" || exit 1
+	rm -f out* xfs/out* && : >"$status" && : >"$BENCH_STATE/untimed" || exit 1
 	run_start=$(date +%s%N)
 	(eval "$1") >"$2" 2>"$BENCH_STATE/err"
 	run_exit=$?
 	run_end=$(date +%s%N)
-	run_usec=$(( (run_end - run_start) / 1000 ))
+	run_usec=$(( (run_end - run_start) / 1000 - $(awk '{ usec += $1 }
+		END { print usec + 0 }' "$BENCH_STATE/untimed") ))
 	run_rss=$(awk '/^[0-9]+$/ && $1 + 0 > max { max = $1 + 0 }
 		END { print max ? max : "-" }' "$status")
 	[ "$run_exit" = 0 ] && ! grep -q '^Command' "$status"

@@ -11,7 +11,8 @@
 # about 11 GiB.  REPEAT (default 5) rounds of each row.  BENCH_QUICK=1
 # checks the script rather than the program: a 32nd of the data (the
 # sparse disks keep their size), in /tmp/sqcow2-bench-quick by default,
-# and one round.
+# and one round.  BENCH_ROWS names the groups of rows to run (default:
+# stream file zeros slices xfs decode linearity cold calls).
 set -u
 if [ $# != 2 ]; then
 	echo "usage: sh t/bench.sh SQCOW2 FAULT_SO" >&2
@@ -277,6 +278,42 @@ rows_linearity() {
 	done
 }
 
+# A cold page cache and a disk larger than memory: the commands run in a
+# memory cgroup of a quarter of the disk (64 MiB at least), after the caches are dropped.
+# Each cold run moves its shell there; the drop is not timed.
+cold() {
+	cold_start=$(date +%s%N)
+	echo 0 >"$memcg/cgroup.procs" && sync && echo 3 >/proc/sys/vm/drop_caches || return
+	echo $(( ($(date +%s%N) - cold_start) / 1000 )) >>"$BENCH_STATE/untimed"
+}
+
+rows_cold() {
+	memory_mib=$((unit_mib / 4))
+	[ $memory_mib -ge 64 ] || memory_mib=64	# qemu-img needs 25 MiB of its own
+	memcg=/sys/fs/cgroup/memory/sqcow2-bench limit=limit_in_bytes
+	[ -d /sys/fs/cgroup/memory ] || memcg=/sys/fs/cgroup/sqcow2-bench limit=max
+	if [ "$(id -u)" != 0 ] || [ $HAVE_QEMU = 0 ] || ! mkdir -p "$memcg" 2>/dev/null ||
+	    ! echo ${memory_mib}M >"$memcg/memory.$limit" 2>/dev/null; then
+		note "cold rows skipped: they need root, qemu-img and a memory cgroup"
+		return
+	fi
+	note "cold rows: caches dropped before each run, in ${memory_mib} MiB of memory for $unit of data"
+	for how in "" " --no-sparsify" " -o out.qcow2"; do
+		case $how in
+		*-o*) command="cold && sqcow2$how dense.raw" ;;
+		*) command="cold && sqcow2$how dense.raw >out.qcow2" ;;
+		esac
+		shown=${how% out.qcow2}
+		goal="<= 1.0"
+		[ -n "$shown" ] || goal="reads the disk twice"
+		pair "cold:${shown:- default}, vs qemu-img" "$goal" \
+			"$command" "is_image dense.raw out.qcow2" \
+			"cold && qemu-img convert -f raw -O qcow2 dense.raw out.qcow2" \
+			"is_image dense.raw out.qcow2"
+	done
+	rmdir "$memcg" 2>/dev/null
+}
+
 # calls ARGS...: how many times sqcow2 ARGS made each system call of its
 # hot paths, a line that a regression shows in.
 calls() {
@@ -317,14 +354,10 @@ echo "  over the reference's; qemu-img: qemu-img convert at the same cluster siz
 [ $HAVE_QEMU = 1 ] || echo "qemu-img not found: rows against it skipped (Debian package qemu-utils)"
 echo
 printf '%-34s %11s %11s %7s   %s\n' case sqcow2 reference ratio goal
-rows_stream
-[ $HAVE_QEMU = 1 ] && rows_file
-rows_zeros
-rows_slices
-rows_xfs
-rows_decode
-rows_linearity
-rows_calls
+for rows in ${BENCH_ROWS:-stream file zeros slices xfs decode linearity cold calls}; do
+	[ $rows = file ] && [ $HAVE_QEMU = 0 ] && continue
+	rows_$rows
+done
 print_tables
 rm -f out*
 exit $bench_failed
