@@ -187,12 +187,12 @@ rows_xfs() {
 		rm -f xfs.img
 		return
 	fi
-	pair "XFS: -o --no-sparsify, vs convert -C" "<= 1.5; neither reads" \
+	pair "XFS: -o --no-sparsify, vs -C" "<= 1.5; neither reads" \
 		"sqcow2 --no-sparsify -o xfs/out.qcow2 xfs/dense.raw" \
 		"is_image xfs/dense.raw xfs/out.qcow2" \
 		"qemu-img convert -C -f raw -O qcow2 xfs/dense.raw xfs/out.ref.qcow2" \
 		"is_image xfs/dense.raw xfs/out.ref.qcow2"
-	pair "XFS: -o, vs convert -C" "reads each cluster for zeros" \
+	pair "XFS: -o, vs qemu-img -C" "reads each cluster for zeros" \
 		"sqcow2 -o xfs/out.qcow2 xfs/dense.raw" "is_image xfs/dense.raw xfs/out.qcow2" \
 		"qemu-img convert -C -f raw -O qcow2 xfs/dense.raw xfs/out.ref.qcow2" \
 		"is_image xfs/dense.raw xfs/out.ref.qcow2"

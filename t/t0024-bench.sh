@@ -112,10 +112,11 @@ test_expect_success 'it has the rows of each kind, 2M clusters too' '
 '
 
 if [ -x /usr/bin/time ]; then
-test_expect_success 'every row has sqcow2'\''s peak RSS' '
+test_expect_success 'every row that runs sqcow2 has its peak RSS' '
 	sed 1d rss >rss.rows &&
 	test "$(wc -l <rss.rows)" = "$(wc -l <rows)" &&
-	awk "substr(\$0, 38, 10) !~ /^ *[0-9]+\$/ { print \"no RSS: \" \$0; bad = 1 }
+	awk "/^  floor: / { next }
+		substr(\$0, 38, 10) !~ /^ *[0-9]+\$/ { print \"no RSS: \" \$0; bad = 1 }
 		END { exit bad }" rss.rows
 '
 fi
