@@ -7,7 +7,8 @@ MANPREFIX ?= $(PREFIX)/share/man
 CFLAGS ?= -O2 -g
 WARNFLAGS = -Wall -Wextra -Wpedantic
 SQ_CPPFLAGS = -D_FILE_OFFSET_BITS=64
-SQ_CFLAGS = -std=c11 $(WARNFLAGS) $(SQ_CPPFLAGS) $(CPPFLAGS)
+# Compressed clusters are inflated on threads: pthreads are part of libc.
+SQ_CFLAGS = -std=c11 $(WARNFLAGS) $(SQ_CPPFLAGS) $(CPPFLAGS) -pthread
 # The test build turns warnings into errors and adds the sanitizers.
 TEST_CFLAGS = $(SQ_CFLAGS) -Werror -O2 -g
 SAN_CFLAGS = $(SQ_CFLAGS) -Werror -O1 -g -fno-omit-frame-pointer \
@@ -24,14 +25,15 @@ FUZZ_SECONDS ?= 60
 # the ones before it.
 RANGES = range_list.c range_entry.c range_json.c ranges.c
 RANGES_HDR = range_list.h range_entry.h range_json.h ranges.h
-DECODER = decoder_header.c decoder_tables.c decoder_runs.c decoder.c
-DECODER_HDR = decoder_header.h decoder_tables.h decoder_runs.h decoder.h
+DECODER = decoder_header.c decoder_tables.c decoder_runs.c decoder_stream.c decoder.c
+DECODER_HDR = decoder_header.h decoder_tables.h decoder_runs.h decoder_stream.h decoder.h
 SRC = sqcow2.c encode.c decode.c stream.c seekable.c sieve.c copier.c io.c files.c \
-	backing.c base.c report.c range_print.c sizes.c layout.c meta.c $(RANGES) $(DECODER)
+	backing.c base.c report.c range_print.c sizes.c layout.c meta.c unpack.c \
+	inflate.c $(RANGES) $(DECODER)
 CORE = layout.c meta.c $(RANGES) $(DECODER)
 HDR = options.h encode.h decode.h stream.h seekable.h sieve.h copier.h io.h files.h \
 	backing.h base.h report.h range_print.h sizes.h layout.h meta.h qcow2.h util.h \
-	$(RANGES_HDR) $(DECODER_HDR)
+	unpack.h inflate.h $(RANGES_HDR) $(DECODER_HDR)
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h
@@ -73,11 +75,11 @@ t/bin/asan/unit-image: t/unit_image.c t/tap.h $(DECODER) $(DECODER_HDR) | t/bin/
 	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_image.c $(DECODER)
 
 # A test driver of the decoder's core: a qcow2 image in, the raw disk out.
-t/bin/imgcat: t/imgcat.c $(DECODER) $(DECODER_HDR) | t/bin
-	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c $(DECODER)
+t/bin/imgcat: t/imgcat.c $(DECODER) $(DECODER_HDR) inflate.c inflate.h | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/imgcat.c $(DECODER) inflate.c
 
-t/bin/asan/imgcat: t/imgcat.c $(DECODER) $(DECODER_HDR) | t/bin/asan
-	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c $(DECODER)
+t/bin/asan/imgcat: t/imgcat.c $(DECODER) $(DECODER_HDR) inflate.c inflate.h | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/imgcat.c $(DECODER) inflate.c
 
 t/bin/readback: t/readback.c | t/bin
 	$(CC) $(TEST_CFLAGS) -o $@ t/readback.c

@@ -39,8 +39,33 @@ read_header(struct base *b, const unsigned char *probe, size_t len)
 		diex(1, "%s: %s", b->io.name, error.why);
 	free(cluster);
 	b->table = malloc((size_t)b->hdr.cluster_size);
-	if (b->table == NULL)
+	b->stored = malloc(2 * (size_t)b->hdr.cluster_size);
+	b->cluster = malloc((size_t)b->hdr.cluster_size);
+	b->tables = malloc(sizeof(*b->tables));
+	if (b->table == NULL || b->stored == NULL || b->cluster == NULL ||
+	    b->tables == NULL)
 		die(1, "%s", b->io.name);
+	b->inflated_guest = UINT64_MAX;
+}
+
+/* The compressed cluster of the step, inflated once for all its reads. */
+static const unsigned char *
+inflated(struct base *b)
+{
+	const struct step *s = &b->step;
+	struct inflate_error error;
+
+	if (b->inflated_guest == s->guest)
+		return b->cluster;
+	io_pread(&b->io, b->stored, (size_t)s->available, s->host);
+	memset(b->stored + s->available, 0, (size_t)(s->stored - s->available));
+	if (inflate_cluster(b->tables, b->cluster, (size_t)b->hdr.cluster_size,
+	    b->stored, (size_t)s->stored, &error) != 0)
+		diex(1, "%s: compressed cluster at guest offset %" PRIu64 " (offset %"
+		    PRIu64 "): %s, at byte %zu of its stream", b->io.name, s->guest,
+		    s->host, error.why, error.at);
+	b->inflated_guest = s->guest;
+	return b->cluster;
 }
 
 /* The next step that says what the disk holds, tables read on the way. */
@@ -56,7 +81,9 @@ next_step(struct base *b)
 		case STEP_ERROR:
 			refuse(b);
 		case STEP_SKIP:	/* forward mode only */
+		case STEP_HOLD:
 		case STEP_DATA:
+		case STEP_COMPRESSED:
 		case STEP_ZEROS:
 		case STEP_DONE:
 			return;
@@ -150,6 +177,8 @@ read_base(struct base *b, void *buf, size_t len, uint64_t offset)
 		n = end - offset < len ? (size_t)(end - offset) : len;
 		if (b->step.kind == STEP_DATA)
 			io_pread(&b->io, p, n, b->step.host + (offset - b->step.guest));
+		else if (b->step.kind == STEP_COMPRESSED)
+			memcpy(p, inflated(b) + (offset - b->step.guest), n);
 		else
 			memset(p, 0, n);
 		p += n;
@@ -163,5 +192,9 @@ close_base(struct base *b)
 {
 	decoder_free(&b->d);
 	free(b->table);
-	b->table = NULL;
+	free(b->stored);
+	free(b->cluster);
+	free(b->tables);
+	b->table = b->stored = b->cluster = NULL;
+	b->tables = NULL;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "decoder.h"
+#include "inflate.h"
 #include "io.h"
 #include "ranges.h"
 
@@ -20,8 +21,11 @@ struct base {
 	uint64_t disk_size;		/* of the disk it holds */
 	struct image_header hdr;
 	struct decoder d;
-	struct step step;		/* DATA, ZEROS or DONE: where the disk is read */
+	struct step step;		/* DATA, COMPRESSED, ZEROS or DONE */
 	unsigned char *table;		/* a cluster, for the decoder's tables */
+	unsigned char *stored, *cluster;	/* a compressed cluster, inflated */
+	uint64_t inflated_guest;	/* the one cluster holds; UINT64_MAX: none */
+	struct inflater *tables;
 };
 
 /*

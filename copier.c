@@ -44,6 +44,7 @@ struct copier {
 	unsigned char *scratch;	/* bytes read only to be checked for zeros */
 	uint64_t reserved;	/* blocks of output reserved up to here */
 	struct copy_counts counts;
+	uint64_t done_before, done_from;	/* -p of output written out of order */
 	/*
 	 * What SEEK_DATA last said: asked at extent_asked, the first data is
 	 * [extent_data, extent_hole), or none (extent_data == UINT64_MAX).
@@ -75,8 +76,8 @@ count(struct copier *c, uint64_t read, uint64_t skipped, uint64_t written)
 	c->counts.read += read;
 	c->counts.skipped += skipped;
 	c->counts.written += written;
-	count_progress(c->flags & COPY_OUTPUT_PROGRESS ? c->out->offset :
-	    c->in->offset, c->counts.read, 0);
+	count_progress(c->flags & COPY_OUTPUT_PROGRESS ? c->done_before +
+	    (c->out->offset - c->done_from) : c->in->offset, c->counts.read, 0);
 }
 
 /*
@@ -665,6 +666,20 @@ output_seek(struct copier *c, uint64_t offset)
 	c->out->offset = offset;
 	if (c->reserved < offset)
 		c->reserved = offset;
+}
+
+uint64_t
+output_at(const struct copier *c)
+{
+	return c->out->offset + c->filled;
+}
+
+void
+output_count_from(struct copier *c, uint64_t done)
+{
+	output_flush(c);
+	c->done_before = done;
+	c->done_from = c->out->offset;
 }
 
 void

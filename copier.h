@@ -167,6 +167,14 @@ void output_skip(struct copier *c, uint64_t len);
 void output_seek(struct copier *c, uint64_t offset);
 
 /*
+ * Where the next byte written goes, buffered bytes counted.  For an
+ * output written out of order, -p counts done bytes, then what is
+ * written from where the output now stands (COPY_OUTPUT_PROGRESS).
+ */
+uint64_t output_at(const struct copier *c);
+void output_count_from(struct copier *c, uint64_t done);
+
+/*
  * len bytes of the output that read as zeros: a hole in a regular file
  * (skipped by seeking; output_end gives the file its size), zeroed on a
  * block device (BLKZEROOUT, else written), written elsewhere.  A regular

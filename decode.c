@@ -7,6 +7,8 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "copier.h"
@@ -16,6 +18,11 @@
 #include "qcow2.h"
 #include "range_print.h"
 #include "report.h"
+#include "unpack.h"
+#include "util.h"
+
+#define MAX_UNPACK_THREADS	8
+#define DIRECT_WRITE		((size_t)256 << 10)	/* not worth a copy */
 
 /* What a decoding does with the disk. */
 enum disk_use { DISK_WRITE, DISK_TEST, DISK_MAP, DISK_SIZE };
@@ -27,9 +34,16 @@ struct decoding {
 	struct io in, out;
 	struct copier *c;
 	struct image_header hdr;
+	struct decoder d;
+	uint64_t out_start;		/* where the disk begins in the output */
 	uint64_t data, zeros;		/* bytes of the disk written as each */
+	uint64_t compressed, stored;	/* compressed clusters, their bytes */
 	int holding;			/* the disk's last byte, held back */
 	unsigned char last_byte;
+	unsigned char **window;		/* the decoder's window: a cluster a slot */
+	size_t window_slots;
+	uint64_t window_clusters;	/* slots made: the window's peak */
+	struct unpacker *unpacker;	/* made at the first compressed cluster */
 };
 
 static _Noreturn void
@@ -84,21 +98,108 @@ pass_step(struct copier *c, struct decoder *d, const struct step *s)
 		decoder_input_ended(d, s->host + got);
 }
 
+/* The window's slot, a cluster, made when first asked for. */
+static unsigned char *
+window_slot(struct decoding *dc, uint32_t slot)
+{
+	size_t n = dc->window_slots;
+
+	if (slot >= n) {
+		while (n <= slot)
+			n = n > 0 ? 2 * n : 64;
+		if ((dc->window = realloc(dc->window, n * sizeof(*dc->window))) == NULL)
+			die(1, "the reorder window");
+		memset(dc->window + dc->window_slots, 0,
+		    (n - dc->window_slots) * sizeof(*dc->window));
+		dc->window_slots = n;
+	}
+	if (dc->window[slot] == NULL && ++dc->window_clusters &&
+	    (dc->window[slot] = malloc((size_t)dc->hdr.cluster_size)) == NULL)
+		die(1, "the reorder window");
+	return dc->window[slot];
+}
+
+/* A cluster the decoder holds: past the end of the input, zeros. */
+static void
+hold_step(struct decoding *dc, const struct step *s)
+{
+	unsigned char *cluster = window_slot(dc, s->slot);
+	size_t got = input_read(dc->c, cluster, (size_t)s->length);
+
+	if (got < s->length) {
+		memset(cluster + got, 0, (size_t)s->length - got);
+		decoder_input_ended(&dc->d, s->host + got);
+	}
+}
+
+/* The held bytes [host, host + len), all in one cluster. */
+static const unsigned char *
+held_bytes(struct decoding *dc, uint64_t host)
+{
+	uint32_t slot = decoder_slot(&dc->d, host);
+
+	if (slot == NO_SLOT || slot >= dc->window_slots || dc->window[slot] == NULL)
+		diex(1, "%s: no cluster held at offset %" PRIu64, dc->in.name, host);
+	return dc->window[slot] + host % dc->hdr.cluster_size;
+}
+
 /*
- * The data of a step to the output.  The disk's last byte, when data, is
- * held back for finish_disk to write: until then a regular file is shorter
- * than the disk, so that a run that fails or is killed, even by SIGKILL,
- * never leaves a file of the disk's size that a script could take for it.
+ * Written in place, the output moves to guest first; -p then counts the
+ * disk done before, and what is written from there.
  */
 static void
-copy_data(struct decoding *dc, struct decoder *d, const struct step *s)
+place(struct decoding *dc, uint64_t guest)
 {
-	int hold = output_can_rewrite(dc->c) && dc->out.kind == IO_FILE &&
-	    s->guest + s->length == d->hdr.virtual_size;
+	if (dc->d.output != OUTPUT_IN_PLACE || dc->use != DISK_WRITE ||
+	    output_at(dc->c) == dc->out_start + guest)
+		return;
+	output_seek(dc->c, dc->out_start + guest);
+	output_count_from(dc->c, dc->data + dc->zeros);
+}
+
+/*
+ * The disk's last byte, when data, is held back for finish_disk to write:
+ * until then a regular file is shorter than the disk, so that a run that
+ * fails or is killed, even by SIGKILL, never leaves a file of the disk's
+ * size that a script could take for it.
+ */
+static int
+holds_last_byte(const struct decoding *dc, uint64_t guest, uint64_t len)
+{
+	return output_can_rewrite(dc->c) && dc->out.kind == IO_FILE && len > 0 &&
+	    guest + len == dc->hdr.virtual_size;
+}
+
+/* len bytes of the disk at guest, from memory. */
+static void
+put_disk(struct decoding *dc, uint64_t guest, const unsigned char *bytes, size_t len)
+{
+	dc->data += len;
+	if (dc->use != DISK_WRITE) {
+		dc->out.offset += len;
+		return;
+	}
+	place(dc, guest);
+	if (holds_last_byte(dc, guest, len)) {
+		dc->last_byte = bytes[--len];
+		dc->holding = 1;
+	}
+	if (len >= DIRECT_WRITE)
+		output_write(dc->c, bytes, len);
+	else if (len > 0)
+		memcpy(output_slot(dc->c, len), bytes, len);
+}
+
+/* The data of a step, from the input, to the output. */
+static void
+copy_data(struct decoding *dc, const struct step *s)
+{
+	int hold = holds_last_byte(dc, s->guest, s->length);
 	uint64_t got;
 
-	if (d->mode == DECODE_SEEKABLE)
+	if (dc->d.mode == DECODE_SEEKABLE)
 		input_move(dc->c, s->host);
+	place(dc, s->guest);
 	output_reserve_span(dc->c, s->length);
 	got = input_copy(dc->c, s->length - hold);
 	if (hold && got == s->length - 1) {
@@ -108,7 +209,7 @@ copy_data(struct decoding *dc, struct decoder *d, const struct step *s)
 	dc->data += got;
 	/* QEMU reads past the end of the file as zeros: the decoder says where. */
 	if (got < s->length)
-		decoder_input_ended(d, s->host + got);
+		decoder_input_ended(&dc->d, s->host + got);
 }
 
 /*
@@ -117,16 +218,21 @@ copy_data(struct decoding *dc, struct decoder *d, const struct step *s)
  * data of a pipe passed over.
  */
 static void
-use_data(struct decoding *dc, struct decoder *d, const struct step *s)
+use_data(struct decoding *dc, const struct step *s)
 {
+	struct decoder *d = &dc->d;
 	uint64_t got;
 
-	if (dc->use == DISK_WRITE) {
-		copy_data(dc, d, s);
+	if (s->source == FROM_NOWHERE || (dc->use == DISK_MAP && d->mode == DECODE_SEEKABLE))
+		return;
+	if (s->source == FROM_WINDOW) {
+		put_disk(dc, s->guest, held_bytes(dc, s->host), (size_t)s->length);
 		return;
 	}
-	if (dc->use == DISK_MAP && d->mode == DECODE_SEEKABLE)
+	if (dc->use == DISK_WRITE) {
+		copy_data(dc, s);
 		return;
+	}
 	if (d->mode == DECODE_SEEKABLE)
 		input_move(dc->c, s->host);
 	got = dc->use == DISK_TEST ? input_drain(dc->c, s->length) :
@@ -140,11 +246,145 @@ use_data(struct decoding *dc, struct decoder *d, const struct step *s)
 static void
 use_zeros(struct decoding *dc, const struct step *s)
 {
-	if (dc->use == DISK_WRITE)
+	if (dc->use == DISK_WRITE) {
+		place(dc, s->guest);
 		output_hole(dc->c, s->length);
-	else
+	} else {
 		dc->out.offset += s->length;
+	}
 	dc->zeros += s->length;
+}
+
+/*
+ * The oldest batch of compressed clusters inflated, to the output; wait:
+ * for it to be done.  Returns 0 if there was none to take.
+ */
+static int
+put_unpacked(struct decoding *dc, int wait)
+{
+	size_t count;
+	const struct unpacked *u = unpacker_take(dc->unpacker, wait, &count);
+
+	if (u == NULL)
+		return 0;
+	for (size_t i = 0; i < count; i++) {
+		if (u[i].why != NULL)
+			diex(1, "%s: compressed cluster at guest offset %" PRIu64
+			    " (offset %" PRIu64 "): %s, at byte %zu of its stream",
+			    dc->in.name, u[i].guest, u[i].host, u[i].why, u[i].at);
+		put_disk(dc, u[i].guest, u[i].bytes, u[i].length);
+	}
+	return 1;
+}
+
+static void
+put_all_unpacked(struct decoding *dc)
+{
+	if (dc->unpacker != NULL)
+		while (put_unpacked(dc, 1))
+			;
+}
+
+/* The stored bytes of a compressed cluster: past the image's end, zeros. */
+static void
+gather(struct decoding *dc, const struct step *s, unsigned char *stored)
+{
+	uint64_t cs = dc->hdr.cluster_size, done = 0;
+
+	if (s->source == FROM_WINDOW) {
+		while (done < s->available) {
+			uint64_t host = s->host + done;
+			size_t n = (size_t)min_u64(cs - host % cs, s->available - done);
+
+			memcpy(stored + done, held_bytes(dc, host), n);
+			done += n;
+		}
+	} else {
+		input_move(dc->c, s->host);
+		done = input_read(dc->c, stored, (size_t)s->available);
+	}
+	memset(stored + done, 0, (size_t)(s->stored - done));
+}
+
+/* How many threads inflate: one a core, none if there is one core. */
+static unsigned
+unpack_threads(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cores <= 1)
+		return 0;
+	return cores > MAX_UNPACK_THREADS ? MAX_UNPACK_THREADS : (unsigned)cores;
+}
+
+/* A compressed cluster, sent to be inflated; what is done goes out. */
+static void
+unpack_step(struct decoding *dc, const struct step *s)
+{
+	unsigned char *room;
+
+	dc->compressed++;
+	dc->stored += s->stored;
+	if (dc->use == DISK_MAP)
+		return;
+	if (dc->unpacker == NULL &&
+	    (dc->unpacker = unpacker_new((size_t)dc->hdr.cluster_size,
+	    unpack_threads())) == NULL)
+		die(1, "compressed clusters");
+	while ((room = unpacker_room(dc->unpacker, (size_t)s->stored)) == NULL)
+		if (!put_unpacked(dc, 1))
+			diex(1, "out of memory for compressed clusters");
+	gather(dc, s, room);
+	unpacker_add(dc->unpacker, s->guest, s->host, (size_t)s->length,
+	    (size_t)s->stored);
+	while (put_unpacked(dc, 0))
+		;
+}
+
+/* One step of the decoder, done. */
+static void
+take_step(struct decoding *dc, const struct step *s)
+{
+	/* In order, what is being inflated goes out before the next. */
+	if ((s->kind == STEP_DATA || s->kind == STEP_ZEROS) &&
+	    dc->d.output == OUTPUT_IN_ORDER)
+		put_all_unpacked(dc);
+	switch (s->kind) {
+	case STEP_TABLE:
+		read_table(dc->c, &dc->d, s);
+		break;
+	case STEP_SKIP:
+		pass_step(dc->c, &dc->d, s);
+		break;
+	case STEP_HOLD:
+		hold_step(dc, s);
+		break;
+	case STEP_DATA:
+		use_data(dc, s);
+		break;
+	case STEP_COMPRESSED:
+		unpack_step(dc, s);
+		break;
+	case STEP_ZEROS:
+		use_zeros(dc, s);
+		break;
+	case STEP_ERROR:
+		refuse(dc, &dc->d.error);
+	case STEP_DONE:
+		put_all_unpacked(dc);
+		break;
+	}
+}
+
+/* Where the disk goes decides the order it comes in. */
+static enum decoder_output
+output_order(const struct decoding *dc)
+{
+	if (dc->use == DISK_MAP)
+		return OUTPUT_MAP;
+	if (dc->use == DISK_TEST || output_can_rewrite(dc->c))
+		return OUTPUT_IN_PLACE;
+	return OUTPUT_IN_ORDER;
 }
 
 /*
@@ -155,34 +395,28 @@ static void
 decode_steps(struct decoding *dc)
 {
 	struct data_map map = { 0, 0 }, range;
-	struct decoder d;
+	struct decoder *d = &dc->d;
 	struct step s;
 
-	decoder_init(&d, &dc->hdr, io_seekable(&dc->in) ? DECODE_SEEKABLE :
+	decoder_init(d, &dc->hdr, io_seekable(&dc->in) ? DECODE_SEEKABLE :
 	    DECODE_FORWARD, dc->in.size);
+	d->output = output_order(dc);
+	if (dc->opt->have_window)
+		d->window_max = dc->opt->window;
+	dc->out_start = output_at(dc->c);
 	do {
-		switch (decoder_next(&d, &s)) {
-		case STEP_TABLE:
-			read_table(dc->c, &d, &s);
-			break;
-		case STEP_SKIP:
-			pass_step(dc->c, &d, &s);
-			break;
-		case STEP_DATA:
-			use_data(dc, &d, &s);
-			break;
-		case STEP_ZEROS:
-			use_zeros(dc, &s);
-			break;
-		case STEP_ERROR:
-			refuse(dc, &d.error);
-		case STEP_DONE:
-			break;
-		}
+		decoder_next(d, &s);
+		take_step(dc, &s);
 		if (dc->use == DISK_MAP && data_map_add(&map, &s, &range))
 			print_range(range.offset, range.length);
 	} while (s.kind != STEP_DONE);
-	decoder_free(&d);
+	decoder_free(d);
+	unpacker_free(dc->unpacker);
+	dc->unpacker = NULL;
+	for (size_t i = 0; i < dc->window_slots; i++)
+		free(dc->window[i]);
+	free(dc->window);
+	dc->window = NULL;
 	/* What follows the image in a pipe is read, so that its sender ends well. */
 	if (!io_seekable(&dc->in))
 		while (input_skip(dc->c, IO_SIZE) == IO_SIZE)
@@ -196,8 +430,14 @@ decode_steps(struct decoding *dc)
 static void
 finish_disk(struct decoding *dc)
 {
-	if (dc->holding)
+	uint64_t size = dc->hdr.virtual_size;
+
+	if (dc->holding) {
+		place(dc, size - 1);
 		output_write(dc->c, &dc->last_byte, 1);
+	} else {
+		place(dc, size);
+	}
 	output_end(dc->c);
 }
 
@@ -228,10 +468,16 @@ static void
 print_decode_statistics(const struct decoding *dc)
 {
 	const struct copy_counts *n = copier_counts(dc->c);
-	char holds[160];
+	char holds[320], packed[96] = "", held[64] = "";
 
-	snprintf(holds, sizeof(holds), "%" PRIu64 " of data, %" PRIu64 " of zeros, "
-	    "as holes where the output has them", dc->data, dc->zeros);
+	if (dc->compressed > 0)
+		snprintf(packed, sizeof(packed), ", %" PRIu64 " compressed clusters "
+		    "inflated from %" PRIu64 " bytes", dc->compressed, dc->stored);
+	if (dc->window_clusters > 0)
+		snprintf(held, sizeof(held), ", up to %" PRIu64 " bytes held in the "
+		    "window", dc->window_clusters * dc->hdr.cluster_size);
+	snprintf(holds, sizeof(holds), "%" PRIu64 " of data%s, %" PRIu64 " of zeros, "
+	    "as holes where the output has them%s", dc->data, packed, dc->zeros, held);
 	print_statistics(n->read, n->skipped, n->written, holds);
 }
 

@@ -1,9 +1,9 @@
 /*
- * decoder.c: the steps of sqcow2 -d's decoder (see decoder.h for the protocol
- * between the decoder and its caller, and for the order a pipe must
- * bring): what to read next, forward from a pipe or by offset from a
- * file, and what the disk holds, from the runs that decoder_tables.c makes
- * of the tables it is handed.
+ * decoder.c: the steps of sqcow2 -d's decoder (see decoder.h for the
+ * protocol between the decoder and its caller): from a file, every table
+ * and then the disk in guest order, from the runs that decoder_runs.c
+ * makes of the tables it is handed; from a pipe, what decoder_stream.c
+ * says.
  */
 #include <inttypes.h>
 #include <stdio.h>	/* snprintf, for messages */
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "decoder_runs.h"
+#include "decoder_stream.h"
 #include "decoder_tables.h"
 #include "util.h"
 
@@ -47,7 +48,9 @@ decoder_init(struct decoder *d, const struct image_header *hdr,
 	memset(d, 0, sizeof(*d));
 	d->hdr = *hdr;
 	d->mode = mode;
+	d->output = OUTPUT_IN_ORDER;
 	d->file_size = mode == DECODE_SEEKABLE ? file_size : NOT_YET;
+	d->window_max = DECODER_WINDOW_DEFAULT;
 	d->memory_max = IMAGE_MEMORY_MAX;
 	d->position = cs;
 	d->input_end = NOT_YET;
@@ -62,15 +65,18 @@ decoder_init(struct decoder *d, const struct image_header *hdr,
 void
 decoder_free(struct decoder *d)
 {
+	for (size_t i = 0; i < d->ntables; i++)
+		free(d->tables[i].items);
 	free(d->tables);
-	free(d->l2_hosts);
+	free(d->l2_places);
 	free(d->refblocks);
 	free(d->runs);
-	free(d->holes);
+	stream_free(d);
 	d->tables = NULL;
-	d->l2_hosts = d->refblocks = NULL;
+	d->ntables = 0;
+	d->l2_places = NULL;
+	d->refblocks = NULL;
 	d->runs = NULL;
-	d->holes = NULL;
 	d->memory = 0;
 }
 
@@ -78,11 +84,7 @@ static enum step_kind
 give(struct step *step, enum step_kind kind, uint64_t host, uint64_t guest,
     uint64_t length)
 {
-	step->kind = kind;
-	step->host = host;
-	step->guest = guest;
-	step->length = length;
-	return kind;
+	return step_give(step, kind, host, guest, length);
 }
 
 static enum step_kind
@@ -92,9 +94,9 @@ give_error(struct step *step)
 }
 
 /*
- * How far the disk is known: to the first run of data still to output,
- * or the first L2 table still to read, or the end.  Nothing is known
- * before all of the L1 table is read.
+ * From a file, how far the disk is known: to the first run of data still
+ * to output, or the first L2 table still to read, or the end.  Nothing
+ * is known before all of the L1 table is read.
  */
 static uint64_t
 known_until(const struct decoder *d)
@@ -117,9 +119,8 @@ struct candidate {
 };
 
 /*
- * The next piece of a table to read, in this order: the L1 table, the
- * refcount table, the L2 tables in L1 order.  From a pipe the caller
- * takes the nearest of these and the next run of data.
+ * The next piece of a table to read from a file, in this order: the L1
+ * table, the refcount table, the L2 tables in L1 order.
  */
 static int
 next_table(const struct decoder *d, struct candidate *c, int which)
@@ -164,19 +165,26 @@ output_zeros(struct decoder *d, struct step *step)
 	return give(step, STEP_ZEROS, 0, from, d->cursor - from);
 }
 
-/* The next run of data, as DATA (clipped at the end of the file) or ZEROS. */
+/*
+ * The next run of data, as DATA (clipped at the end of the file) or
+ * ZEROS, or a compressed cluster, whose bytes past the end read as zeros.
+ */
 static enum step_kind
 output_run(struct decoder *d, struct step *step)
 {
 	const struct data_run *r = &d->runs[d->next_run];
 	uint64_t cs = d->hdr.cluster_size, end = d->file_size, data, last_cluster;
 
-	if (r->guest != d->cursor)
-		return decoder_fail(d, IMAGE_ORDER, r->host, "data for guest offset "
-		    "%ju at offset %ju is not next in guest order (at %ju)",
-		    NUM(r->guest), NUM(r->host), NUM(d->cursor)), give_error(step);
 	if (d->input_end != NOT_YET)
 		end = min_u64(end, d->input_end);
+	if (r->stored != 0) {
+		d->next_run++;
+		d->cursor += r->length;
+		give(step, STEP_COMPRESSED, r->host, r->guest, r->length);
+		step->stored = r->stored;
+		step->available = r->host < end ? min_u64(r->stored, end - r->host) : 0;
+		return STEP_COMPRESSED;
+	}
 	last_cluster = (r->host + r->length - 1) / cs * cs;
 	if (last_cluster >= end)
 		return decoder_fail(d, IMAGE_TRUNCATED, end, "image truncated at "
@@ -218,83 +226,6 @@ next_seekable(struct decoder *d, struct step *step)
 	return give(step, STEP_DONE, 0, 0, 0);
 }
 
-/* What lies at host, for a message: "the L2 table at 123". */
-static void
-describe(char *out, size_t size, const struct candidate *c)
-{
-	if (c->kind == INPUT_DATA)
-		snprintf(out, size, "data for guest offset %ju at offset %ju",
-		    NUM(c->guest), NUM(c->host));
-	else if (c->kind == INPUT_L2)
-		snprintf(out, size, "the L2 table for guest offset %ju at offset %ju",
-		    NUM(c->guest), NUM(c->host));
-	else
-		snprintf(out, size, "the %s at offset %ju", input_name(c->kind),
-		    NUM(c->host));
-}
-
-/* The input step nearest in the file: a table, or the next run of data. */
-static int
-nearest_input(const struct decoder *d, struct candidate *c)
-{
-	struct candidate t;
-	int found = 0;
-
-	for (int which = INPUT_L1; which <= INPUT_L2; which++) {
-		if (next_table(d, &t, which) && (!found || t.host < c->host)) {
-			*c = t;
-			found = 1;
-		}
-	}
-	if (d->next_run < d->nruns && (!found || d->runs[d->next_run].host < c->host)) {
-		c->kind = INPUT_DATA;
-		c->host = d->runs[d->next_run].host;
-		c->length = d->runs[d->next_run].length;
-		c->guest = d->runs[d->next_run].guest;
-		found = 1;
-	}
-	return found;
-}
-
-/* From a pipe: zeros as soon as known, else the nearest input, in order. */
-static enum step_kind
-next_forward(struct decoder *d, struct step *step)
-{
-	struct candidate c = { INPUT_NONE, 0, 0, 0 };
-	char what[128];
-
-	if (d->cursor < known_until(d))
-		return output_zeros(d, step);
-	if (!nearest_input(d, &c))
-		return give(step, STEP_DONE, 0, 0, 0);
-	describe(what, sizeof(what), &c);
-	if (c.host < d->position)
-		return decoder_fail(d, IMAGE_ORDER, c.host, "%s lies behind offset "
-		    "%ju, where the stream already is" IMAGE_ORDER_ADVICE, what,
-		    NUM(d->position)), give_error(step);
-	/* Past the end, data of a cluster begun before it reads as zeros. */
-	if (d->input_end != NOT_YET && c.kind == INPUT_DATA)
-		return output_run(d, step);
-	if (d->input_end != NOT_YET)
-		return decoder_fail(d, IMAGE_TRUNCATED, d->input_end, "image truncated "
-		    "at offset %ju, before %s", NUM(d->input_end), what),
-		    give_error(step);
-	if (c.host > d->position) {
-		uint64_t from = d->position;
-
-		if (tables_add_gap(d, from, c.host) != 0)
-			return give_error(step);
-		d->position = c.host;
-		d->asked_for = c.kind;
-		give(&d->asked, STEP_SKIP, from, 0, c.host - from);
-		return give(step, STEP_SKIP, from, 0, c.host - from);
-	}
-	if (c.kind != INPUT_DATA)
-		return ask_table(d, step, &c);
-	d->position += c.length;
-	return output_run(d, step);
-}
-
 enum step_kind
 decoder_next(struct decoder *d, struct step *step)
 {
@@ -312,7 +243,7 @@ decoder_next(struct decoder *d, struct step *step)
 	}
 	if (d->mode == DECODE_SEEKABLE)
 		return next_seekable(d, step);
-	return next_forward(d, step);
+	return stream_next(d, step);
 }
 
 int
@@ -333,7 +264,11 @@ decoder_table(struct decoder *d, const unsigned char *buf, size_t len)
 	case INPUT_REFCOUNT_TABLE:
 		return tables_add_refcount_table(d, buf, len);
 	case INPUT_L2:
-		return runs_add_l2(d, buf);
+		if (d->mode == DECODE_SEEKABLE)
+			return runs_add_l2(d, d->tables_read, buf);
+		if (runs_add_l2(d, d->asked_table, buf) != 0)
+			return -1;
+		return stream_place(d, d->asked_table);
 	case INPUT_DATA:
 	case INPUT_NONE:
 		break;
@@ -350,8 +285,8 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 
 	if (d->failed)
 		return -1;
-	if ((s->kind != STEP_TABLE && s->kind != STEP_SKIP && s->kind != STEP_DATA) ||
-	    offset < s->host || offset - s->host >= s->length)
+	if ((s->kind != STEP_TABLE && s->kind != STEP_SKIP && s->kind != STEP_DATA &&
+	    s->kind != STEP_HOLD) || offset < s->host || offset - s->host >= s->length)
 		return decoder_fail(d, IMAGE_MISUSE, offset, "decoder_input_ended: "
 		    "offset %ju is not inside the last input step", NUM(offset));
 	d->input_end = offset;
@@ -361,7 +296,7 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 		    "offset %ju, inside the %s at %ju", NUM(offset),
 		    input_name(d->asked_for), NUM(s->host));
 	d->position = offset;
-	if (s->kind == STEP_SKIP)
+	if (s->kind == STEP_SKIP || s->kind == STEP_HOLD)
 		return 0;	/* decoder_next says whether what follows is missing */
 	/* A short last cluster reads as zeros past the end, as in QEMU. */
 	last_cluster = (s->host + s->length - 1) / cs * cs;
@@ -380,15 +315,15 @@ decoder_input_ended(struct decoder *d, uint64_t offset)
 int
 data_map_add(struct data_map *map, const struct step *step, struct data_map *done)
 {
-	if (step->kind == STEP_DATA && map->length > 0 &&
-	    map->offset + map->length == step->guest) {
+	int data = step->kind == STEP_DATA || step->kind == STEP_COMPRESSED;
+
+	if (data && map->length > 0 && map->offset + map->length == step->guest) {
 		map->length += step->length;
 		return 0;
 	}
-	if (step->kind != STEP_DATA && step->kind != STEP_ZEROS &&
-	    step->kind != STEP_DONE)
+	if (!data && step->kind != STEP_ZEROS && step->kind != STEP_DONE)
 		return 0;
-	if (step->kind == STEP_DATA && map->length == 0) {
+	if (data && map->length == 0) {
 		map->offset = step->guest;
 		map->length = step->length;
 		return 0;
@@ -397,10 +332,9 @@ data_map_add(struct data_map *map, const struct step *step, struct data_map *don
 		return 0;
 	*done = *map;
 	map->length = 0;
-	if (step->kind == STEP_DATA) {
+	if (data) {
 		map->offset = step->guest;
 		map->length = step->length;
 	}
 	return 1;
 }
-

@@ -183,6 +183,19 @@ check_features(struct image_header *hdr, const struct extensions *ext,
 		return image_fail(err, IMAGE_FEATURE, 72,
 		    "unknown incompatible feature bit %u%s", bit, name);
 	}
+	if (hdr->compression_type > COMPRESSION_ZSTD)
+		return image_fail(err, IMAGE_FEATURE, HDR_COMPRESSION_TYPE,
+		    "unknown compression type %u", hdr->compression_type);
+	/* QEMU refuses the bit and the type that disagree, and so do we. */
+	if ((hdr->compression_type != COMPRESSION_DEFLATE) !=
+	    ((incompat & INCOMPAT_COMPRESSION) != 0))
+		return image_fail(err, IMAGE_BAD_HEADER, HDR_COMPRESSION_TYPE,
+		    "compression type %u with the incompatible feature bit 3 %s",
+		    hdr->compression_type, incompat & INCOMPAT_COMPRESSION ? "set" :
+		    "clear");
+	if (hdr->compression_type == COMPRESSION_ZSTD)
+		return image_fail(err, IMAGE_FEATURE, HDR_COMPRESSION_TYPE,
+		    "clusters compressed with zstd are not read yet");
 	hdr->dirty = (incompat & INCOMPAT_DIRTY) != 0;
 	hdr->extended_l2 = (incompat & INCOMPAT_EXTENDED_L2) != 0;
 	if (hdr->extended_l2 && hdr->cluster_bits < MIN_SUBCLUSTER_BITS)
@@ -303,6 +316,8 @@ image_header_parse(struct image_header *hdr, const unsigned char *p, size_t len,
 			return image_fail(err, IMAGE_BAD_HEADER, 100, "bad header length "
 			    "%ju (a multiple of 8 from 104 to the cluster size)",
 			    NUM(hdr->header_length));
+		if (hdr->header_length > HDR_COMPRESSION_TYPE)
+			hdr->compression_type = p[HDR_COMPRESSION_TYPE];
 		if (get_be(p + HDR_REFCOUNT_ORDER, 4) > MAX_REFCOUNT_ORDER)
 			return image_fail(err, IMAGE_BAD_HEADER, HDR_REFCOUNT_ORDER,
 			    "refcount_order %ju over 6", NUM(get_be(p + HDR_REFCOUNT_ORDER, 4)));

@@ -30,11 +30,12 @@ enum image_fault {
 	IMAGE_L1_SIZE,		/* over 32 MiB, or too small for the disk */
 	IMAGE_RESERVED_BITS,	/* in an L1, L2 or refcount table entry */
 	IMAGE_UNALIGNED,	/* an offset not on a cluster boundary */
-	IMAGE_COMPRESSED,
+	IMAGE_COMPRESSED,	/* a compressed cluster's descriptor out of bounds */
 	IMAGE_SUBCLUSTERS,	/* an extended L2 bitmap QEMU calls invalid */
 	IMAGE_OVERLAP,		/* an entry points into metadata, or twice */
 	IMAGE_PAST_END,		/* an entry points past the end of the file */
 	IMAGE_ORDER,		/* forward mode: not in stream order */
+	IMAGE_WINDOW,		/* forward mode: more than the window can hold */
 	IMAGE_MEMORY,		/* needs more than the memory cap */
 	IMAGE_MISUSE,		/* the caller broke the protocol of decoder.h */
 };
@@ -64,6 +65,7 @@ struct image_header {
 	uint64_t autoclear_features;	/* e.g. bitmaps: ignored */
 	int dirty;			/* refcounts may be stale: not used anyway */
 	int extended_l2;		/* 128-bit L2 entries, 32 subclusters each */
+	unsigned compression_type;	/* COMPRESSION_DEFLATE or _ZSTD */
 	uint32_t snapshots;		/* internal snapshots: ignored */
 	unsigned l2_entry_size;		/* 8, or 16 with extended L2 entries */
 	uint64_t l2_entries;		/* entries in one L2 table */

@@ -31,6 +31,21 @@ contains(const uint64_t *v, size_t n, uint64_t key)
 	return i < n && v[i] == key;
 }
 
+static int
+place_before(const void *places, size_t i, uint64_t host)
+{
+	return ((const struct l2_place *)places)[i].host < host;
+}
+
+/* The index in l2_places of the L2 table at host, or ntables. */
+size_t
+l2_place_of(const struct decoder *d, uint64_t host)
+{
+	size_t i = search_sorted(d->l2_places, 0, d->ntables, host, place_before);
+
+	return i < d->ntables && d->l2_places[i].host == host ? i : d->ntables;
+}
+
 /* Memory */
 
 /* Doubling, or up to what is left under the cap. */
@@ -50,7 +65,7 @@ decoder_grow(struct decoder *d, void *array, size_t *cap, size_t size,
 		    d->memory_max >> 20, need - 1, what);
 		return NULL;
 	}
-	new_cap = *cap > 0 ? *cap : 64;
+	new_cap = *cap > 0 ? *cap : 4;
 	while (new_cap < need)
 		new_cap = new_cap > room / 2 ? room : new_cap * 2;
 	if (new_cap > room)
@@ -80,7 +95,7 @@ tables_metadata_at(const struct decoder *d, uint64_t host, char *desc,
 	else if (in_extent(&d->refcount_table_at, host))
 		snprintf(desc, size, "the refcount table at %ju",
 		    NUM(d->refcount_table_at.start));
-	else if (d->l2_hosts != NULL && contains(d->l2_hosts, d->ntables, host))
+	else if (d->l2_places != NULL && l2_place_of(d, host) < d->ntables)
 		snprintf(desc, size, "the L2 table at %ju", NUM(host));
 	else if (d->refcount_table_read == d->refcount_table_bytes &&
 	    contains(d->refblocks, d->nrefblocks, host))
@@ -88,6 +103,40 @@ tables_metadata_at(const struct decoder *d, uint64_t host, char *desc,
 	else
 		return 0;
 	return 1;
+}
+
+static int
+block_before(const void *blocks, size_t i, uint64_t host)
+{
+	return ((const uint64_t *)blocks)[i] < host;
+}
+
+uint64_t
+tables_metadata_in(const struct decoder *d, uint64_t start, uint64_t end,
+    char *desc, size_t size)
+{
+	uint64_t cs = d->hdr.cluster_size, first = UINT64_MAX;
+	size_t i;
+
+	if (d->l1_at.start < end && start < d->l1_at.end)
+		first = max_u64(start, d->l1_at.start);
+	if (d->refcount_table_at.start < end && start < d->refcount_table_at.end)
+		first = min_u64(first, max_u64(start, d->refcount_table_at.start));
+	if (d->l2_places != NULL) {
+		i = search_sorted(d->l2_places, 0, d->ntables, start - start % cs,
+		    place_before);
+		if (i < d->ntables && d->l2_places[i].host < end)
+			first = min_u64(first, d->l2_places[i].host);
+	}
+	if (d->refcount_table_read == d->refcount_table_bytes) {
+		i = search_sorted(d->refblocks, 0, d->nrefblocks, start - start % cs,
+		    block_before);
+		if (i < d->nrefblocks && d->refblocks[i] < end)
+			first = min_u64(first, d->refblocks[i]);
+	}
+	if (first != UINT64_MAX)
+		tables_metadata_at(d, first - first % cs, desc, size);
+	return first == UINT64_MAX ? first : first - first % cs;
 }
 
 /* The L1 table */
@@ -131,12 +180,17 @@ parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 		    sizeof(*tables), d->ntables + 1, "L1 entries in use")) == NULL)
 			return -1;
 		d->tables = tables;
-		d->tables[d->ntables].host = host;
-		d->tables[d->ntables].index = index;
-		d->ntables++;
+		d->tables[d->ntables++] = (struct l2_ref){ .host = host, .index = index };
 	}
 	d->l1_read += len;
 	return 0;
+}
+
+static int
+cmp_l2_place(const void *a, const void *b)
+{
+	return cmp_u64(&((const struct l2_place *)a)->host,
+	    &((const struct l2_place *)b)->host);
 }
 
 /*
@@ -147,34 +201,26 @@ parse_l1(struct decoder *d, const unsigned char *buf, size_t len)
 static int
 finish_l1(struct decoder *d)
 {
+	struct l2_place *places;
 	size_t cap = 0;
 
 	if (d->ntables == 0)
 		return 0;
-	if ((d->l2_hosts = decoder_grow(d, NULL, &cap, sizeof(*d->l2_hosts),
-	    d->ntables, "L1 entries in use")) == NULL)
+	if ((places = decoder_grow(d, NULL, &cap, sizeof(*places), d->ntables,
+	    "L1 entries in use")) == NULL)
 		return -1;
 	for (size_t i = 0; i < d->ntables; i++)
-		d->l2_hosts[i] = d->tables[i].host;
-	qsort(d->l2_hosts, d->ntables, sizeof(*d->l2_hosts), cmp_u64);
-	for (size_t i = 1; i < d->ntables; i++) {
-		if (d->l2_hosts[i] == d->l2_hosts[i - 1]) {
-			uint64_t host = d->l2_hosts[i], first = UINT64_MAX, second = 0;
-
-			for (size_t k = 0; k < d->ntables; k++) {
-				if (d->tables[k].host != host)
-					continue;
-				if (first != UINT64_MAX) {
-					second = d->tables[k].index;
-					break;
-				}
-				first = d->tables[k].index;
-			}
-			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.l1_offset + second * 8,
+		places[i] = (struct l2_place){ d->tables[i].host, i };
+	qsort(places, d->ntables, sizeof(*places), cmp_l2_place);
+	d->l2_places = places;
+	for (size_t i = 1; i < d->ntables; i++)
+		if (places[i].host == places[i - 1].host)
+			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.l1_offset +
+			    d->tables[max_u64(places[i].table, places[i - 1].table)].index * 8,
 			    "L1 entries %ju and %ju both point to the L2 table at %ju",
-			    NUM(first), NUM(second), NUM(host));
-		}
-	}
+			    NUM(d->tables[min_u64(places[i].table, places[i - 1].table)].index),
+			    NUM(d->tables[max_u64(places[i].table, places[i - 1].table)].index),
+			    NUM(places[i].host));
 	return 0;
 }
 
@@ -225,50 +271,6 @@ parse_refcount_table(struct decoder *d, const unsigned char *buf, size_t len)
 	return 0;
 }
 
-static int
-run_ends_before(const void *runs, size_t i, uint64_t host)
-{
-	const struct data_run *r = (const struct data_run *)runs + i;
-
-	return r->host + r->length <= host;
-}
-
-static int
-hole_starts_before(const void *holes, size_t i, uint64_t offset)
-{
-	return ((const struct extent *)holes)[i].start <= offset;
-}
-
-/*
- * Forward: a refcount block the stream has passed must lie in a gap it
- * skipped; one ahead must not be in data still to come.
- */
-static int
-check_refblock_forward(struct decoder *d, uint64_t block)
-{
-	uint64_t cs = d->hdr.cluster_size;
-
-	if (block < d->position) {
-		/* Past the last hole that starts at or before block. */
-		size_t after = search_sorted(d->holes, 0, d->nholes, block,
-		    hole_starts_before);
-
-		if (after == 0 || d->holes[after - 1].end < block + cs)
-			return decoder_fail(d, IMAGE_OVERLAP, block, "refcount block at "
-			    "%ju overlaps data or tables already read", NUM(block));
-	} else {
-		/* The first pending run, in host order, that ends after block. */
-		size_t i = search_sorted(d->runs, d->next_run, d->nruns, block,
-		    run_ends_before);
-
-		if (i < d->nruns && d->runs[i].host < block + cs)
-			return decoder_fail(d, IMAGE_OVERLAP, block, "data for guest "
-			    "offset %ju at offset %ju lies in the refcount block at %ju",
-			    NUM(d->runs[i].guest), NUM(d->runs[i].host), NUM(block));
-	}
-	return 0;
-}
-
 /* All of the refcount table read: sort the blocks, none twice. */
 static int
 finish_refcount_table(struct decoder *d)
@@ -280,14 +282,6 @@ finish_refcount_table(struct decoder *d)
 			return decoder_fail(d, IMAGE_OVERLAP, d->hdr.refcount_table_offset,
 			    "two refcount table entries point to the refcount block "
 			    "at %ju", NUM(d->refblocks[i]));
-	if (d->mode == DECODE_FORWARD)
-		for (size_t i = 0; i < d->nrefblocks; i++)
-			if (check_refblock_forward(d, d->refblocks[i]) != 0)
-				return -1;
-	free(d->holes);
-	d->memory -= d->holes_cap * sizeof(*d->holes);
-	d->holes = NULL;
-	d->nholes = d->holes_cap = 0;
 	return 0;
 }
 
@@ -300,22 +294,3 @@ tables_add_refcount_table(struct decoder *d, const unsigned char *buf,
 	return d->refcount_table_read == d->refcount_table_bytes ?
 	    finish_refcount_table(d) : 0;
 }
-
-/* Remember a gap skipped while refcount blocks may still be in it. */
-int
-tables_add_gap(struct decoder *d, uint64_t start, uint64_t end)
-{
-	struct extent *holes;
-
-	if (d->refcount_table_read == d->refcount_table_bytes)
-		return 0;
-	if ((holes = decoder_grow(d, d->holes, &d->holes_cap, sizeof(*holes),
-	    d->nholes + 1, "gaps skipped before the refcount table")) == NULL)
-		return -1;
-	d->holes = holes;
-	d->holes[d->nholes].start = start;
-	d->holes[d->nholes].end = end;
-	d->nholes++;
-	return 0;
-}
-

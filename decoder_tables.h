@@ -48,6 +48,13 @@ int tables_metadata_at(const struct decoder *d, uint64_t host, char *desc,
     size_t size);
 
 /*
+ * The first cluster of metadata known so far in bytes [start, end) of the
+ * image, as tables_metadata_at knows it, with desc set; or UINT64_MAX.
+ */
+uint64_t tables_metadata_in(const struct decoder *d, uint64_t start,
+    uint64_t end, char *desc, size_t size);
+
+/*
  * The next len bytes of the L1 table's entries, a multiple of 8: each L2
  * table in use checked (reserved bits, alignment, place) and kept in L1
  * order.  Once all d->l1_bytes are in, they are sorted by host, and two
@@ -57,19 +64,23 @@ int tables_add_l1(struct decoder *d, const unsigned char *buf, size_t len);
 
 /*
  * The next len bytes of the refcount table: each refcount block checked
- * and kept.  Once all of the table is in, they are sorted, one named
- * twice is refused, and from a pipe each must lie in a gap already
- * skipped, or ahead, clear of the data still to come.  Returns 0, or -1
- * with d failed.
+ * and kept.  Once all of the table is in, they are sorted, and one named
+ * twice is refused.  Returns 0, or -1 with d failed.
  */
 int tables_add_refcount_table(struct decoder *d, const unsigned char *buf,
     size_t len);
 
-/*
- * From a pipe: bytes [start, end) of the image are skipped; kept while
- * the refcount table is still to come, since its blocks may lie there.
- * Returns 0, or -1 with d failed if that would pass the memory cap.
- */
-int tables_add_gap(struct decoder *d, uint64_t start, uint64_t end);
+/* Fill *step with a step that reads no window slot, and return its kind. */
+static inline enum step_kind
+step_give(struct step *step, enum step_kind kind, uint64_t host, uint64_t guest,
+    uint64_t length)
+{
+	*step = (struct step){ .kind = kind, .source = FROM_INPUT, .host = host,
+	    .guest = guest, .length = length, .slot = NO_SLOT };
+	return kind;
+}
+
+/* The index in d->l2_places of the L2 table at host, or d->ntables. */
+size_t l2_place_of(const struct decoder *d, uint64_t host);
 
 #endif

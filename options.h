@@ -32,6 +32,8 @@ struct options {
 	uint64_t slice_start, slice_end;
 	int decode;			/* -d: a qcow2 image back to the raw disk */
 	int test;			/* -t: decode it, write nothing */
+	uint64_t window;		/* -w: bytes -d may hold from a pipe */
+	int have_window;
 	const char *encoding_option;	/* the first option given that -d has no use for */
 };
 

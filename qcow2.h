@@ -37,6 +37,8 @@
 #define HDR_REFCOUNT_ORDER	96		/* u32 */
 #define HDR_LENGTH		100		/* u32 */
 #define HDR_COMPRESSION_TYPE	104		/* u8, if the length says so */
+#define COMPRESSION_DEFLATE	0
+#define COMPRESSION_ZSTD	1
 
 #define V2_HEADER_LENGTH	72
 #define V3_HEADER_LENGTH	104

@@ -31,7 +31,7 @@ help(void)
 "Usage: sqcow2 [OPTION]... [RAW] > IMAGE\n"
 "       sqcow2 [OPTION]... -o IMAGE [RAW]\n"
 "       sqcow2 --map [RAW] > RANGES\n"
-"       sqcow2 -d [-pv] [--print-size | --map] [-o RAW] [IMAGE] > RAW\n"
+"       sqcow2 -d [-pv] [-w SIZE] [--print-size | --map] [-o RAW] [IMAGE] > RAW\n"
 "       sqcow2 -t [-v] [IMAGE]\n"
 "Convert the raw disk image RAW, or standard input (RAW - or none), into a\n"
 "qcow2 image on standard output in one forward pass: both may be pipes.\n"
@@ -42,6 +42,9 @@ help(void)
 "                           and its data ranges\n"
 "  -t, --test               decode IMAGE whole and write nothing: exit 0 only if\n"
 "                           every byte of its disk reads back\n"
+"  -w, --window SIZE        with -d from a pipe, hold up to SIZE bytes of the\n"
+"                           image that come before the table that maps them,\n"
+"                           or, to a pipe, before their turn (default 32M)\n"
 "  -s, --size SIZE          size of the raw disk in bytes, or with a suffix k,\n"
 "                           M, G, T, P or E (powers of 1024; 1.5G and 20GiB are\n"
 "                           read too); default: the size of a file or block\n"
@@ -105,6 +108,7 @@ enum {
 static const struct option longopts[] = {
 	{ "decode",		no_argument,		NULL, 'd' },
 	{ "test",		no_argument,		NULL, 't' },
+	{ "window",		required_argument,	NULL, 'w' },
 	{ "size",		required_argument,	NULL, 's' },
 	{ "ranges",		required_argument,	NULL, 'r' },
 	{ "cluster-size",	required_argument,	NULL, 'c' },
@@ -288,6 +292,10 @@ parse_value(int ch, const char *arg, struct options *opt)
 		opt->expect_size = size_of_option("--expect-size", arg);
 		opt->have_expect_size = 1;
 		break;
+	case 'w':
+		opt->window = size_of_option("--window", arg);
+		opt->have_window = 1;
+		break;
 	case OPT_DIFF:
 		if (*arg == '\0' || strcmp(arg, "-") == 0)
 			diex(2, "--diff needs the previous disk's file, not '%s'", arg);
@@ -354,6 +362,8 @@ check_encoding(const struct options *opt)
 		diex(2, "--map prints the data ranges of a disk on stdout: --%s does "
 		    "not go with it", opt->output_path != NULL ? "output" :
 		    opt->print_size ? "print-size" : opt->encoding_option);
+	if (opt->have_window)
+		diex(2, "--window is the reorder window of -d, which reads an image");
 	if (opt->backing_format != NULL && opt->backing_file == NULL)
 		diex(2, "--backing-format needs --backing");
 	if (opt->unsafe_backing && opt->backing_file == NULL)
@@ -382,7 +392,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->version = 3;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":dts:r:c:f:o:i:b:F:upvhV", longopts,
+	while ((ch = getopt_long(argc, argv, ":dts:r:c:f:o:i:b:F:upvw:hV", longopts,
 	    NULL)) != -1) {
 		if (is_encoding_option(ch))
 			note_encoding(opt, ch);

@@ -5,12 +5,13 @@
  * checking as it goes that the steps keep the decoder's promises (order,
  * tiling, forward reads).
  *
- *	imgcat [-s] [-m | -n] [-v] [FILE]
+ *	imgcat [-s] [-m | -n] [-v] [-w BYTES] [FILE]
  *
  * By default the image is read forward only, with read(2), as from a
- * pipe, even if it is a file.  -s reads it with pread(2) as a file of
- * known size.  -m prints the data ranges ("OFFSET LENGTH" lines) instead
- * of the disk; -n prints the virtual size; -v counts the steps on stderr.
+ * pipe, even if it is a file, and the disk is written in order.  -s
+ * reads it with pread(2) as a file of known size.  -m prints the data
+ * ranges ("OFFSET LENGTH" lines) instead of the disk; -n prints the
+ * virtual size; -v counts the steps on stderr; -w sets the window.
  * Zeros are holes when stdout is a regular file.  Exit 0, 1 on a refused
  * image or an I/O error (the reason on stderr), 2 on usage, 3 when the
  * decoder broke a promise.
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "decoder.h"
+#include "inflate.h"
 
 #define CHUNK	((size_t)1 << 20)
 
@@ -147,15 +149,104 @@ output_zeros(struct output *out, uint64_t length)
 }
 
 struct counts {
-	unsigned long tables, skips, data, zeros;
+	unsigned long tables, skips, holds, data, compressed, zeros;
 	size_t memory_peak;
 };
+
+/* The decoder's window: a cluster per slot, made when first used. */
+struct window {
+	unsigned char **slots;
+	size_t nslots;
+	size_t cluster_size;
+};
+
+static unsigned char *
+slot_of(struct window *w, uint32_t slot)
+{
+	if (slot >= w->nslots) {
+		size_t n = (size_t)slot + 1;
+
+		if ((w->slots = realloc(w->slots, n * sizeof(*w->slots))) == NULL)
+			die(1, "out of memory");
+		memset(w->slots + w->nslots, 0, (n - w->nslots) * sizeof(*w->slots));
+		w->nslots = n;
+	}
+	if (w->slots[slot] == NULL && (w->slots[slot] = malloc(w->cluster_size)) == NULL)
+		die(1, "out of memory");
+	return w->slots[slot];
+}
+
+/* The held bytes at host, which the decoder says a slot holds. */
+static const unsigned char *
+held(const struct decoder *d, struct window *w, uint64_t host)
+{
+	uint32_t slot = decoder_slot(d, host);
+
+	if (slot == NO_SLOT || slot >= w->nslots || w->slots[slot] == NULL)
+		die(3, "no slot holds offset %ju", (uintmax_t)host);
+	return w->slots[slot] + host % w->cluster_size;
+}
+
+/* A compressed cluster: its bytes gathered, inflated, written. */
+static void
+inflate_step(struct decoder *d, struct input *in, struct window *w,
+    struct output *out, const struct step *s, int map_only)
+{
+	static struct inflater tables;
+	unsigned char *stored = malloc((size_t)s->stored), *cluster;
+	struct inflate_error err;
+	uint64_t got = 0;
+
+	if (stored == NULL || (cluster = malloc(w->cluster_size)) == NULL)
+		die(1, "out of memory");
+	if (s->available > s->stored || s->length > w->cluster_size)
+		die(3, "COMPRESSED step of %ju of %ju bytes for %ju", (uintmax_t)s->available,
+		    (uintmax_t)s->stored, (uintmax_t)s->length);
+	if (s->source == FROM_WINDOW) {
+		while (got < s->available) {
+			uint64_t host = s->host + got, n = w->cluster_size - host % w->cluster_size;
+
+			n = n < s->available - got ? n : s->available - got;
+			memcpy(stored + got, held(d, w, host), (size_t)n);
+			got += n;
+		}
+	} else if (!in->seekable) {
+		die(3, "COMPRESSED step from a pipe's input");
+	} else {
+		got = input_read(in, stored, (size_t)s->available, s->host);
+	}
+	memset(stored + got, 0, (size_t)(s->stored - got));
+	if (!map_only) {
+		if (inflate_cluster(&tables, cluster, w->cluster_size, stored,
+		    (size_t)s->stored, &err) != 0)
+			die(1, "compressed cluster at guest offset %ju: %s",
+			    (uintmax_t)s->guest, err.why);
+		write_all(cluster, (size_t)s->length);
+	}
+	out->written += s->length;
+	free(stored);
+	free(cluster);
+}
 
 /* Copy a DATA step; tells the decoder if the input ends inside it. */
 static void
 copy_data(struct decoder *d, struct input *in, struct output *out,
-    const struct step *s, unsigned char *buf, int map_only)
+    const struct step *s, unsigned char *buf, int map_only, struct window *w)
 {
+	if (s->source == FROM_NOWHERE) {
+		if (!map_only)
+			die(3, "DATA step with no bytes, not for a map");
+		out->written += s->length;
+		return;
+	}
+	if (s->source == FROM_WINDOW) {
+		if (s->host % w->cluster_size + s->length > w->cluster_size)
+			die(3, "DATA step from the window across clusters");
+		if (!map_only)
+			write_all(held(d, w, s->host), (size_t)s->length);
+		out->written += s->length;
+		return;
+	}
 	for (uint64_t done = 0; done < s->length; ) {
 		size_t n = s->length - done < CHUNK ? (size_t)(s->length - done) : CHUNK;
 		size_t got;
@@ -201,6 +292,7 @@ run(struct decoder *d, struct input *in, int map_only, struct counts *counts)
 {
 	size_t size = d->hdr.cluster_size > CHUNK ? d->hdr.cluster_size : CHUNK;
 	unsigned char *buf = malloc(size), *zeros = calloc(1, CHUNK);
+	struct window w = { NULL, 0, (size_t)d->hdr.cluster_size };
 	struct output out = { 0, 0, zeros };
 	struct data_map map = { 0, 0 }, done;
 	struct stat st;
@@ -214,7 +306,8 @@ run(struct decoder *d, struct input *in, int map_only, struct counts *counts)
 			counts->memory_peak = d->memory;
 		if (d->memory > d->memory_max)
 			die(3, "decoder holds %zu bytes, over its cap", d->memory);
-		if ((s.kind == STEP_DATA || s.kind == STEP_ZEROS) &&
+		if ((s.kind == STEP_DATA || s.kind == STEP_ZEROS ||
+		    s.kind == STEP_COMPRESSED) &&
 		    (s.guest != out.written || s.length == 0 ||
 		    s.length > d->hdr.virtual_size - s.guest))
 			die(3, "output step at %ju of %ju bytes, the disk is out to %ju",
@@ -241,11 +334,30 @@ run(struct decoder *d, struct input *in, int map_only, struct counts *counts)
 				die(3, "SKIP step in seekable mode");
 			skip_input(d, in, &s, buf);
 			break;
+		case STEP_HOLD: {
+			unsigned char *cluster;
+			size_t got;
+
+			counts->holds++;
+			if (in->seekable || s.length > d->hdr.cluster_size)
+				die(3, "HOLD step of %ju bytes", (uintmax_t)s.length);
+			cluster = slot_of(&w, s.slot);
+			got = input_read(in, cluster, (size_t)s.length, s.host);
+			if (got < s.length) {
+				memset(cluster + got, 0, (size_t)s.length - got);
+				decoder_input_ended(d, s.host + got);
+			}
+			break;
+		}
 		case STEP_DATA:
 			counts->data++;
-			copy_data(d, in, &out, &s, buf, map_only);
+			copy_data(d, in, &out, &s, buf, map_only, &w);
 			if (map_only)
 				out.written = s.guest + s.length;
+			break;
+		case STEP_COMPRESSED:
+			counts->compressed++;
+			inflate_step(d, in, &w, &out, &s, map_only);
 			break;
 		case STEP_ZEROS:
 			counts->zeros++;
@@ -270,14 +382,18 @@ run(struct decoder *d, struct input *in, int map_only, struct counts *counts)
 		die(1, "stdout: %s", strerror(errno));
 	free(buf);
 	free(zeros);
+	for (size_t i = 0; i < w.nslots; i++)
+		free(w.slots[i]);
+	free(w.slots);
 }
 
 int
 main(int argc, char **argv)
 {
 	int seekable = 0, map_only = 0, size_only = 0, verbose = 0, opt;
+	uint64_t window = DECODER_WINDOW_DEFAULT;
 	struct input in = { 0, 0, 0 };
-	struct counts counts = { 0, 0, 0, 0, 0 };
+	struct counts counts = { 0, 0, 0, 0, 0, 0, 0 };
 	struct image_header hdr;
 	struct image_error err;
 	struct decoder d;
@@ -286,14 +402,15 @@ main(int argc, char **argv)
 	size_t got;
 	struct stat st;
 
-	while ((opt = getopt(argc, argv, "smnv")) != -1) {
+	while ((opt = getopt(argc, argv, "smnvw:")) != -1) {
 		switch (opt) {
 		case 's': seekable = 1; break;
 		case 'm': map_only = 1; break;
 		case 'n': size_only = 1; break;
 		case 'v': verbose = 1; break;
+		case 'w': window = strtoull(optarg, NULL, 10); break;
 		default:
-			fprintf(stderr, "usage: imgcat [-s] [-m | -n] [-v] [FILE]\n");
+			fprintf(stderr, "usage: imgcat [-s] [-m | -n] [-v] [-w BYTES] [FILE]\n");
 			return 2;
 		}
 	}
@@ -328,11 +445,14 @@ main(int argc, char **argv)
 	}
 
 	decoder_init(&d, &hdr, seekable ? DECODE_SEEKABLE : DECODE_FORWARD, file_size);
+	d.output = map_only ? OUTPUT_MAP : OUTPUT_IN_ORDER;
+	d.window_max = window;
 	run(&d, &in, map_only, &counts);
 	if (verbose)
-		fprintf(stderr, "imgcat: %lu table, %lu skip, %lu data, %lu zeros "
-		    "steps; %zu bytes of memory at most\n", counts.tables,
-		    counts.skips, counts.data, counts.zeros, counts.memory_peak);
+		fprintf(stderr, "imgcat: %lu table, %lu skip, %lu hold, %lu data, %lu "
+		    "compressed, %lu zeros steps; %zu bytes of memory at most\n",
+		    counts.tables, counts.skips, counts.holds, counts.data,
+		    counts.compressed, counts.zeros, counts.memory_peak);
 	decoder_free(&d);
 	if (fflush(stdout) != 0 || close(1) != 0)
 		die(1, "stdout: %s", strerror(errno));

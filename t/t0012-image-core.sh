@@ -96,12 +96,16 @@ test_expect_success 'a file that ends inside its last cluster reads zeros past i
 	test_eq "$(tail -c 324 got-s.raw | tr -d "\000" | wc -c)" 0
 '
 
-test_expect_success 'qemu-io writes out of order, zero clusters: from a file only' '
+test_expect_success 'qemu-io writes out of order: the window reorders it from a pipe' '
 	qemu-img create -q -f qcow2 rnd.qcow2 64M &&
 	qemu-io -c "write -P 7 40M 100k" -c "write -P 8 1M 64k" -c "write -P 9 10M 3k" \
 		-c "write -z 20M 128k" -c "write -P 3 30M 64k" -c "write -z 30M 64k" \
 		-c "write -z -u 40M 64k" rnd.qcow2 >/dev/null &&
-	decodes_from_file_only rnd.qcow2
+	decodes rnd.qcow2 &&
+	cat rnd.qcow2 | "$IMGCAT" -v -w 65536 2>steps | cmp want.raw - &&
+	grep "^imgcat: [0-9]* table, [0-9]* skip, 1 hold, " steps &&
+	cat rnd.qcow2 | test_expect_code 1 "$IMGCAT" -w 32768 >/dev/null 2>err &&
+	grep "^imgcat: image offset 393216: the reorder window (32768 bytes) is full of data that comes before its turn (the disk is out up to guest offset 1048576): decode to a file or a device rather than a pipe" err
 '
 
 test_expect_success 'qemu-io writes in guest order, zero clusters: from a pipe too' '
@@ -154,9 +158,12 @@ test_expect_success "sqcow2's stream form decodes, forward and by offset" '
 	done
 '
 
-test_expect_success "sqcow2 -o: from a file only, its data comes first" '
+test_expect_success "sqcow2 -o: its data comes first, held until its tables come" '
 	"$SQCOW2" -o o.qcow2 <disk.raw && "$IMGCAT" -s o.qcow2 | cmp disk512.raw - &&
-	! "$IMGCAT" <o.qcow2 >/dev/null 2>err && grep "$ORDER" err
+	"$IMGCAT" -v <o.qcow2 2>steps | cmp disk512.raw - &&
+	grep "^imgcat: [0-9]* table, [0-9]* skip, [1-9][0-9]* hold, " steps &&
+	test_expect_code 1 "$IMGCAT" -w 65536 <o.qcow2 >/dev/null 2>err &&
+	grep "^imgcat: data for guest offset 0 at offset [0-9]* comes [0-9]* bytes before the L2 table at [0-9]* that maps it, farther back than the reorder window (65536 bytes) reaches: $ORDER, or raise the window with -w" err
 '
 
 test_expect_success 'a sparse sqcow2 image: the data ranges are the ranges given' '
@@ -172,7 +179,7 @@ test_expect_success 'all data across L2 tables: one DATA step from the stream fo
 	head -c 64M /dev/zero | tr "\000" x >dense.raw &&
 	"$SQCOW2" -c 4k <dense.raw >dense.qcow2 &&
 	"$IMGCAT" -v dense.qcow2 2>steps | cmp dense.raw - &&
-	grep "^imgcat: [0-9]* table, [0-9]* skip, 1 data, 0 zeros steps" steps
+	grep "^imgcat: [0-9]* table, [0-9]* skip, 0 hold, 1 data, 0 compressed, 0 zeros steps" steps
 '
 
 # 8 TiB, the most a test can truncate to on ext4; the core's unit tests
@@ -184,7 +191,7 @@ test_expect_success '8 TiB with 10 MiB of data: a few steps, a few KiB of memory
 	printf "0 65536\n4398046511104 10485760\n8796092956672 65536\n" >want.map &&
 	for mode in -s ""; do
 		"$IMGCAT" -v -m $mode huge.qcow2 >got.map 2>steps && test_cmp want.map got.map &&
-		grep "^imgcat: [0-9]* table, [0-9]* skip, 3 data, 2 zeros steps" steps &&
+		grep "^imgcat: [0-9]* table, [0-9]* skip, 0 hold, 3 data, 0 compressed, 2 zeros steps" steps &&
 		test "$(sed -n "s/^imgcat: \([0-9]*\) table.*/\1/p" steps)" -le 8 &&
 		test "$(sed -n "s/.*steps; \([0-9]*\) bytes of memory.*/\1/p" steps)" -lt 16384 ||
 		exit 1
@@ -192,9 +199,13 @@ test_expect_success '8 TiB with 10 MiB of data: a few steps, a few KiB of memory
 '
 
 if [ "$HAVE_QEMU" = 1 ]; then
-test_expect_success 'refused: compressed clusters' '
-	qemu-img convert -f raw -O qcow2 -c disk.raw comp.qcow2 &&
-	refused comp.qcow2 "compressed cluster at guest offset"
+test_expect_success 'compressed clusters, every cluster size: from a file and a pipe' '
+	for cs in 512 4k 64k 2M; do
+		qemu-img convert -f raw -O qcow2 -c -o cluster_size=$cs disk.raw comp.qcow2 &&
+		decodes comp.qcow2 &&
+		"$IMGCAT" -v -s comp.qcow2 2>steps >/dev/null &&
+		grep "^imgcat: .* [1-9][0-9]* compressed, " steps || exit 1
+	done
 '
 
 test_expect_success 'refused: a LUKS-encrypted image' '
@@ -259,7 +270,7 @@ test_expect_success 'refused: hand-corrupted tables' '
 	cp ref.qcow2 bad.qcow2 && poke bad.qcow2 $l2 1 130 &&
 	refused bad.qcow2 "L2 entry at offset $l2 (guest offset 0) has reserved bits set" &&
 	cp ref.qcow2 bad.qcow2 && poke bad.qcow2 $l2 1 192 &&
-	refused bad.qcow2 "compressed cluster at guest offset 0 (L2 entry at offset $l2)" &&
+	refused bad.qcow2 "L2 entry at offset $l2 (guest offset 0) is compressed and has the copied bit set" &&
 	cp ref.qcow2 bad.qcow2 && poke bad.qcow2 $l1 8 $(peek ref.qcow2 48 8) &&
 	refused bad.qcow2 "L1 entry 0 at offset $l1 points into the refcount table" &&
 	cp ref.qcow2 bad.qcow2 && poke bad.qcow2 $((l2 + 9)) 7 $first &&
