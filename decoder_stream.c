@@ -801,7 +801,7 @@ input_over(struct decoder *d)
 	struct piece table;
 
 	d->input_over = 1;
-	if (table_ahead(d, &table, 0))
+	if (table_ahead(d, &table, 1))
 		return decoder_fail(d, IMAGE_TRUNCATED, end, "image truncated at "
 		    "offset %ju, before the %s at %ju", NUM(end), piece_name(table.kind),
 		    NUM(table.host));
@@ -815,6 +815,11 @@ input_over(struct decoder *d)
 			    "offset %ju: the data cluster at %ju (guest offset %ju) is "
 			    "missing", NUM(end), NUM(missing),
 			    NUM(it->guest + (missing - it->host)));
+		/* as from a file, its first byte must be in the image */
+		if (it->host >= end)
+			return decoder_fail(d, IMAGE_TRUNCATED, end, "image truncated at "
+			    "offset %ju: the compressed data at %ju (guest offset %ju) is "
+			    "missing", NUM(end), NUM(it->host), NUM(it->guest));
 		if (make_ready(d, w) != 0)
 			return -1;
 	}
@@ -871,7 +876,9 @@ stream_next(struct decoder *d, struct step *step)
 	d->next_ready = d->nready = 0;
 	if (cursor_step(d, step))
 		return step->kind;
-	if (d->cursor == d->hdr.virtual_size)
+	/* The refcount table too, as a file's is checked, if the stream has one. */
+	if (d->cursor == d->hdr.virtual_size &&
+	    d->refcount_table_read == d->refcount_table_bytes)
 		return step_give(step, STEP_DONE, 0, 0, 0);
 	if (d->input_end == NOT_YET) {
 		if (input_step(d, step) != STEP_DONE)

@@ -12,7 +12,7 @@
 # checks the script rather than the program: a 32nd of the data (the
 # sparse disks keep their size), in /tmp/sqcow2-bench-quick by default,
 # and one round.  BENCH_ROWS names the groups of rows to run (default:
-# stream file zeros slices xfs decode linearity cold calls).
+# stream file zeros slices xfs decode compressed linearity cold calls).
 set -u
 if [ $# != 2 ]; then
 	echo "usage: sh t/bench.sh SQCOW2 FAULT_SO" >&2
@@ -21,6 +21,7 @@ fi
 . "$(cd "$(dirname "$0")" && pwd)/bench-lib.sh" || exit 1
 SQCOW2=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 fault_so=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+T_BIN=$(dirname "$fault_so")	# the codecs' own benches, when built
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	mode=quick dir=${BENCH_DIR:-/tmp/sqcow2-bench-quick} REPEAT=${REPEAT:-1}
 	unit_mib=32 unit=32M xfs_size=512M
@@ -227,6 +228,38 @@ rows_decode() {
 	rm -f dense.qcow2 dense-o.qcow2 sparse.qcow2
 }
 
+# A file system of real files (this machine's /usr, 70% full), made once
+# and kept: what compressed images hold.
+make_fs() {
+	[ -f fs.raw ] && [ "$(stat -c %s fs.raw)" = $((unit_mib * 1048576)) ] && return
+	echo "making fs.raw: an ext4 of $unit, 70% of it files from /usr"
+	rm -rf fs.tree fs.raw && mkdir fs.tree &&
+	find /usr -type f -size -8M -printf "%s %p\n" 2>/dev/null |
+		awk -v max=$((unit_mib * 7 / 10 * 1048576)) \
+			'{ n += $1; if (n > max) exit; print $2 }' >fs.files &&
+	tar -cf - -T fs.files 2>/dev/null | tar -xf - -C fs.tree
+	truncate -s $unit fs.raw && mkfs.ext4 -q -F -d fs.tree fs.raw
+	rm -rf fs.tree fs.files
+}
+
+# Compressed images, as qemu-img convert -c makes them, back to raw disks:
+# from a pipe, against qemu-img reading the same image from a file.
+rows_compressed() {
+	[ $HAVE_QEMU = 1 ] || return 0
+	make_fs
+	[ -f fs-c.qcow2 ] || qemu-img convert -f raw -O qcow2 -c fs.raw fs-c.qcow2
+	pair "-c fs: -d from pipe, vs qemu-img" "<= 1.0" \
+		"cat fs-c.qcow2 | sqcow2 -d >out.raw" "is_raw fs.raw out.raw" \
+		"qemu-img convert -f qcow2 -O raw fs-c.qcow2 out.raw" "is_raw fs.raw out.raw"
+	pair "-c fs: -d pipe|cat, vs qemu-img" "<= 1.0" \
+		"cat fs-c.qcow2 | sqcow2 -d | cat >out.raw" "is_raw fs.raw out.raw" \
+		"qemu-img convert -f qcow2 -O raw fs-c.qcow2 out.raw" "is_raw fs.raw out.raw"
+	if [ -x "$T_BIN/bench-inflate" ]; then
+		"$T_BIN/bench-inflate" fs.raw >inflate.out 2>&1 &&
+		note "inflate, one core, fs.raw's clusters: $(sed -n 's/^inflate_cluster *//p' inflate.out) ours, $(sed -n 's/^zlib *//p' inflate.out) zlib ($(sed -n 's/^ratio *//p' inflate.out)x)"
+	fi
+}
+
 # Cost linear in the disk, on each file system that can be had here: a
 # disk of half random data and half written zeros, of $unit and twice
 # that, in DIR, the default (sparsified) against qemu-img.
@@ -354,7 +387,7 @@ echo "  over the reference's; qemu-img: qemu-img convert at the same cluster siz
 [ $HAVE_QEMU = 1 ] || echo "qemu-img not found: rows against it skipped (Debian package qemu-utils)"
 echo
 printf '%-34s %11s %11s %7s   %s\n' case sqcow2 reference ratio goal
-for rows in ${BENCH_ROWS:-stream file zeros slices xfs decode linearity cold calls}; do
+for rows in ${BENCH_ROWS:-stream file zeros slices xfs decode compressed linearity cold calls}; do
 	[ $rows = file ] && [ $HAVE_QEMU = 0 ] && continue
 	rows_$rows
 done

@@ -250,6 +250,8 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 	struct run r = { .src = { data, size, hdr->cluster_size },
 	    .name = mode == DECODE_FORWARD ? "forward" : "seekable" };
 	struct step s;
+	/* the data map takes steps in guest order */
+	int mapped = order == OUTPUT_IN_ORDER || mode == DECODE_SEEKABLE;
 
 	memset(out, 0, sizeof(*out));
 	decoder_init(&r.d, hdr, mode, size);
@@ -262,7 +264,7 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 		const uint8_t *bytes = NULL;
 		uint64_t got;
 
-		if (order != OUTPUT_MAP)
+		if (mapped)
 			map_step(&map, &s, hdr->virtual_size);
 		need(++out->steps <= max_steps, "%s: over %llu steps for %zu bytes",
 		    r.name, U(max_steps), size);
@@ -331,7 +333,7 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 
 		need(end == hdr->virtual_size, "%s: done with the disk out to %llu of %llu",
 		    r.name, U(end), U(hdr->virtual_size));
-		if (order != OUTPUT_MAP) {
+		if (mapped) {
 			map_step(&map, &s, hdr->virtual_size);
 			need(map.bytes == out->data_bytes,
 			    "%s: data map of %llu bytes, DATA of %llu", r.name, U(map.bytes),
