@@ -25,6 +25,7 @@
 #define MAX_CHAIN	128	/* positions tried at most */
 
 #define LITLEN_CODES	286
+#define FIXED_LITLEN_CODES 288	/* 286 and 287 have codes, if no use */
 #define DIST_CODES	30
 #define CODELEN_CODES	19
 #define END_OF_BLOCK	256
@@ -124,8 +125,8 @@ struct run {
 
 /* A prefix code: each symbol's length, and its code reversed, to go out bit 0 first. */
 struct code {
-	uint8_t lengths[LITLEN_CODES];
-	uint16_t codes[LITLEN_CODES];
+	uint8_t lengths[FIXED_LITLEN_CODES];
+	uint16_t codes[FIXED_LITLEN_CODES];
 };
 
 /* A dynamic block's header: the code lengths run-length coded, and their own code. */
@@ -439,15 +440,15 @@ assign_codes(struct code *c, unsigned n)
 			    c->lengths[i]);
 }
 
-/* RFC 1951 3.2.6. */
+/* RFC 1951 3.2.6: the two unused codes count, as they shift the codes of 9 bits. */
 static void
 fixed_codes(struct code *lit, struct code *dist)
 {
-	for (unsigned i = 0; i < LITLEN_CODES; i++)
+	for (unsigned i = 0; i < FIXED_LITLEN_CODES; i++)
 		lit->lengths[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
 	for (unsigned i = 0; i < DIST_CODES; i++)
 		dist->lengths[i] = 5;
-	assign_codes(lit, LITLEN_CODES);
+	assign_codes(lit, FIXED_LITLEN_CODES);
 	assign_codes(dist, DIST_CODES);
 }
 
