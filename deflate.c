@@ -281,12 +281,19 @@ flush_bytes(struct writer *w)
 	w->held &= 7;
 }
 
+/* Add the n low bits of value to those held, which must then be 64 at most. */
+static inline void
+add_bits(struct writer *w, uint32_t value, unsigned n)
+{
+	w->bits |= (uint64_t)value << w->held;
+	w->held += n;
+}
+
 /* Add the n low bits of value (n <= 32) to the stream. */
 static inline void
 put_bits(struct writer *w, uint32_t value, unsigned n)
 {
-	w->bits |= (uint64_t)value << w->held;
-	w->held += n;
+	add_bits(w, value, n);
 	if (w->held >= 32)
 		flush_bytes(w);
 }
@@ -316,7 +323,7 @@ bits_written(const struct writer *w)
  * inner nodes; then those of the leaves.
  */
 static void
-huffman_depths(uint32_t *a, unsigned n)
+huffman_depths(uint16_t *a, unsigned n)
 {
 	unsigned root = 0, leaf = 2, next;
 	int inner, slot;
@@ -326,20 +333,20 @@ huffman_depths(uint32_t *a, unsigned n)
 	for (next = 1; next < n - 1; next++) {
 		if (leaf >= n || a[root] < a[leaf]) {
 			a[next] = a[root];
-			a[root++] = next;
+			a[root++] = (uint16_t)next;
 		} else {
 			a[next] = a[leaf++];
 		}
 		if (leaf >= n || (root < next && a[root] < a[leaf])) {
 			a[next] += a[root];
-			a[root++] = next;
+			a[root++] = (uint16_t)next;
 		} else {
 			a[next] += a[leaf++];
 		}
 	}
 	a[n - 2] = 0;
 	for (next = n - 2; next-- > 0; )
-		a[next] = a[a[next]] + 1;
+		a[next] = (uint16_t)(a[a[next]] + 1);
 	inner = (int)n - 2;
 	slot = (int)n - 1;
 	while (avail > 0) {
@@ -348,7 +355,7 @@ huffman_depths(uint32_t *a, unsigned n)
 			inner--;
 		}
 		while (avail > used) {
-			a[slot--] = depth;
+			a[slot--] = (uint16_t)depth;
 			avail--;
 		}
 		avail = 2 * used;
@@ -356,6 +363,12 @@ huffman_depths(uint32_t *a, unsigned n)
 		used = 0;
 	}
 }
+
+/*
+ * The weights of a block's symbols add up to fewer than 2^16, so that
+ * huffman_depths works in 16 bits.
+ */
+_Static_assert(DEFLATE_BLOCK_SYMBOLS + 1 < 1 << 16, "symbols of a block");
 
 /*
  * The lengths of a prefix code of the n symbols of freq, none longer than
@@ -367,7 +380,8 @@ huffman_depths(uint32_t *a, unsigned n)
 static void
 build_lengths(const uint32_t *freq, unsigned n, unsigned limit, uint8_t *lengths)
 {
-	uint32_t sorted[LITLEN_CODES], depths[LITLEN_CODES];
+	uint32_t sorted[LITLEN_CODES];
+	uint16_t depths[LITLEN_CODES];
 	unsigned counts[MAX_BITS + 1] = { 0 }, m = 0, i, len;
 	uint32_t kraft = 0;
 
@@ -391,7 +405,7 @@ build_lengths(const uint32_t *freq, unsigned n, unsigned limit, uint8_t *lengths
 		sorted[j] = v;
 	}
 	for (i = 0; i < m; i++)
-		depths[i] = sorted[i] >> 9;
+		depths[i] = (uint16_t)(sorted[i] >> 9);
 	huffman_depths(depths, m);
 	for (i = 0; i < m; i++)
 		counts[depths[i] < limit ? depths[i] : limit]++;
@@ -410,15 +424,15 @@ build_lengths(const uint32_t *freq, unsigned n, unsigned limit, uint8_t *lengths
 			lengths[sorted[i++] & 511] = (uint8_t)len;
 }
 
-/* The n low bits of code in reverse order. */
+/* The n low bits of code in reverse order, 1 <= n <= 16. */
 static inline unsigned
 reverse_bits(unsigned code, unsigned n)
 {
-	unsigned r = 0;
-
-	for (unsigned i = 0; i < n; i++, code >>= 1)
-		r = r << 1 | (code & 1);
-	return r;
+	code = (code & 0x5555) << 1 | (code >> 1 & 0x5555);
+	code = (code & 0x3333) << 2 | (code >> 2 & 0x3333);
+	code = (code & 0x0f0f) << 4 | (code >> 4 & 0x0f0f);
+	code = (code & 0x00ff) << 8 | (code >> 8 & 0x00ff);
+	return code >> (16 - n);
 }
 
 /* RFC 1951 3.2.2: the canonical codes of the lengths of c's first n symbols. */
@@ -440,12 +454,19 @@ assign_codes(struct code *c, unsigned n)
 			    c->lengths[i]);
 }
 
-/* RFC 1951 3.2.6: the two unused codes count, as they shift the codes of 9 bits. */
+/* RFC 1951 3.2.6: the fixed code's length for a literal/length symbol. */
+static inline unsigned
+fixed_length(unsigned sym)
+{
+	return sym < 144 ? 8 : sym < 256 ? 9 : sym < 280 ? 7 : 8;
+}
+
+/* The fixed codes; the two unused codes count, as they shift the codes of 9 bits. */
 static void
 fixed_codes(struct code *lit, struct code *dist)
 {
 	for (unsigned i = 0; i < FIXED_LITLEN_CODES; i++)
-		lit->lengths[i] = i < 144 ? 8 : i < 256 ? 9 : i < 280 ? 7 : 8;
+		lit->lengths[i] = (uint8_t)fixed_length(i);
 	for (unsigned i = 0; i < DIST_CODES; i++)
 		dist->lengths[i] = 5;
 	assign_codes(lit, FIXED_LITLEN_CODES);
@@ -459,6 +480,19 @@ code_bits(const uint32_t *freq, const uint8_t *lengths, unsigned n)
 
 	for (unsigned i = 0; i < n; i++)
 		bits += (uint64_t)freq[i] * lengths[i];
+	return bits;
+}
+
+/* The bits of the symbols counted in the fixed codes, their extra bits left out. */
+static uint64_t
+fixed_bits(const uint32_t *lit_freq, const uint32_t *dist_freq)
+{
+	uint64_t bits = 0;
+
+	for (unsigned i = 0; i < LITLEN_CODES; i++)
+		bits += (uint64_t)lit_freq[i] * fixed_length(i);
+	for (unsigned i = 0; i < DIST_CODES; i++)
+		bits += (uint64_t)dist_freq[i] * 5;
 	return bits;
 }
 
@@ -573,6 +607,7 @@ count_symbols(const struct run *r, uint32_t *lit_freq, uint32_t *dist_freq)
 	return extra;
 }
 
+/* The block's symbols, a flush before each: a match takes 48 bits at most. */
 static void
 write_symbols(struct run *r, const struct code *lit, const struct code *dist)
 {
@@ -582,15 +617,16 @@ write_symbols(struct run *r, const struct code *lit, const struct code *dist)
 	for (unsigned i = 0; i < r->symbols; i++) {
 		unsigned d = z->dists[i], value = z->values[i];
 
+		flush_bytes(w);
 		if (d == 0) {
-			put_bits(w, lit->codes[value], lit->lengths[value]);
+			add_bits(w, lit->codes[value], lit->lengths[value]);
 		} else {
 			unsigned lc = length_code[value], dc = dist_code(d);
 
-			put_bits(w, lit->codes[257 + lc], lit->lengths[257 + lc]);
-			put_bits(w, value + MIN_MATCH - length_base[lc], length_extra[lc]);
-			put_bits(w, dist->codes[dc], dist->lengths[dc]);
-			put_bits(w, d - dist_base[dc], dist_extra[dc]);
+			add_bits(w, lit->codes[257 + lc], lit->lengths[257 + lc]);
+			add_bits(w, value + MIN_MATCH - length_base[lc], length_extra[lc]);
+			add_bits(w, dist->codes[dc], dist->lengths[dc]);
+			add_bits(w, d - dist_base[dc], dist_extra[dc]);
 		}
 	}
 	put_bits(w, lit->codes[END_OF_BLOCK], lit->lengths[END_OF_BLOCK]);
@@ -630,7 +666,7 @@ static void
 write_block(struct run *r, int last)
 {
 	uint32_t lit_freq[LITLEN_CODES] = { 0 }, dist_freq[DIST_CODES] = { 0 };
-	struct code lit, dist, fixed_lit, fixed_dist;
+	struct code lit, dist;
 	struct header h;
 	uint64_t extra, dynamic, fixed, stored, best;
 	size_t raw = r->covered - r->block_start;
@@ -638,12 +674,10 @@ write_block(struct run *r, int last)
 	extra = count_symbols(r, lit_freq, dist_freq);
 	build_lengths(lit_freq, LITLEN_CODES, MAX_BITS, lit.lengths);
 	build_lengths(dist_freq, DIST_CODES, MAX_BITS, dist.lengths);
-	fixed_codes(&fixed_lit, &fixed_dist);
 	dynamic = 3 + plan_header(&h, &lit, &dist) + extra +
 	    code_bits(lit_freq, lit.lengths, LITLEN_CODES) +
 	    code_bits(dist_freq, dist.lengths, DIST_CODES);
-	fixed = 3 + extra + code_bits(lit_freq, fixed_lit.lengths, LITLEN_CODES) +
-	    code_bits(dist_freq, fixed_dist.lengths, DIST_CODES);
+	fixed = 3 + extra + fixed_bits(lit_freq, dist_freq);
 	stored = stored_bits(&r->w, raw);
 	best = dynamic < fixed ? dynamic : fixed;
 	best = stored < best ? stored : best;
@@ -654,8 +688,9 @@ write_block(struct run *r, int last)
 	if (best == stored) {
 		write_stored(&r->w, r->in + r->block_start, raw, last);
 	} else if (best == fixed) {
+		fixed_codes(&lit, &dist);
 		put_bits(&r->w, (unsigned)last | 1u << 1, 3);
-		write_symbols(r, &fixed_lit, &fixed_dist);
+		write_symbols(r, &lit, &dist);
 	} else {
 		assign_codes(&lit, LITLEN_CODES);
 		assign_codes(&dist, DIST_CODES);
@@ -753,9 +788,11 @@ deflate_cluster(struct deflater *z, unsigned char *out, size_t out_cap,
 {
 	struct run r = { z, in, in_len, 0, 0, 0, 0, { out, out_cap, 0, 0, 0 } };
 	unsigned bits = hash_bits(in_len);
+	size_t slots = in_len < DEFLATE_WINDOW ? in_len : DEFLATE_WINDOW;
 
+	/* a chain only reaches the slots of positions of in, so the rest may hold anything */
 	memset(z->head, 0, sizeof(z->head[0]) << bits);
-	memset(z->prev, 0, sizeof(z->prev));
+	memset(z->prev, 0, sizeof(z->prev[0]) * slots);
 	parse(&r, 32 - bits);
 	if (!r.too_big)
 		write_block(&r, 1);
