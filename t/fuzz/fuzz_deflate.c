@@ -3,14 +3,16 @@
  * streams decoded by zlib called as QEMU calls it (t/zlib_qemu.h) and by
  * inflate_cluster (inflate.h).
  *
- * The first byte says what to compress: its low 6 bits, modulo 13, a
- * cluster size of 512 B to 2 MiB; its high 2 bits, the cluster made of
+ * The first byte says what to compress: its low 6 bits a cluster size,
+ * below 56 modulo 8, 512 B to 64 KiB, else 128 KiB to 2 MiB, seldom so
+ * that runs stay quick; its high 2 bits, the cluster made of
  * the rest of the input, cut to that size and padded with zeros (0), or
  * repeated to fill it (1), into cluster_size - 1 bytes as QEMU asks; or
  * the rest alone, into one byte less than it (2) or into all the room
  * it may need (3).  The stream must decode back to it, through a 4 KiB
  * window too when the cluster is no more than 64 KiB; and 0 may come
- * back only when the stream with all the room is longer than out_cap.
+ * back only when the stream with all the room is longer than out_cap,
+ * and the stream into out_cap must be that one when it fits.
  * The output buffer is exactly out_cap bytes, so that a write past it is
  * seen; the struct starts as garbage, since deflate.h asks for no set-up.
  */
@@ -66,12 +68,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct deflater *z;
 	unsigned char *in, *out, *whole;
 	size_t cs, in_len, out_cap, room, got, full;
-	unsigned mode;
+	unsigned mode, shift;
 
 	if (size == 0)
 		return 0;
 	mode = data[0] >> 6;
-	cs = (size_t)512 << (data[0] & 63) % 13;
+	shift = data[0] & 63;
+	cs = (size_t)512 << (shift < 56 ? shift % 8 : 8 + (shift - 56) % 5);
 	in_len = mode < 2 ? cs : size - 1;
 	in = malloc(in_len ? in_len : 1);
 	z = malloc(sizeof(*z));
