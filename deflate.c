@@ -138,6 +138,7 @@ struct header {
 	struct code clen;
 };
 
+/* The code of a distance of 1 to DEFLATE_WINDOW. */
 static inline unsigned
 dist_code(unsigned dist)
 {
@@ -224,9 +225,10 @@ match_length(const unsigned char *a, const unsigned char *b, unsigned limit)
 }
 
 /*
- * The longest match at pos longer than best, among chain positions of
- * its hash's chain from back bytes back; its distance in *dist.  Returns
- * its length, or 0 if none is longer than best.
+ * The longest match at pos longer than best among the first chain
+ * positions of its hash's chain, the nearest back bytes back, within the
+ * window and in; its distance in *dist, the nearest of that length.
+ * Returns its length, or 0 if none is longer than best.
  */
 static unsigned
 longest_match(const struct deflater *z, const unsigned char *in, size_t pos,
