@@ -139,6 +139,36 @@ t/bin/bench-inflate: t/bench-inflate.c $(INFLATE) $(INFLATE_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-inflate.c $(INFLATE) -lz
 # --- end of inflate -----------------------------------------------------
 
+# --- deflate: raw deflate of compressed clusters (deflate.h) ----------
+# Its tests link zlib as the oracle and inflate.c as a second decoder.
+DEFLATE = deflate.c
+DEFLATE_HDR = deflate.h inflate.h t/zlib_qemu.h t/tap.h
+FUZZERS += t/bin/fuzz-deflate
+TEST_BIN += t/bin/unit-deflate t/bin/asan/unit-deflate t/bin/replay-deflate \
+	t/bin/asan/replay-deflate t/bin/bench-deflate
+
+t/bin/unit-deflate: t/unit_deflate.c $(DEFLATE) $(INFLATE) $(DEFLATE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_deflate.c $(DEFLATE) $(INFLATE) -lz
+
+t/bin/asan/unit-deflate: t/unit_deflate.c $(DEFLATE) $(INFLATE) $(DEFLATE_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_deflate.c $(DEFLATE) $(INFLATE) -lz
+
+t/bin/replay-deflate: t/fuzz/fuzz_deflate.c $(FUZZ_SRC) $(DEFLATE) $(INFLATE) $(DEFLATE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_deflate.c $(DEFLATE) \
+		$(INFLATE) -lz
+
+t/bin/asan/replay-deflate: t/fuzz/fuzz_deflate.c $(FUZZ_SRC) $(DEFLATE) $(INFLATE) $(DEFLATE_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_deflate.c $(DEFLATE) \
+		$(INFLATE) -lz
+
+t/bin/fuzz-deflate: t/fuzz/fuzz_deflate.c t/fuzz/fuzz.h $(DEFLATE) $(INFLATE) $(DEFLATE_HDR) | t/bin
+	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_deflate.c $(DEFLATE) $(INFLATE) -lz
+
+# Ours against zlib on the clusters of a file: t/bin/bench-deflate [-c SIZE] FILE.
+t/bin/bench-deflate: t/bench-deflate.c $(DEFLATE) $(DEFLATE_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-deflate.c $(DEFLATE) -lz
+# --- end of deflate -----------------------------------------------------
+
 # The whole suite twice: as built, and under ASan and UBSan.  Each test
 # script, in each variant, is a target of its own, so that make -j2 check
 # runs them side by side; the longest go first.
@@ -159,8 +189,9 @@ $(RESULTS): $(TEST_BIN)
 # clusters; range files up to 8 KiB, past the 4096 bytes a line may hold.
 fuzz: $(FUZZERS)
 	@rm -rf t/bin/fuzz-found && mkdir -p t/bin/fuzz-found; \
-	for h in ranges layout image inflate; do \
+	for h in ranges layout image inflate deflate; do \
 		case $$h in image) len=131072;; ranges) len=8192;; inflate) len=16384;; \
+		deflate) len=65536;; \
 		*) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
 		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
