@@ -115,6 +115,7 @@ struct dec {
 	unsigned litlen_log, matchlen_log, offset_log;
 	uint32_t rep[3];
 	size_t lit_len;		/* the block's literals, in z->literals */
+	const char *why;	/* what is wrong with the literals, once found */
 };
 
 static int
@@ -563,8 +564,8 @@ huffman_four_fast(const uint16_t *table, unsigned log, struct rbits *b,
 	unsigned char *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
 
 	while (o3 + 4 <= out_end[3] && o0 + 4 <= out_end[0] &&
-	    (rbits_reload(&b[0]) == RELOAD_MORE) & (rbits_reload(&b[1]) == RELOAD_MORE) &
-	    (rbits_reload(&b[2]) == RELOAD_MORE) & (rbits_reload(&b[3]) == RELOAD_MORE)) {
+	    rbits_reload(&b[0]) == RELOAD_MORE && rbits_reload(&b[1]) == RELOAD_MORE &&
+	    rbits_reload(&b[2]) == RELOAD_MORE && rbits_reload(&b[3]) == RELOAD_MORE) {
 		for (int i = 0; i < 4; i++) {
 			HUFFMAN_STEP(b[0], o0);
 			HUFFMAN_STEP(b[1], o1);
@@ -576,6 +577,13 @@ huffman_four_fast(const uint16_t *table, unsigned log, struct rbits *b,
 	out[1] = o1;
 	out[2] = o2;
 	out[3] = o3;
+}
+
+static int
+huffman_fault(struct dec *d, const char *why)
+{
+	d->why = why;
+	return -1;
 }
 
 /*
@@ -594,21 +602,23 @@ huffman_streams(struct dec *d, const unsigned char *in, size_t len, size_t n, in
 
 	if (!four) {
 		if (rbits_init(&b[0], in, len) != 0)
-			return -1;
-		return huffman_finish(table, d->huffman_log, &b[0], lit, lit + n);
+			return huffman_fault(d, ZSTD_HUFFMAN_END);
+		if (huffman_finish(table, d->huffman_log, &b[0], lit, lit + n) != 0)
+			return huffman_fault(d, ZSTD_HUFFMAN_END);
+		return 0;
 	}
 	if (len < 10)
-		return -1;
+		return huffman_fault(d, "Huffman streams too short");
 	sizes[0] = load_le16(in);
 	sizes[1] = load_le16(in + 2);
 	sizes[2] = load_le16(in + 4);
 	if (sizes[0] + sizes[1] + sizes[2] > len - 6 || 3 * segment > n)
-		return -1;
+		return huffman_fault(d, "Huffman jump table past its streams");
 	sizes[3] = len - 6 - sizes[0] - sizes[1] - sizes[2];
 	in += 6;
 	for (int i = 0; i < 4; i++) {
 		if (rbits_init(&b[i], in, sizes[i]) != 0)
-			return -1;
+			return huffman_fault(d, ZSTD_HUFFMAN_END);
 		in += sizes[i];
 		out[i] = lit + i * segment;
 		out_end[i] = i < 3 ? out[i] + segment : lit + n;
@@ -616,7 +626,7 @@ huffman_streams(struct dec *d, const unsigned char *in, size_t len, size_t n, in
 	huffman_four_fast(table, d->huffman_log, b, out, out_end);
 	for (int i = 0; i < 4; i++)
 		if (huffman_finish(table, d->huffman_log, &b[i], out[i], out_end[i]) != 0)
-			return -1;
+			return huffman_fault(d, ZSTD_HUFFMAN_END);
 	return 0;
 }
 
@@ -691,8 +701,10 @@ coded_literals(struct dec *d, const unsigned char *in, size_t len, int treeless)
 	if (n > ZSTD_BLOCK_MAX || (four && n < 6) || coded > len - head ||
 	    n > d->out_len - d->done)
 		return 0;
-	if (!treeless && ((tree = read_huffman(d, in + head, coded)) == 0 || tree >= coded))
+	if (!treeless && ((tree = read_huffman(d, in + head, coded)) == 0 || tree >= coded)) {
+		d->why = "bad Huffman tree description";
 		return 0;
+	}
 	if (huffman_streams(d, in + head + tree, coded - tree, n, four) != 0)
 		return 0;
 	d->huffman_ok = 1;
@@ -706,6 +718,7 @@ read_literals(struct dec *d, const unsigned char *in, size_t len, size_t at)
 {
 	size_t used = 0;
 
+	d->why = "bad literals section header";
 	switch (in[0] & 3) {
 	case 0:
 		used = plain_literals(d, in, len, 0);
@@ -723,7 +736,7 @@ read_literals(struct dec *d, const unsigned char *in, size_t len, size_t at)
 		break;
 	}
 	if (used == 0)
-		return fail(d, "bad literals section", at);
+		return fail(d, d->why, at);
 	return (long)used;
 }
 

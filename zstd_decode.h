@@ -43,6 +43,14 @@ struct zstd_error {
 };
 
 /*
+ * err->why when a Huffman stream of literals has no end mark, or ends
+ * before or after its last literal: libzstd 1.5.4's fast path for four
+ * streams (x86-64 with BMI2) looks at neither, so it may take such a
+ * block, and QEMU with it, on some machines.
+ */
+#define ZSTD_HUFFMAN_END	"Huffman stream does not end with its literals"
+
+/*
  * Decode the frames in in[0..in_len) into exactly out_len bytes at out
  * (in and out not NULL, not overlapping, out_len at most 2 MiB, the
  * largest cluster).  Frames are decoded one after another, skippable
