@@ -17,6 +17,7 @@
  *    stream's first bit, and bits past the stream read from the register
  *    again, not as zeros.
  *  - Repeat offset "Repeat_Offset1 - 1" of 0 is taken as 1.
+ *  - The reserved bits of the sequences' compression modes are not read.
  * A match may reach anywhere back in its frame's output, as in
  * libzstd's single pass.
  *
@@ -1006,8 +1007,7 @@ compressed_block(struct dec *d, const unsigned char *in, size_t len)
 	}
 	if (p == end)
 		return fail(d, "sequences section cut short", at + len);
-	if ((modes = *p++) & 3)
-		return fail(d, "reserved bits of the compression modes set", at + (size_t)(p - in));
+	modes = *p++;	/* its reserved bits unread, as libzstd 1.5.4 leaves them */
 	for (int i = 0; i < 3; i++) {
 		long t = set_table(d, kinds[i], modes >> (6 - 2 * i) & 3, p, (size_t)(end - p));
 
