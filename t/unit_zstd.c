@@ -502,6 +502,40 @@ t_literals(void)
 	}
 }
 
+/* Bytes of seven bits at random: Huffman-coded literals, hardly a match. */
+static void
+t_many_literals(void)
+{
+	size_t n = 2 * MIB;
+	unsigned char *data = make_data(RANDOM, n);
+	struct params p = plain;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] &= 0x7f;
+	for (p.level = 1; p.level <= 19; p.level += 9) {
+		set_case("128 KiB blocks of seven-bit noise at level %d", p.level);
+		check_frame(data, n, &p, 0);
+	}
+	free(data);
+}
+
+/* Two symbols at random: short matches close by, tens of thousands a block. */
+static void
+t_many_sequences(void)
+{
+	size_t n = 256 * KIB;
+	unsigned char *data = make_data(RANDOM, n);
+	struct params p = plain;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = "ab"[data[i] & 1];
+	for (p.level = 1; p.level <= 19; p.level += 6) {
+		set_case("blocks of two symbols at random at level %d", p.level);
+		check_frame(data, n, &p, 0);
+	}
+	free(data);
+}
+
 static void
 t_qemu_frames(void)
 {
@@ -619,6 +653,20 @@ t_hand_blocks(void)
 	put_block(&b, 1, RESERVED, 600);
 	put_zeros(&b, 600);
 	check_input(&b, 600, "reserved block type");
+	buf_free(&b);
+
+	/* three RLE codes: no literals, a match of 3 at the repeat offsets 4, 1, 4, ... */
+	set_case("40000 sequences of RLE codes, no bits in their stream");
+	put_sized_header(&b, 8 + 40000 * 3);
+	put_raw_block(&b, 0, (const unsigned char *)"abcdefgh", 8);
+	put_block(&b, 1, COMPRESSED, 1 + 3 + 1 + 3 + 1);
+	put_le(&b, 0x00, 1);			/* no literals */
+	put_le(&b, 0xff, 1);
+	put_le(&b, 40000 - 0x7f00, 2);
+	put_le(&b, 0x54, 1);			/* each code RLE */
+	put_le(&b, 0, 3);			/* codes 0, 0, 0 */
+	put_le(&b, 0x01, 1);			/* the end mark */
+	check_input(&b, 8 + 40000 * 3, ACCEPTED);
 	buf_free(&b);
 
 	set_case("a block over 128 KiB");
@@ -805,9 +853,9 @@ t_cluster_fill(void)
 	check_input_gives(&b, 4 * KIB, data);
 	buf_free(&b);
 
-	set_case("clusters of 1 to 48 bytes");
+	set_case("clusters of 1 to 48 bytes, checksums of them");
 	for (size_t n = 1; n <= 48; n++) {
-		compress_frame(&b, data, n, &plain);
+		compress_frame(&b, data, n, &(struct params){ 3, 1, 1, 0, 0, 0, 0 });
 		put(&b, data, n);
 		check_input_gives(&b, n, data);
 		buf_free(&b);
@@ -941,6 +989,8 @@ main(void)
 	TEST(t_frame_options(), "checksums, content sizes, long matches, padding after");
 	TEST(t_windows_and_blocks(), "windows of 1 KiB to 1 MiB, blocks of 100 B to 128 KiB");
 	TEST(t_literals(), "raw and Huffman-coded literals, fresh and repeated tables");
+	TEST(t_many_literals(), "literals sections of 128 KiB, blocks of literals alone");
+	TEST(t_many_sequences(), "blocks of more than 32512 sequences");
 	TEST(t_qemu_frames(), "clusters as QEMU writes them, read to the sector's end");
 	TEST(t_several_frames(), "several frames to a cluster, skippable ones between");
 	TEST(t_hand_blocks(), "raw, RLE, empty and reserved blocks laid out by hand");
