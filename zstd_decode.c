@@ -30,6 +30,7 @@
 
 #define FRAME_MAGIC	0xfd2fb528u
 #define SKIPPABLE_MAGIC	0x184d2a50u	/* the low 4 bits are free */
+#define LEGACY_MAGIC	0xfd2fb522u	/* zstd 0.2; 0.3 to 0.7 count up from it */
 #define WINDOW_LOG_MAX	31	/* libzstd refuses larger windows outright */
 #define WINDOW_LIMIT	((uint64_t)1 << 27)	/* its streaming decoder's default */
 #define LITLEN_MAX	35	/* the largest code of each kind */
@@ -1161,6 +1162,8 @@ decode_frame(struct dec *d)
 	magic = load_le32(d->in + d->pos);
 	if ((magic & 0xfffffff0u) == SKIPPABLE_MAGIC)
 		return skip_frame(d);
+	if (magic >= LEGACY_MAGIC && magic < FRAME_MAGIC)
+		return fail(d, ZSTD_LEGACY, at);
 	if (magic != FRAME_MAGIC)
 		return fail(d, "not a zstd frame", at);
 	if (left < 5)

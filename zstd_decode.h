@@ -51,6 +51,13 @@ struct zstd_error {
 #define ZSTD_HUFFMAN_END	"Huffman stream does not end with its literals"
 
 /*
+ * err->why for a frame of zstd 0.2 to 0.7, from before the format was
+ * fixed: libzstd built with legacy support (Debian's reads 0.5 to 0.7)
+ * takes them, and QEMU with it, though no qcow2 writer made them.
+ */
+#define ZSTD_LEGACY	"frame of zstd before 0.8"
+
+/*
  * Decode the frames in in[0..in_len) into exactly out_len bytes at out
  * (in and out not NULL, not overlapping, out_len at most 2 MiB, the
  * largest cluster).  Frames are decoded one after another, skippable
