@@ -169,6 +169,34 @@ t/bin/bench-deflate: t/bench-deflate.c $(DEFLATE) $(DEFLATE_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-deflate.c $(DEFLATE) -lz
 # --- end of deflate -----------------------------------------------------
 
+# --- zstd: zstd frames of compressed clusters (zstd_decode.h) ---------
+# Its tests link libzstd as the oracle (t/zstd_qemu.h); sqcow2 never does.
+ZSTD = zstd_decode.c
+ZSTD_HDR = zstd_decode.h t/zstd_qemu.h t/tap.h
+FUZZERS += t/bin/fuzz-zstd
+TEST_BIN += t/bin/unit-zstd t/bin/asan/unit-zstd t/bin/replay-zstd \
+	t/bin/asan/replay-zstd t/bin/bench-zstd
+
+t/bin/unit-zstd: t/unit_zstd.c $(ZSTD) $(ZSTD_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/unit_zstd.c $(ZSTD) -lzstd
+
+t/bin/asan/unit-zstd: t/unit_zstd.c $(ZSTD) $(ZSTD_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/unit_zstd.c $(ZSTD) -lzstd
+
+t/bin/replay-zstd: t/fuzz/fuzz_zstd.c $(FUZZ_SRC) $(ZSTD) $(ZSTD_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_zstd.c $(ZSTD) -lzstd
+
+t/bin/asan/replay-zstd: t/fuzz/fuzz_zstd.c $(FUZZ_SRC) $(ZSTD) $(ZSTD_HDR) | t/bin/asan
+	$(CC) $(SAN_CFLAGS) -I. -o $@ t/fuzz/replay.c t/fuzz/fuzz_zstd.c $(ZSTD) -lzstd
+
+t/bin/fuzz-zstd: t/fuzz/fuzz_zstd.c t/fuzz/fuzz.h $(ZSTD) $(ZSTD_HDR) | t/bin
+	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_zstd.c $(ZSTD) -lzstd
+
+# Ours against libzstd on the clusters of a file: t/bin/bench-zstd [-c SIZE] FILE.
+t/bin/bench-zstd: t/bench-zstd.c $(ZSTD) $(ZSTD_HDR) | t/bin
+	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-zstd.c $(ZSTD) -lzstd
+# --- end of zstd --------------------------------------------------------
+
 # The whole suite twice: as built, and under ASan and UBSan.  Each test
 # script, in each variant, is a target of its own, so that make -j2 check
 # runs them side by side; the longest go first.
@@ -189,9 +217,9 @@ $(RESULTS): $(TEST_BIN)
 # clusters; range files up to 8 KiB, past the 4096 bytes a line may hold.
 fuzz: $(FUZZERS)
 	@rm -rf t/bin/fuzz-found && mkdir -p t/bin/fuzz-found; \
-	for h in ranges layout image inflate deflate; do \
+	for h in ranges layout image inflate deflate zstd; do \
 		case $$h in image) len=131072;; ranges) len=8192;; inflate) len=16384;; \
-		deflate) len=65536;; \
+		deflate) len=65536;; zstd) len=16384;; \
 		*) len=4096;; esac; \
 		rm -rf t/bin/corpus-$$h && cp -r t/fuzz/corpus/$$h t/bin/corpus-$$h && \
 		t/bin/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \

@@ -8,7 +8,7 @@
 top=$OLDPWD
 bin=$(dirname "$SQCOW2")
 
-for harness in ranges layout image inflate deflate; do
+for harness in ranges layout image inflate deflate zstd; do
 	test_expect_success "the $harness corpus replays clean" '
 		"$bin/replay-$harness" "$top/t/fuzz/corpus/$harness" >replay.tap &&
 		grep -q "^ok 1 - replayed [1-9][0-9]* inputs" replay.tap
