@@ -12,6 +12,7 @@
 
 #include "backing.h"
 #include "base.h"
+#include "codec.h"
 #include "files.h"
 #include "report.h"
 
@@ -41,9 +42,9 @@ read_header(struct base *b, const unsigned char *probe, size_t len)
 	b->table = malloc((size_t)b->hdr.cluster_size);
 	b->stored = malloc(2 * (size_t)b->hdr.cluster_size);
 	b->cluster = malloc((size_t)b->hdr.cluster_size);
-	b->tables = malloc(sizeof(*b->tables));
+	b->codec = codec_new(b->hdr.compression_type);
 	if (b->table == NULL || b->stored == NULL || b->cluster == NULL ||
-	    b->tables == NULL)
+	    b->codec == NULL)
 		die(1, "%s", b->io.name);
 	b->inflated_guest = UINT64_MAX;
 }
@@ -53,14 +54,14 @@ static const unsigned char *
 inflated(struct base *b)
 {
 	const struct step *s = &b->step;
-	struct inflate_error error;
+	struct codec_error error;
 
 	if (b->inflated_guest == s->guest)
 		return b->cluster;
 	io_pread(&b->io, b->stored, (size_t)s->available, s->host);
 	memset(b->stored + s->available, 0, (size_t)(s->stored - s->available));
-	if (inflate_cluster(b->tables, b->cluster, (size_t)b->hdr.cluster_size,
-	    b->stored, (size_t)s->stored, &error) != 0)
+	if (codec_decode(b->hdr.compression_type, b->codec, b->cluster,
+	    (size_t)b->hdr.cluster_size, b->stored, (size_t)s->stored, &error) != 0)
 		diex(1, "%s: compressed cluster at guest offset %" PRIu64 " (offset %"
 		    PRIu64 "): %s, at byte %zu of its stream", b->io.name, s->guest,
 		    s->host, error.why, error.at);
@@ -194,7 +195,7 @@ close_base(struct base *b)
 	free(b->table);
 	free(b->stored);
 	free(b->cluster);
-	free(b->tables);
+	codec_free(b->codec);
 	b->table = b->stored = b->cluster = NULL;
-	b->tables = NULL;
+	b->codec = NULL;
 }

@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 #include "decoder.h"
-#include "inflate.h"
 #include "io.h"
 #include "ranges.h"
 
@@ -25,7 +24,7 @@ struct base {
 	unsigned char *table;		/* a cluster, for the decoder's tables */
 	unsigned char *stored, *cluster;	/* a compressed cluster, inflated */
 	uint64_t inflated_guest;	/* the one cluster holds; UINT64_MAX: none */
-	struct inflater *tables;
+	void *codec;			/* codec.h's, for compressed clusters */
 };
 
 /*

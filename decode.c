@@ -329,7 +329,7 @@ unpack_step(struct decoding *dc, const struct step *s)
 		return;
 	if (dc->unpacker == NULL &&
 	    (dc->unpacker = unpacker_new((size_t)dc->hdr.cluster_size,
-	    unpack_threads())) == NULL)
+	    dc->hdr.compression_type, unpack_threads())) == NULL)
 		die(1, "compressed clusters");
 	while ((room = unpacker_room(dc->unpacker, (size_t)s->stored)) == NULL)
 		if (!put_unpacked(dc, 1))

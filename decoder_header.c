@@ -193,9 +193,6 @@ check_features(struct image_header *hdr, const struct extensions *ext,
 		    "compression type %u with the incompatible feature bit 3 %s",
 		    hdr->compression_type, incompat & INCOMPAT_COMPRESSION ? "set" :
 		    "clear");
-	if (hdr->compression_type == COMPRESSION_ZSTD)
-		return image_fail(err, IMAGE_FEATURE, HDR_COMPRESSION_TYPE,
-		    "clusters compressed with zstd are not read yet");
 	hdr->dirty = (incompat & INCOMPAT_DIRTY) != 0;
 	hdr->extended_l2 = (incompat & INCOMPAT_EXTENDED_L2) != 0;
 	if (hdr->extended_l2 && hdr->cluster_bits < MIN_SUBCLUSTER_BITS)

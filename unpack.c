@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "inflate.h"
+#include "codec.h"
 #include "unpack.h"
 
 #define BATCH_BYTES	((size_t)1 << 20)
@@ -35,22 +35,23 @@ struct unpacker {
 	pthread_t *threads;
 	unsigned nthreads, started;
 	int stopping;
-	struct inflater *caller_tables;	/* with no threads */
+	unsigned compression_type;
+	void *caller_codec;		/* with no threads */
 };
 
 /* Inflate every cluster of a batch; no lock is needed, the batch is ours. */
 static void
-inflate_batch(struct unpacker *u, struct batch *b, struct inflater *z)
+inflate_batch(struct unpacker *u, struct batch *b, void *codec)
 {
 	for (size_t i = 0; i < b->count; i++) {
 		struct unpacked *c = &b->clusters[i];
 		unsigned char *out = b->out + i * u->cluster_size;
-		struct inflate_error err;
+		struct codec_error err;
 
 		c->bytes = out;
 		c->why = NULL;
-		if (inflate_cluster(z, out, u->cluster_size, b->in + b->offsets[i],
-		    b->stored[i], &err) != 0) {
+		if (codec_decode(u->compression_type, codec, out, u->cluster_size,
+		    b->in + b->offsets[i], b->stored[i], &err) != 0) {
 			c->why = err.why;
 			c->at = err.at;
 		}
@@ -61,7 +62,7 @@ static void *
 work(void *arg)
 {
 	struct unpacker *u = arg;
-	struct inflater *z = malloc(sizeof(*z));
+	void *z = codec_new(u->compression_type);
 
 	pthread_mutex_lock(&u->lock);
 	for (;;) {
@@ -92,7 +93,7 @@ work(void *arg)
 		pthread_cond_broadcast(&u->done);
 	}
 	pthread_mutex_unlock(&u->lock);
-	free(z);
+	codec_free(z);
 	return NULL;
 }
 
@@ -111,13 +112,14 @@ make_batch(struct unpacker *u, struct batch *b)
 }
 
 struct unpacker *
-unpacker_new(size_t cluster_size, unsigned threads)
+unpacker_new(size_t cluster_size, unsigned compression_type, unsigned threads)
 {
 	struct unpacker *u = calloc(1, sizeof(*u));
 
 	if (u == NULL)
 		return NULL;
 	u->cluster_size = cluster_size;
+	u->compression_type = compression_type;
 	u->out_cap = cluster_size > BATCH_BYTES ? cluster_size : BATCH_BYTES;
 	u->in_cap = 2 * cluster_size > BATCH_BYTES ? 2 * cluster_size : BATCH_BYTES;
 	u->max_count = u->out_cap / cluster_size;
@@ -125,13 +127,13 @@ unpacker_new(size_t cluster_size, unsigned threads)
 	u->ring = calloc(u->nbatches, sizeof(*u->ring));
 	u->threads = calloc(threads > 0 ? threads : 1, sizeof(*u->threads));
 	if (threads == 0)
-		u->caller_tables = malloc(sizeof(*u->caller_tables));
+		u->caller_codec = codec_new(compression_type);
 	if (u->ring == NULL || u->threads == NULL ||
-	    (threads == 0 && u->caller_tables == NULL) ||
+	    (threads == 0 && u->caller_codec == NULL) ||
 	    pthread_mutex_init(&u->lock, NULL) != 0) {
 		free(u->ring);
 		free(u->threads);
-		free(u->caller_tables);
+		codec_free(u->caller_codec);
 		free(u);
 		return NULL;
 	}
@@ -169,7 +171,7 @@ unpacker_free(struct unpacker *u)
 	pthread_mutex_destroy(&u->lock);
 	free(u->ring);
 	free(u->threads);
-	free(u->caller_tables);
+	codec_free(u->caller_codec);
 	free(u);
 }
 
@@ -210,7 +212,7 @@ send(struct unpacker *u)
 		return;
 	u->head = (u->head + 1) % u->nbatches;
 	if (u->nthreads == 0) {
-		inflate_batch(u, b, u->caller_tables);
+		inflate_batch(u, b, u->caller_codec);
 		b->state = DONE;
 		return;
 	}

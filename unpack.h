@@ -7,7 +7,7 @@
  *
  * Memory: per batch, max(1 MiB, a cluster) of output and max(1 MiB, two
  * clusters) of input, allocated as first used; threads + 2 batches, and
- * per thread 17.5 KiB of tables.  Threads are joined by unpacker_free.
+ * per thread a decoder's state (codec.h: 17.5 KiB, or 148 KiB for zstd).  Threads are joined by unpacker_free.
  */
 #ifndef UNPACK_H
 #define UNPACK_H
@@ -27,11 +27,12 @@ struct unpacked {
 };
 
 /*
- * An unpacker of clusters of cluster_size bytes, on threads threads (0:
- * in the caller, as each batch fills).  NULL if memory or a thread
- * cannot be had.
+ * An unpacker of clusters of cluster_size bytes compressed as
+ * compression_type says (codec.h), on threads threads (0: in the caller,
+ * as each batch fills).  NULL if memory or a thread cannot be had.
  */
-struct unpacker *unpacker_new(size_t cluster_size, unsigned threads);
+struct unpacker *unpacker_new(size_t cluster_size, unsigned compression_type,
+    unsigned threads);
 void unpacker_free(struct unpacker *u);
 
 /*

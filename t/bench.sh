@@ -254,6 +254,15 @@ rows_compressed() {
 	pair "-c fs: -d pipe|cat, vs qemu-img" "<= 1.0" \
 		"cat fs-c.qcow2 | sqcow2 -d | cat >out.raw" "is_raw fs.raw out.raw" \
 		"qemu-img convert -f qcow2 -O raw fs-c.qcow2 out.raw" "is_raw fs.raw out.raw"
+	[ -f fs-z.qcow2 ] ||
+		qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd fs.raw fs-z.qcow2
+	pair "zstd fs: -d from pipe, vs qemu-img" "<= 1.2" \
+		"cat fs-z.qcow2 | sqcow2 -d >out.raw" "is_raw fs.raw out.raw" \
+		"qemu-img convert -f qcow2 -O raw fs-z.qcow2 out.raw" "is_raw fs.raw out.raw"
+	if [ -x "$T_BIN/bench-zstd" ]; then
+		"$T_BIN/bench-zstd" fs.raw >zstd.out 2>&1 &&
+		note "zstd, one core, fs.raw's clusters: $(sed -n 's/^zstd_decode_cluster *//p' zstd.out) ours, $(sed -n 's/^libzstd as QEMU calls *//p' zstd.out) libzstd as QEMU calls it"
+	fi
 	if [ -x "$T_BIN/bench-inflate" ]; then
 		"$T_BIN/bench-inflate" fs.raw >inflate.out 2>&1 &&
 		note "inflate, one core, fs.raw's clusters: $(sed -n 's/^inflate_cluster *//p' inflate.out) ours, $(sed -n 's/^zlib *//p' inflate.out) zlib ($(sed -n 's/^ratio *//p' inflate.out)x)"

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "decoder.h"
-#include "inflate.h"
+#include "codec.h"
 
 #define CHUNK	((size_t)1 << 20)
 
@@ -192,9 +192,9 @@ static void
 inflate_step(struct decoder *d, struct input *in, struct window *w,
     struct output *out, const struct step *s, int map_only)
 {
-	static struct inflater tables;
+	static void *codec;
 	unsigned char *stored = malloc((size_t)s->stored), *cluster;
-	struct inflate_error err;
+	struct codec_error err;
 	uint64_t got = 0;
 
 	if (stored == NULL || (cluster = malloc(w->cluster_size)) == NULL)
@@ -217,8 +217,10 @@ inflate_step(struct decoder *d, struct input *in, struct window *w,
 	}
 	memset(stored + got, 0, (size_t)(s->stored - got));
 	if (!map_only) {
-		if (inflate_cluster(&tables, cluster, w->cluster_size, stored,
-		    (size_t)s->stored, &err) != 0)
+		if (codec == NULL && (codec = codec_new(d->hdr.compression_type)) == NULL)
+			die(1, "out of memory");
+		if (codec_decode(d->hdr.compression_type, codec, cluster, w->cluster_size,
+		    stored, (size_t)s->stored, &err) != 0)
 			die(1, "compressed cluster at guest offset %ju: %s",
 			    (uintmax_t)s->guest, err.why);
 		write_all(cluster, (size_t)s->length);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # sqcow2 -d on compressed images as people download and keep them: file
-# systems with real files, compressed by qemu-img convert -c at every
-# cluster size, in its default order and out of order (-W), and a disk a
+# systems with real files, compressed by qemu-img convert -c (deflate, and
+# zstd) at every cluster size, in its default order and out of order (-W), and a disk a
 # running VM wrote compressed in random order; from a file, from a pipe to
 # a pipe and from a pipe to a file.  qemu-img convert -O raw is the oracle;
 # images it cannot make are left out.
@@ -38,8 +38,28 @@ test_expect_success 'qemu-img convert -c, every cluster size, both versions' '
 		for compat in 0.10 1.1; do
 			qemu-img convert -f raw -O qcow2 -c -o cluster_size=$cs,compat=$compat \
 				fs.raw c.qcow2 && decodes c.qcow2 || exit 1
-		done
+		done || exit 1
 	done
+'
+
+test_expect_success 'zstd (compression_type=zstd), every cluster size' '
+	for cs in 512 4k 64k 2M; do
+		qemu-img convert -f raw -O qcow2 -c -o cluster_size=$cs,compression_type=zstd \
+			fs.raw z.qcow2 && decodes z.qcow2 || exit 1
+	done &&
+	qemu-img convert -f raw -O qcow2 -c -W -m 8 -o compression_type=zstd fs.raw z.qcow2 &&
+	decodes z.qcow2
+'
+
+test_expect_success 'refused with the guest offset: a zstd frame broken' '
+	qemu-img convert -f raw -O qcow2 -c -o compression_type=zstd fs.raw z.qcow2 &&
+	cp z.qcow2 bad.qcow2 &&
+	printf "\377" | dd of=bad.qcow2 bs=1 seek=327680 conv=notrunc status=none &&
+	! qemu-img convert -f qcow2 -O raw bad.qcow2 qemu.raw 2>/dev/null &&
+	test_expect_code 1 "$SQCOW2" -d bad.qcow2 >/dev/null 2>err &&
+	grep "^sqcow2: bad.qcow2: compressed cluster at guest offset 0 (offset 327680): " err &&
+	cat bad.qcow2 | test_expect_code 1 "$SQCOW2" -d >/dev/null 2>err &&
+	grep "^sqcow2: stdin: compressed cluster at guest offset 0 (offset 327680): " err
 '
 
 test_expect_success '-v counts the compressed clusters and what the window held' '
@@ -60,7 +80,7 @@ test_expect_success 'a disk a running VM wrote compressed, in random order' '
 		printf \"write -c -P %d %d 64k\n\", i + 1, i * 37 % 500 * 65536 }" >cmds &&
 	printf "write -z 3M 128k\ndiscard 5M 64k\nwrite -P 9 7M 4k\n" >>cmds &&
 	printf "write -P 7 %d 4k\n" $((37 * 65536 + 8192)) $((74 * 65536)) >>cmds &&
-	set -- && while read -r line; do set -- "$@" -c "$line"; done <cmds &&
+	set -- && while read -r line; do set -- "$@" -c "$line" || exit 1; done <cmds &&
 	qemu-io "$@" vm.qcow2 >/dev/null &&
 	decodes vm.qcow2 &&
 	cat vm.qcow2 | test_expect_code 1 "$SQCOW2" -d -w 0 >/dev/null 2>err &&
