@@ -381,6 +381,12 @@ emit_held(struct decoder *d, struct step *step)
 	uint64_t cs = d->hdr.cluster_size, host, length;
 
 	d->unpin_due = 1;
+	/* held in a cluster the image ends in, but past the end: as from a file */
+	if (it->stored != 0 && available(d, it->host, it->stored) == 0)
+		return decoder_fail(d, IMAGE_TRUNCATED, d->input_end, "image truncated "
+		    "at offset %ju: the compressed data at %ju (guest offset %ju) is "
+		    "missing", NUM(d->input_end), NUM(it->host), NUM(it->guest)),
+		    give_error(step);
 	if (it->stored != 0) {
 		step_give(step, STEP_COMPRESSED, it->host, it->guest, it->length);
 		step->stored = it->stored;
