@@ -187,7 +187,8 @@ tiled(struct run *r)
 
 	if (!(r->d.output == OUTPUT_IN_PLACE && r->d.mode == DECODE_FORWARD))
 		return r->written;
-	qsort(r->extents, r->nextents, 2 * sizeof(*r->extents), cmp_extent);
+	if (r->nextents > 0)	/* a disk of size 0 has none, and no array */
+		qsort(r->extents, r->nextents, 2 * sizeof(*r->extents), cmp_extent);
 	for (size_t i = 0; i < r->nextents; i++) {
 		need(r->extents[2 * i] >= end, "%s: two output steps at %llu", r->name,
 		    U(r->extents[2 * i]));
