@@ -112,8 +112,7 @@ test_expect_success 'every cluster size, version and order checks clean and read
 '
 
 # The plan of the whole disk, as -o makes of a disk read with no map: its
-# non-zero clusters kept, at compat 0.10 too; over a backing file, its
-# clusters of zeros zero clusters (version 3) or data (version 2).
+# non-zero clusters kept, at compat 0.10 too, or all of them.
 test_expect_success 'sqcow2 -o writes what the layout makes within its plan, to its last byte' '
 	for cb in 512:9 64k:16 2M:21; do for compat in 1.1 0.10; do
 		cs=${cb%:*} bits=${cb#*:} v=3 &&
@@ -124,7 +123,13 @@ test_expect_success 'sqcow2 -o writes what the layout makes within its plan, to 
 			"$MKIMAGE" -c $bits $([ $v = 2 ] && echo -2) -p ${d%%:*}.all \
 				$raw $kept | cmp - o.qcow2 &&
 			judge "-o $d $cs $compat" o.qcow2 $raw &&
-			pipe_decodes o.qcow2 $raw || exit 1
+			pipe_decodes o.qcow2 $raw &&
+			# --no-sparsify keeps every cluster: the plan itself.
+			"$SQCOW2" -c $cs --compat $compat -r ${d%%:*}.all --no-sparsify \
+				-o all.qcow2 $raw &&
+			"$MKIMAGE" -c $bits $([ $v = 2 ] && echo -2) -p ${d%%:*}.all \
+				$raw ${d%%:*}.all | cmp - all.qcow2 &&
+			pipe_decodes all.qcow2 $raw || exit 1
 		done || exit 1
 	done || exit 1; done
 '
