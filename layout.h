@@ -15,7 +15,7 @@
  * offset on, and only then the tables, which are fewer than the plan's
  * or as many (layout_within):
  *
- *	header | L1 table | refcount table | refcount blocks | L2 tables | gap | data
+ *	header | L1 | refcount table | refcount blocks | L2 tables | gap | data
  *
  * The gap is what the tables did not use of the plan's room for them: no
  * table points into it, the refcounts count it 0, it is a hole in the
@@ -65,7 +65,7 @@ struct layout {
 	uint64_t data_clusters;
 	uint64_t zero_clusters;		/* touched by zeros, not by data */
 	uint64_t total_clusters;	/* of the file, the gap too */
-	uint64_t gap_clusters;		/* unused, between the L2 tables and the data */
+	uint64_t gap_clusters;		/* unused: after the L2 tables, before data */
 
 	/* host offsets, in bytes */
 	uint64_t l1_offset;
@@ -88,7 +88,7 @@ enum layout_error {
 	LAYOUT_BACKING_DOES_NOT_FIT,	/* it must fit in cluster 0 */
 	LAYOUT_BACKING_FORMAT_TOO_LONG,	/* QEMU reads at most 15 bytes */
 	LAYOUT_ZEROS_NEED_V3,		/* version 2 has no zero flag */
-	LAYOUT_NOT_WITHIN,		/* more metadata or data than the plan has room for */
+	LAYOUT_NOT_WITHIN,		/* more than the plan has room for */
 };
 
 /*
@@ -169,7 +169,7 @@ const char *layout_strerror(enum layout_error);
  */
 uint64_t layout_image_size(const struct layout *lo);
 
-/* Clusters of metadata: header, tables and refcounts; neither data nor gaps. */
+/* Clusters of metadata: header, tables and refcounts; not data, not the gap. */
 uint64_t layout_meta_clusters(const struct layout *lo);
 
 /*

@@ -186,9 +186,9 @@ fill_refcount_block(const struct layout *lo, uint64_t index, unsigned char *p)
 	uint64_t per_block = lo->cluster_size / 2;
 	uint64_t first = index * per_block, gap_at = meta_end(lo);
 
-	for (uint64_t c = first; c - first < per_block && c < lo->total_clusters; c++)
-		if (c < gap_at || c >= gap_at + lo->gap_clusters)
-			put_be(p + (c - first) * 2, 2, 1);
+	for (uint64_t i = 0; i < per_block && first + i < lo->total_clusters; i++)
+		if (first + i < gap_at || first + i >= gap_at + lo->gap_clusters)
+			put_be(p + i * 2, 2, 1);
 }
 
 /*

@@ -103,7 +103,7 @@ void
 write_seekable(struct copier *c, const struct layout *plan, struct sieve *s,
     struct layout *lo)
 {
-	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
+	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size, written;
 	enum layout_error error;
 	struct meta_writer mw;
 	struct run_walk walk;
@@ -125,11 +125,11 @@ write_seekable(struct copier *c, const struct layout *plan, struct sieve *s,
 	if ((error = layout_of_sieve(lo, plan, s)) != LAYOUT_OK ||
 	    (error = layout_within(lo, plan)) != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));
-	if (output_of(c)->offset - plan->data_offset != lo->data_clusters * lo->cluster_size)
+	written = output_of(c)->offset - plan->data_offset;
+	if (written != lo->data_clusters * lo->cluster_size)
 		diex(1, "internal error: %" PRIu64 " bytes of data, layout says %" PRIu64,
-		    output_of(c)->offset - plan->data_offset,
-		    lo->data_clusters * lo->cluster_size);
-	/* The file cut where it ends (blocks were reserved ahead), the tables back. */
+		    written, lo->data_clusters * lo->cluster_size);
+	/* Cut where it ends (blocks were reserved ahead), then the tables back. */
 	output_seek(c, layout_image_size(lo));
 	output_end(c);
 	meta_writer_init(&mw, lo);
