@@ -204,7 +204,7 @@ size_and_place(struct layout *lo)
 	    lo->refcount_blocks + lo->l2_tables + lo->data_clusters;
 	if (lo->total_clusters > MAX_HOST_OFFSET / cs)
 		return LAYOUT_IMAGE_TOO_LARGE;
-	lo->data_first = 0;
+	lo->gap_clusters = 0;
 	lo->l1_offset = cs;
 	lo->refcount_table_offset = lo->l1_offset + lo->l1_clusters * cs;
 	lo->refcount_blocks_offset = lo->refcount_table_offset +
@@ -262,8 +262,6 @@ layout_set_zeros(struct layout *lo, const struct range *zeros, size_t nzeros)
 		return error;
 	if (next.version == 2 && next.zero_clusters > 0)
 		return LAYOUT_ZEROS_NEED_V3;
-	if (lo->data_first)
-		layout_data_first(&next);
 	*lo = next;
 	return LAYOUT_OK;
 }
@@ -296,6 +294,8 @@ layout_strerror(enum layout_error error)
 		return "backing format name over 15 bytes";
 	case LAYOUT_ZEROS_NEED_V3:
 		return "zero clusters need qcow2 version 3 (compat 1.1)";
+	case LAYOUT_NOT_WITHIN:
+		return "more metadata or data than the plan has room for";
 	}
 	return "unknown error";
 }
@@ -324,21 +324,40 @@ layout_image_size(const struct layout *lo)
 uint64_t
 layout_meta_clusters(const struct layout *lo)
 {
-	return lo->total_clusters - lo->data_clusters;
+	return lo->total_clusters - lo->data_clusters - lo->gap_clusters;
 }
 
-void
-layout_data_first(struct layout *lo)
+/*
+ * The file ends with the data, where it would with no gap, so the
+ * refcount blocks and their table count a known number of clusters: no
+ * fixed point, and never more than the plan's, which count more.
+ */
+enum layout_error
+layout_within(struct layout *lo, const struct layout *plan)
 {
-	uint64_t cs = lo->cluster_size;
+	uint64_t cs = lo->cluster_size, data_at = plan->data_offset / cs;
+	uint64_t end = data_at + lo->data_clusters, blocks, table, meta;
 
-	lo->data_first = 1;
-	lo->l1_offset = cs;
-	lo->data_offset = lo->l1_offset + lo->l1_clusters * cs;
-	lo->l2_offset = lo->data_offset + lo->data_clusters * cs;
-	lo->refcount_blocks_offset = lo->l2_offset + lo->l2_tables * cs;
-	lo->refcount_table_offset = lo->refcount_blocks_offset +
-	    lo->refcount_blocks * cs;
+	if (lo->cluster_bits != plan->cluster_bits ||
+	    lo->l1_clusters != plan->l1_clusters ||
+	    lo->data_clusters > plan->data_clusters)
+		return LAYOUT_NOT_WITHIN;
+	if (lo->data_clusters == 0)
+		return LAYOUT_OK;
+	blocks = ceil_div(end, cs / 2);
+	table = ceil_div(blocks * 8, cs);
+	meta = 1 + lo->l1_clusters + table + blocks + lo->l2_tables;
+	if (meta > data_at)
+		return LAYOUT_NOT_WITHIN;
+
+	lo->refcount_table_clusters = table;
+	lo->refcount_blocks = blocks;
+	lo->refcount_blocks_offset = lo->refcount_table_offset + table * cs;
+	lo->l2_offset = lo->refcount_blocks_offset + blocks * cs;
+	lo->data_offset = plan->data_offset;
+	lo->gap_clusters = data_at - meta;
+	lo->total_clusters = end;
+	return LAYOUT_OK;
 }
 
 size_t

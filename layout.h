@@ -7,15 +7,23 @@
  *	header | L1 table | refcount table | refcount blocks | L2 tables | data
  *
  * with the L2 tables in L1 order and the data clusters in guest order, so
- * that the whole image can be written in one forward pass.  A writer that
- * can seek back to the header may instead put the data first,
+ * that the whole image can be written in one forward pass, and read in
+ * one too: every table comes before the clusters it maps.  A writer that
+ * learns which clusters to store only while it copies them (-o drops
+ * those of zeros) keeps this order: it lays out the plan, every cluster
+ * that the ranges touch, writes the data it keeps from the plan's data
+ * offset on, and only then the tables, which are fewer than the plan's
+ * or as many (layout_within):
  *
- *	header | L1 table | data | L2 tables | refcount blocks | refcount table
+ *	header | L1 | refcount table | refcount blocks | L2 tables | gap | data
  *
- * and so learn which clusters to store while it copies them.  The L1
- * table's size depends on the virtual size alone, so it can still follow
- * the header: no guest data lands where a file system probe of the image
- * file would look for a superblock.
+ * The gap is what the tables did not use of the plan's room for them: no
+ * table points into it, the refcounts count it 0, it is a hole in the
+ * file, and it comes after the last table, where a reader of a pipe
+ * knows that no cluster of it is mapped.  The header and the L1 table,
+ * whose size the virtual size alone sets, come first: no guest data lands
+ * where a file system probe of the image file would look for a
+ * superblock.
  *
  * A guest cluster is data (stored: a host cluster of its own) if a data
  * range touches it, a zero cluster (an L2 entry of the zero flag alone,
@@ -56,8 +64,8 @@ struct layout {
 	uint64_t l2_tables;		/* for every data or zero cluster */
 	uint64_t data_clusters;
 	uint64_t zero_clusters;		/* touched by zeros, not by data */
-	uint64_t total_clusters;
-	int data_first;			/* layout_data_first placed it */
+	uint64_t total_clusters;	/* of the file, the gap too */
+	uint64_t gap_clusters;		/* unused: after the L2 tables, before data */
 
 	/* host offsets, in bytes */
 	uint64_t l1_offset;
@@ -80,6 +88,7 @@ enum layout_error {
 	LAYOUT_BACKING_DOES_NOT_FIT,	/* it must fit in cluster 0 */
 	LAYOUT_BACKING_FORMAT_TOO_LONG,	/* QEMU reads at most 15 bytes */
 	LAYOUT_ZEROS_NEED_V3,		/* version 2 has no zero flag */
+	LAYOUT_NOT_WITHIN,		/* more than the plan has room for */
 };
 
 /*
@@ -134,8 +143,9 @@ enum layout_error layout_set_header(struct layout *lo, int version,
 /*
  * Make each guest cluster that zeros[0..nzeros) (sorted, merged, kept)
  * touch and no data range does a zero cluster, all zeros; recount and
- * place again in lo's order.  On error lo is unchanged.  Version 2 has
- * no zero flag: LAYOUT_ZEROS_NEED_V3, here or from layout_set_header.
+ * place again in the stream order, gaps gone.  On error lo is unchanged.
+ * Version 2 has no zero flag: LAYOUT_ZEROS_NEED_V3, here or from
+ * layout_set_header.
  */
 enum layout_error layout_set_zeros(struct layout *lo, const struct range *zeros,
     size_t nzeros);
@@ -155,20 +165,23 @@ const char *layout_strerror(enum layout_error);
  * The exact size in bytes of the image file: whole clusters, but a last
  * cluster that is a refcount block ends after its last refcount (the rest
  * is zeros).  Any other stays whole: 7-Zip refuses a data, L2 or refcount
- * table cluster cut short.
+ * table cluster cut short.  A gap never ends the file.
  */
 uint64_t layout_image_size(const struct layout *lo);
 
-/* Clusters of metadata: header, tables and refcounts. */
+/* Clusters of metadata: header, tables and refcounts; not data, not the gap. */
 uint64_t layout_meta_clusters(const struct layout *lo);
 
 /*
- * Move the data to just after the header and the L1 table, and the other
- * metadata after the data, the refcount table last.  Call it after
- * layout_init and before meta_writer_init; sizes and counts stay as they
- * were.
+ * Move lo's data (lo from layout_init, its header and zeros set: call it
+ * last) to plan's data offset, plan a layout of the same disk and
+ * cluster size with room for lo's metadata before its data (plan's data
+ * clusters at least as many as lo's, and its L2 tables, do): the refcounts
+ * counted again for the longer file, a gap left between the L2 tables and
+ * the data.  Without data lo stays as it is.  Returns LAYOUT_OK, or
+ * LAYOUT_NOT_WITHIN with lo unchanged.
  */
-void layout_data_first(struct layout *lo);
+enum layout_error layout_within(struct layout *lo, const struct layout *plan);
 
 /*
  * Start a walk over the runs of clusters that lo stores (or that

@@ -165,15 +165,30 @@ fill_refcount_table(const struct layout *lo, uint64_t index, unsigned char *p)
 	}
 }
 
-/* Every cluster of the file is used exactly once, so each counts 1. */
+/* The metadata clusters come first, the L2 tables last; a gap may follow. */
+static uint64_t
+meta_end(const struct layout *lo)
+{
+	return (lo->l2_offset >> lo->cluster_bits) + lo->l2_tables;
+}
+
+/* The first metadata cluster at or after host cluster c, or the file's end. */
+static uint64_t
+meta_from(const struct layout *lo, uint64_t c)
+{
+	return c < meta_end(lo) ? c : lo->total_clusters;
+}
+
+/* Every cluster of the file but the gap is used exactly once: each counts 1. */
 static void
 fill_refcount_block(const struct layout *lo, uint64_t index, unsigned char *p)
 {
 	uint64_t per_block = lo->cluster_size / 2;
-	uint64_t first = index * per_block;
+	uint64_t first = index * per_block, gap_at = meta_end(lo);
 
 	for (uint64_t i = 0; i < per_block && first + i < lo->total_clusters; i++)
-		put_be(p + i * 2, 2, 1);
+		if (first + i < gap_at || first + i >= gap_at + lo->gap_clusters)
+			put_be(p + i * 2, 2, 1);
 }
 
 /*
@@ -242,15 +257,12 @@ meta_writer_seek(struct meta_writer *mw, uint64_t cluster)
 {
 	const struct layout *lo = mw->lo;
 	unsigned bits = lo->cluster_bits;
-	uint64_t data_at = lo->data_offset >> bits;
 	uint64_t l1_at = lo->l1_offset >> bits, l2_at = lo->l2_offset >> bits;
 	uint64_t l1_done, l2_done;
 
-	if (cluster >= data_at && cluster - data_at < lo->data_clusters)
-		cluster = data_at + lo->data_clusters;
-	cluster = min_u64(cluster, lo->total_clusters);
+	cluster = meta_from(lo, cluster);
 	mw->cluster = cluster;
-	mw->emitted = cluster < data_at ? cluster : cluster - lo->data_clusters;
+	mw->emitted = min_u64(cluster, meta_end(lo));
 	l1_done = cluster <= l1_at ? 0 : min_u64(cluster - l1_at, lo->l1_clusters);
 	l2_done = cluster <= l2_at ? 0 : min_u64(cluster - l2_at, lo->l2_tables);
 	seek_table(&mw->l1, lo, l1_done * (lo->cluster_size / 8), WALK_END);
@@ -277,8 +289,7 @@ meta_writer_next(struct meta_writer *mw, unsigned char *cluster)
 	else
 		fill_l2(mw, cluster);
 	mw->emitted++;
-	/* The data clusters are not metadata: step over them. */
-	if (++mw->cluster == lo->data_offset >> lo->cluster_bits)
-		mw->cluster += lo->data_clusters;
+	/* Past the last table, over the gap and the data. */
+	mw->cluster = meta_from(lo, mw->cluster + 1);
 	return 1;
 }

@@ -39,8 +39,9 @@ struct meta_writer {
 
 /*
  * Fill cluster (lo->cluster_size bytes) with the next metadata cluster in
- * the order of the file, header first.  Returns 1, or 0 with cluster
- * untouched once all layout_meta_clusters(lo) clusters have been produced.
+ * the order of the file, header first; the gap and the data follow
+ * them all.  Returns 1, or 0 with cluster untouched once all
+ * layout_meta_clusters(lo) clusters have been produced.
  */
 void meta_writer_init(struct meta_writer *mw, const struct layout *lo);
 int meta_writer_next(struct meta_writer *mw, unsigned char *cluster);

@@ -93,21 +93,22 @@ copy_kept(struct copier *c, const struct layout *lo, uint64_t first,
 }
 
 /*
- * The clusters after the header hold the L1 table, whose size the virtual
- * size alone sets, never guest data, which a file system probe could take
- * for the guest's superblock.  Every write goes forward but the last,
- * of the header and the L1 table.
+ * The image in the stream order (layout.h): the data goes from the
+ * plan's data offset as it is read, and the tables, which only then are
+ * known, are written back before it, the room they leave a hole.  The
+ * header and the L1 table go last, so that a run cut short leaves no
+ * image.
  */
 void
 write_seekable(struct copier *c, const struct layout *plan, struct sieve *s,
     struct layout *lo)
 {
-	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size;
+	uint64_t head = (1 + plan->l1_clusters) * plan->cluster_size, written;
 	enum layout_error error;
 	struct meta_writer mw;
 	struct run_walk walk;
 
-	output_seek(c, head);
+	output_seek(c, plan->data_offset);
 	run_walk_init(&walk, plan);
 	while (run_next(&walk)) {
 		input_pass_unstored(c, (walk.first << plan->cluster_bits) -
@@ -121,17 +122,21 @@ write_seekable(struct copier *c, const struct layout *plan, struct sieve *s,
 	input_unmap(c);
 	output_flush(c);
 	/* A subset of the plan's clusters: it fits wherever the plan did. */
-	if ((error = layout_of_sieve(lo, plan, s)) != LAYOUT_OK)
+	if ((error = layout_of_sieve(lo, plan, s)) != LAYOUT_OK ||
+	    (error = layout_within(lo, plan)) != LAYOUT_OK)
 		diex(1, "%s", layout_strerror(error));
-	layout_data_first(lo);
-	if (output_of(c)->offset != lo->l2_offset || lo->data_offset != head)
+	written = output_of(c)->offset - plan->data_offset;
+	if (written != lo->data_clusters * lo->cluster_size)
 		diex(1, "internal error: %" PRIu64 " bytes of data, layout says %" PRIu64,
-		    output_of(c)->offset, lo->l2_offset);
-	/* The tables after the data, the file cut there, then the header and L1. */
-	meta_writer_init(&mw, lo);
-	meta_writer_seek(&mw, lo->l2_offset >> lo->cluster_bits);
-	write_meta_clusters(c, &mw, UINT64_MAX, cut_at_end(lo));
+		    written, lo->data_clusters * lo->cluster_size);
+	/* Cut where it ends (blocks were reserved ahead), then the tables back. */
+	output_seek(c, layout_image_size(lo));
 	output_end(c);
+	meta_writer_init(&mw, lo);
+	meta_writer_seek(&mw, head >> lo->cluster_bits);
+	output_seek(c, head);
+	write_meta_clusters(c, &mw, UINT64_MAX, lo->data_clusters == 0 ?
+	    cut_at_end(lo) : 0);
 	output_seek(c, 0);
 	meta_writer_init(&mw, lo);
 	write_meta_clusters(c, &mw, 1 + lo->l1_clusters, 0);

@@ -1,8 +1,10 @@
 /*
  * seekable.h: the seekable form of an image (-o FILE), written as the
- * raw disk is read: the clusters the sieve keeps appended in guest order
- * after room for the header and the L1 table, the other tables after
- * them, and the header and the L1 table last.
+ * raw disk is read, in the stream order (layout.h): the clusters the
+ * sieve keeps appended in guest order after room for the plan's tables,
+ * then those tables that the kept clusters need written back at the
+ * start of their areas, the rest of the areas left as holes, and the
+ * header and the L1 table last.
  */
 #ifndef SEEKABLE_H
 #define SEEKABLE_H

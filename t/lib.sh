@@ -211,6 +211,18 @@ verify_overlay() {
 		{ echo "qemu-img compare: $1 differs from $2"; return 1; }
 }
 
+# pipe_decodes IMAGE RAW: IMAGE decodes from a pipe with nothing held
+# (-w 0) to RAW, then zeros to the end of its last sector, as QEMU reads it.
+pipe_decodes() {
+	cat "$1" | "$SQCOW2" -d -w 0 >piped.raw ||
+		{ echo "sqcow2 -d -w 0 from a pipe: $1"; return 1; }
+	cmp -n "$(file_size "$2")" piped.raw "$2" ||
+		{ echo "sqcow2 -d -w 0 from a pipe: $1 differs from $2"; return 1; }
+	test_eq "$(file_size piped.raw)" $((($(file_size "$2") + 511) / 512 * 512)) &&
+	test_eq "$(tail -c +$(($(file_size "$2") + 1)) piped.raw | tr -d '\000' | wc -c)" 0 &&
+	rm piped.raw
+}
+
 # The file's size in bytes.
 file_size() {
 	stat -c %s "$1"

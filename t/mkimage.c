@@ -6,14 +6,16 @@
  * a meta writer and data from a run walk, both started there by their
  * seeks, and stops at layout_image_size.
  *
- *	mkimage [-o] [-2] [-c BITS] [-b BACKING [-F FORMAT]] [-z ZEROS]
+ *	mkimage [-2] [-c BITS] [-b BACKING [-F FORMAT]] [-z ZEROS] [-p PLAN]
  *	    [-s START:END] RAW RANGES > IMAGE
  *
  * RAW is the disk, its size the image's; RANGES and ZEROS are range files
- * of the data and of the clusters that read as zeros.  -o puts the data
- * first, -2 makes version 2, -s writes bytes [START, END) of the image
- * only.  Without -s it is exactly the image that a writer from the start
- * would write.
+ * of the data and of the clusters that read as zeros.  -p places them
+ * within the plan of the ranges of PLAN, as sqcow2 -o does when PLAN is
+ * the ranges it reads and RANGES the clusters it keeps: the data at the
+ * plan's data offset, the gap before it zeros.  -2 makes version 2, -s
+ * writes bytes [START, END) of the image only.  Without -s it is exactly
+ * the image that a writer from the start would write.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -51,8 +53,8 @@ fail(const char *fmt, ...)
 static _Noreturn void
 usage(void)
 {
-	fprintf(stderr, "usage: mkimage [-o] [-2] [-c BITS] [-b BACKING [-F FORMAT]] "
-	    "[-z ZEROS] [-s START:END] RAW RANGES\n");
+	fprintf(stderr, "usage: mkimage [-2] [-c BITS] [-b BACKING [-F FORMAT]] "
+	    "[-z ZEROS] [-p PLAN] [-s START:END] RAW RANGES\n");
 	exit(2);
 }
 
@@ -109,22 +111,23 @@ write_out(const unsigned char *buf, size_t len)
 int
 main(int argc, char **argv)
 {
-	struct range_list data = { 0 }, zeros = { 0 };
+	struct range_list data = { 0 }, zeros = { 0 }, planned = { 0 };
 	const char *backing = NULL, *format = NULL, *zeros_path = NULL;
-	uint64_t start = 0, end = UINT64_MAX, size, cs, data_at, h;
+	const char *plan_path = NULL;
+	uint64_t start = 0, end = UINT64_MAX, size, cs, data_at, gap_at, h;
 	unsigned bits = DEFAULT_CLUSTER_BITS;
-	int version = 3, data_first = 0, opt, fd;
+	int version = 3, opt, fd;
 	enum layout_error error;
 	struct meta_writer mw;
 	struct run_walk walk;
-	struct layout lo;
+	struct layout lo, plan;
 	struct stat st;
 	unsigned char *buf;
 
-	while ((opt = getopt(argc, argv, "o2c:b:F:z:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "2c:b:F:z:p:s:")) != -1) {
 		switch (opt) {
-		case 'o':
-			data_first = 1;
+		case 'p':
+			plan_path = optarg;
 			break;
 		case '2':
 			version = 2;
@@ -157,19 +160,24 @@ main(int argc, char **argv)
 	read_ranges(argv[optind + 1], (uint64_t)st.st_size, &data);
 	if (zeros_path != NULL)
 		read_ranges(zeros_path, (uint64_t)st.st_size, &zeros);
+	if (plan_path != NULL)
+		read_ranges(plan_path, (uint64_t)st.st_size, &planned);
 
 	if ((error = layout_init(&lo, (uint64_t)st.st_size, bits, data.v,
 	    data.n)) != LAYOUT_OK ||
 	    (error = layout_set_zeros(&lo, zeros.v, zeros.n)) != LAYOUT_OK ||
 	    (error = layout_set_header(&lo, version, backing, format)) != LAYOUT_OK)
 		fail("%s", layout_strerror(error));
-	if (data_first)
-		layout_data_first(&lo);
+	if (plan_path != NULL &&
+	    ((error = layout_init(&plan, (uint64_t)st.st_size, bits, planned.v,
+	    planned.n)) != LAYOUT_OK || (error = layout_within(&lo, &plan)) != LAYOUT_OK))
+		fail("%s", layout_strerror(error));
 
 	cs = lo.cluster_size;
 	size = layout_image_size(&lo);
 	end = end < size ? end : size;
 	data_at = lo.data_offset / cs;
+	gap_at = data_at - lo.gap_clusters;
 	if ((buf = malloc(cs)) == NULL)
 		fail("out of memory");
 	h = start / cs;
@@ -184,6 +192,8 @@ main(int argc, char **argv)
 			read_raw(fd, buf, cs, walk.first * cs);
 			if (++walk.first == walk.end)
 				run_next(&walk);
+		} else if (h >= gap_at && h < data_at) {
+			memset(buf, 0, cs);
 		} else if (mw.cluster != h || !meta_writer_next(&mw, buf)) {
 			fail("host cluster %" PRIu64 ": the meta writer is at %" PRIu64,
 			    h, mw.cluster);
@@ -195,5 +205,6 @@ main(int argc, char **argv)
 	free(buf);
 	ranges_free(&data);
 	ranges_free(&zeros);
+	ranges_free(&planned);
 	return 0;
 }

@@ -298,7 +298,7 @@ model_count(struct model *m, unsigned cluster_bits, uint64_t input_size,
 	m->refcount_table_clusters = ceil_div(blocks, m->per_table);
 	m->total_clusters = fixed + m->refcount_table_clusters + blocks;
 	m->version = 3;
-	model_place(m, 0);
+	model_place(m);
 }
 
 int
@@ -330,7 +330,7 @@ model_set_zeros(struct model *m, const struct range *zeros, size_t nzeros)
 	m->nzero = nzero;
 	m->zero_clusters = nzero;
 	model_set_header(m, was.version, was.backing_file, was.backing_format);
-	model_place(m, was.data_first);
+	model_place(m);
 	return 0;
 }
 
@@ -344,27 +344,59 @@ model_set_header(struct model *m, int version, const char *backing_file,
 }
 
 void
-model_place(struct model *m, int data_first)
+model_place(struct model *m)
 {
-	m->data_first = data_first;
+	m->within = 0;
+	m->gap_clusters = 0;
 	m->l1_at = 1;
-	if (!data_first) {
-		m->table_at = m->l1_at + m->l1_clusters;
-		m->blocks_at = m->table_at + m->refcount_table_clusters;
-		m->l2_at = m->blocks_at + m->refcount_blocks;
-		m->data_at = m->l2_at + m->l2_tables;
-	} else {
-		m->data_at = m->l1_at + m->l1_clusters;
-		m->l2_at = m->data_at + m->data_clusters;
-		m->blocks_at = m->l2_at + m->l2_tables;
-		m->table_at = m->blocks_at + m->refcount_blocks;
-	}
+	m->table_at = m->l1_at + m->l1_clusters;
+	m->blocks_at = m->table_at + m->refcount_table_clusters;
+	m->l2_at = m->blocks_at + m->refcount_blocks;
+	m->data_at = m->l2_at + m->l2_tables;
+}
+
+/*
+ * The file's end is fixed by the plan, so the blocks are the least that
+ * count it, tried in turn, and the table the least that points at them.
+ */
+int
+model_within(struct model *m, const struct model *plan)
+{
+	uint64_t end, blocks, table, meta;
+
+	if (plan->cluster_bits != m->cluster_bits || plan->l1_clusters != m->l1_clusters ||
+	    plan->data_clusters < m->data_clusters)
+		return -1;
+	if (m->data_clusters == 0)
+		return 0;
+	end = plan->data_at + m->data_clusters;
+	for (blocks = end / m->per_block; blocks * m->per_block < end; blocks++)
+		;
+	table = ceil_div(blocks, m->per_table);
+	meta = 1 + m->l1_clusters + table + blocks + m->l2_tables;
+	if (meta > plan->data_at)
+		return -1;
+	m->refcount_blocks = blocks;
+	m->refcount_table_clusters = table;
+	m->total_clusters = end;
+	model_place(m);
+	m->within = 1;
+	m->gap_clusters = plan->data_at - meta;
+	m->data_at = plan->data_at;
+	return 0;
 }
 
 uint64_t
 model_meta_clusters(const struct model *m)
 {
-	return m->total_clusters - m->data_clusters;
+	return m->total_clusters - m->data_clusters - m->gap_clusters;
+}
+
+/* The gap, after the metadata and before the data; empty unless within a plan. */
+static int
+in_gap(const struct model *m, uint64_t c)
+{
+	return c < m->data_at && c >= m->data_at - m->gap_clusters;
 }
 
 /* The last host cluster is a refcount block when the blocks end the file. */
@@ -466,7 +498,7 @@ check_counts(const struct model *m, const struct layout *lo, struct model_failur
 		{ "refcount_table_clusters", lo->refcount_table_clusters,
 		    m->refcount_table_clusters },
 		{ "total_clusters", lo->total_clusters, m->total_clusters },
-		{ "data_first", lo->data_first, m->data_first },
+		{ "gap_clusters", lo->gap_clusters, m->gap_clusters },
 		{ "layout_image_size", layout_image_size(lo), model_image_size(m) },
 		{ "layout_meta_clusters", layout_meta_clusters(lo),
 		    model_meta_clusters(m) },
@@ -484,10 +516,9 @@ check_offsets(const struct model *m, const struct layout *lo, struct model_failu
 {
 	uint64_t cs = m->cluster_size, meta = model_meta_clusters(m);
 	uint64_t l1 = m->l1_clusters, table = m->refcount_table_clusters;
-	uint64_t l2 = m->l2_tables, data = m->data_clusters;
+	uint64_t l2 = m->l2_tables, data = m->data_clusters, gap = m->gap_clusters;
 	const struct field placed[] = {
-		{ "the end of the model's last part",
-		    m->data_first ? m->table_at + table : m->data_at + data,
+		{ "the end of the model's last part", m->data_at + data,
 		    m->total_clusters },
 		{ "l1_offset", lo->l1_offset, m->l1_at * cs },
 		{ "refcount_table_offset", lo->refcount_table_offset, m->table_at * cs },
@@ -495,7 +526,7 @@ check_offsets(const struct model *m, const struct layout *lo, struct model_failu
 		{ "l2_offset", lo->l2_offset, m->l2_at * cs },
 		{ "data_offset", lo->data_offset, m->data_at * cs },
 	};
-	/* header | L1 | refcount table | refcount blocks | L2 tables | data */
+	/* header | L1 | refcount table | refcount blocks | L2 tables | gap | data */
 	const struct field stream[] = {
 		{ "l1_offset, after the header", lo->l1_offset, cs },
 		{ "refcount_table_offset, after the L1 table",
@@ -504,34 +535,24 @@ check_offsets(const struct model *m, const struct layout *lo, struct model_failu
 		    lo->refcount_blocks_offset, (1 + l1 + table) * cs },
 		{ "l2_offset, the L2 tables ending the metadata",
 		    lo->l2_offset, (meta - l2) * cs },
-		{ "data_offset, after all the metadata", lo->data_offset, meta * cs },
-	};
-	/* header | L1 | data | L2 tables | refcount blocks | refcount table */
-	const struct field data_first[] = {
-		{ "l1_offset, after the header", lo->l1_offset, cs },
-		{ "data_offset, after the L1 table", lo->data_offset, (1 + l1) * cs },
-		{ "l2_offset, after the data", lo->l2_offset, (1 + l1 + data) * cs },
-		{ "refcount_blocks_offset, after the L2 tables",
-		    lo->refcount_blocks_offset, (1 + l1 + data + l2) * cs },
-		{ "refcount_table_offset, ending the file",
-		    lo->refcount_table_offset, (meta - table + data) * cs },
+		{ "data_offset, after all the metadata and the gap", lo->data_offset,
+		    (meta + gap) * cs },
 	};
 
 	if (same_fields(f, placed, sizeof(placed) / sizeof(placed[0]), NULL) == -1)
 		return -1;
-	if (m->data_first)
-		return same_fields(f, data_first,
-		    sizeof(data_first) / sizeof(data_first[0]), NULL);
 	return same_fields(f, stream, sizeof(stream) / sizeof(stream[0]), NULL);
 }
 
 /*
  * lo's blocks count every cluster and no block could go: one fewer, with
- * the table it would need, would not count what is left.  The table
- * points at every block and has no spare cluster.
+ * the table it would need, would not count what is left (within a plan,
+ * whose data offset fixes the file's end, the clusters to that end).
+ * The table points at every block and has no spare cluster.
  */
 static int
-check_refcount_sizes(const struct layout *lo, struct model_failure *f)
+check_refcount_sizes(const struct model *m, const struct layout *lo,
+    struct model_failure *f)
 {
 	uint64_t per_block = lo->cluster_size / 2, per_table = lo->cluster_size / 8;
 	uint64_t blocks = lo->refcount_blocks, table = lo->refcount_table_clusters;
@@ -544,9 +565,9 @@ check_refcount_sizes(const struct layout *lo, struct model_failure *f)
 	    "total_clusters, against what %" PRIu64 " refcount blocks count", blocks) ||
 	    below(f, (blocks - 1) * per_block, total,
 	    "refcounts in one block fewer, against total_clusters") ||
-	    below(f, (blocks - 1) * per_block,
+	    (!m->within && below(f, (blocks - 1) * per_block,
 	    total - 1 - (table - ceil_div(blocks - 1, per_table)),
-	    "refcounts in one block fewer, against the clusters left to count") ||
+	    "refcounts in one block fewer, against the clusters left to count")) ||
 	    at_most(f, blocks, table * per_table,
 	    "refcount_blocks, against the entries of the refcount table") ||
 	    below(f, (table - 1) * per_table, blocks,
@@ -561,7 +582,7 @@ model_check_fields(const struct model *m, const struct layout *lo,
 {
 	if (check_counts(m, lo, f) == -1 || check_offsets(m, lo, f) == -1)
 		return -1;
-	return check_refcount_sizes(lo, f);
+	return check_refcount_sizes(m, lo, f);
 }
 
 int
@@ -587,6 +608,7 @@ model_check_same_sizes(const struct layout *lo, const struct layout *was,
 		{ "data_clusters", lo->data_clusters, was->data_clusters },
 		{ "zero_clusters", lo->zero_clusters, was->zero_clusters },
 		{ "total_clusters", lo->total_clusters, was->total_clusters },
+		{ "gap_clusters", lo->gap_clusters, was->gap_clusters },
 		{ "layout_meta_clusters", layout_meta_clusters(lo),
 		    layout_meta_clusters(was) },
 	};
@@ -606,7 +628,6 @@ model_check_same_offsets(const struct layout *lo, const struct layout *was,
 		    was->refcount_blocks_offset },
 		{ "l2_offset", lo->l2_offset, was->l2_offset },
 		{ "data_offset", lo->data_offset, was->data_offset },
-		{ "data_first", lo->data_first, was->data_first },
 		{ "layout_image_size", layout_image_size(lo), layout_image_size(was) },
 	};
 
@@ -654,17 +675,19 @@ model_check_runs(const struct model *m, const struct layout *lo,
 
 /*
  * Which metadata cluster, counting in the order they are made, host
- * cluster c is: the file's own order with the data stepped over.
- * NOT_META for a data cluster or one past the end.
+ * cluster c is: the file's own order, all before the gap and the data.
+ * NOT_META for a cluster of the gap or the data, or one past the end.
  */
 static uint64_t
 meta_index(const struct model *m, uint64_t c)
 {
-	if (c >= m->total_clusters)
-		return NOT_META;
-	if (c < m->data_at)
-		return c;
-	return c >= m->data_at + m->data_clusters ? c - m->data_clusters : NOT_META;
+	return c < m->data_at - m->gap_clusters ? c : NOT_META;
+}
+
+static int
+in_data(const struct model *m, uint64_t c)
+{
+	return c >= m->data_at && c - m->data_at < m->data_clusters;
 }
 
 /* The metadata cluster at host offset off, claimed first. */
@@ -692,9 +715,12 @@ claim(struct reader *r, uint64_t off, int is_data, const char *what)
 	    ": its cluster, against the file's clusters", what, off) ||
 	    same(r->f, r->used[c], 0, "%s at host cluster %" PRIu64
 	    ": uses before", what, c) ||
-	    same(r->f, meta_index(m, c) == NOT_META, is_data, "%s at host cluster %"
-	    PRIu64 ": whether among the data at [%" PRIu64 ", %" PRIu64 ")",
-	    what, c, m->data_at, m->data_at + m->data_clusters))
+	    same(r->f, in_data(m, c), is_data, "%s at host cluster %" PRIu64
+	    ": whether among the data at [%" PRIu64 ", %" PRIu64 ")",
+	    what, c, m->data_at, m->data_at + m->data_clusters) ||
+	    same(r->f, meta_index(m, c) != NOT_META, !is_data, "%s at host cluster %"
+	    PRIu64 ": whether among the metadata, before %" PRIu64, what, c,
+	    m->data_at - m->gap_clusters))
 		return -1;
 	r->used[c] = 1;
 	return 0;
@@ -952,35 +978,44 @@ read_refcounts(struct reader *r, struct as_read *seen)
 		for (uint64_t k = 0; k < per_block; k++) {
 			uint64_t c = i * per_block + k;
 
-			if (same(r->f, be(block + k * 2, 2), c < m->total_clusters,
-			    "the refcount of host cluster %" PRIu64 " of %" PRIu64,
-			    c, m->total_clusters))
+			if (same(r->f, be(block + k * 2, 2), c < m->total_clusters &&
+			    !in_gap(m, c), "the refcount of host cluster %" PRIu64
+			    " of %" PRIu64 ", the gap [%" PRIu64 ", %" PRIu64 ")",
+			    c, m->total_clusters, m->data_at - m->gap_clusters, m->data_at))
 				return -1;
 		}
 	}
 	return 0;
 }
 
-/* Every cluster used; the parts as read add up, no refcount block spare. */
+/*
+ * Every cluster used but the gap's; the parts as read add up, no
+ * refcount block spare: one fewer, with its table, would not count the
+ * clusters (within a plan, the file to its end, which the plan fixes).
+ */
 static int
 check_as_read(const struct reader *r, const struct as_read *seen)
 {
 	const struct model *m = r->m;
-	uint64_t blocks = seen->refcount_blocks;
+	uint64_t blocks = seen->refcount_blocks, gap = m->gap_clusters;
 	uint64_t fixed = 1 + seen->l1_clusters + seen->l2_tables + seen->data_clusters;
 
 	for (uint64_t c = 0; c < m->total_clusters; c++)
-		if (same(r->f, r->used[c], 1, "uses of host cluster %" PRIu64 " of %"
-		    PRIu64, c, m->total_clusters))
+		if (same(r->f, r->used[c], !in_gap(m, c), "uses of host cluster %"
+		    PRIu64 " of %" PRIu64, c, m->total_clusters))
 			return -1;
-	if (same(r->f, fixed + seen->table_clusters + blocks, m->total_clusters,
-	    "clusters of the parts as read, against the file's") ||
+	if (m->within && (below(r->f, 0, blocks, "refcount blocks as read") ||
+	    below(r->f, (blocks - 1) * m->per_block, m->total_clusters,
+	    "refcounts of one block fewer, against the file's clusters")))
+		return -1;
+	if (same(r->f, fixed + seen->table_clusters + blocks + gap, m->total_clusters,
+	    "clusters of the parts as read and the gap, against the file's") ||
 	    same(r->f, seen->table_clusters, ceil_div(blocks, m->per_table),
 	    "refcount table clusters as read, against what its blocks need") ||
 	    below(r->f, 0, blocks, "refcount blocks as read") ||
-	    below(r->f, (blocks - 1) * m->per_block,
+	    (!m->within && below(r->f, (blocks - 1) * m->per_block,
 	    fixed + ceil_div(blocks - 1, m->per_table) + blocks - 1,
-	    "refcounts of one block fewer, against the clusters they would count"))
+	    "refcounts of one block fewer, against the clusters they would count")))
 		return -1;
 	return 0;
 }
@@ -1043,6 +1078,7 @@ near_an_edge(const struct model *m, uint64_t c)
 		m->table_at, m->table_at + m->refcount_table_clusters,
 		m->blocks_at, m->blocks_at + m->refcount_blocks,
 		m->l2_at, m->l2_at + m->l2_tables,
+		m->data_at - m->gap_clusters,
 		m->data_at, m->data_at + m->data_clusters,
 		m->total_clusters,
 	};
@@ -1065,11 +1101,7 @@ part_start(const struct model *m, uint64_t c)
 static uint64_t
 meta_from(const struct model *m, uint64_t c)
 {
-	if (c >= m->total_clusters)
-		return m->total_clusters;
-	if (meta_index(m, c) != NOT_META)
-		return c;
-	return m->data_at + m->data_clusters;
+	return meta_index(m, c) != NOT_META ? c : m->total_clusters;
 }
 
 /* From c, the writer must fill what the writer from the start did. */

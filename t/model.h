@@ -47,8 +47,12 @@ struct model {
 	const char *backing_file;	/* NULL: none; not owned */
 	const char *backing_format;	/* NULL: not said; not owned */
 
-	/* where each part begins, in host clusters; the header is at 0 */
-	int data_first;
+	/*
+	 * Where each part begins, in host clusters; the header is at 0.  The
+	 * gap, within a plan, lies between the L2 tables and the data.
+	 */
+	int within;
+	uint64_t gap_clusters;
 	uint64_t l1_at, table_at, blocks_at, l2_at, data_at;
 };
 
@@ -99,13 +103,19 @@ void model_set_header(struct model *m, int version, const char *backing_file,
  * Place the parts, each right after the one before:
  *
  *	header | L1 | refcount table | refcount blocks | L2 tables | data
- *	header | L1 | data | L2 tables | refcount blocks | refcount table
- *
- * the second if data_first, as layout_data_first does.
  */
-void model_place(struct model *m, int data_first);
+void model_place(struct model *m);
 
-/* Metadata clusters: all but the data. */
+/*
+ * What layout_within makes of m (its last change) within plan, which
+ * needs only counts: the data, if any, at plan's data_at, the refcounts
+ * the least that count the file to its end, the gap what is left before
+ * the data.  Returns 0, or -1 if plan has no room for m (its data more,
+ * or its metadata past plan's data_at): then m is unchanged.
+ */
+int model_within(struct model *m, const struct model *plan);
+
+/* Metadata clusters: all but the data and the gap. */
 uint64_t model_meta_clusters(const struct model *m);
 
 /*
@@ -131,7 +141,8 @@ unsigned model_zero_errors(const struct model *m, int version);
 
 /*
  * lo's sizes, counts and offsets against the model's, and its refcount
- * blocks and table the least that count every cluster.
+ * blocks and table the least that count every cluster (within a plan,
+ * the clusters to the file's end).
  */
 int model_check_fields(const struct model *m, const struct layout *lo,
     struct model_failure *f);
@@ -146,9 +157,9 @@ int model_check_runs(const struct model *m, const struct layout *lo,
  * (what meta_writer_next gave, made times).  Checks the header and its
  * extensions, L1 and L2 (COPIED, the tables and the data in guest order,
  * the zero flag alone for a zero cluster), the refcount table and blocks
- * (1 for each cluster, 0 past the end), each host cluster used exactly
- * once, no refcount block spare, and nothing but zeros in a last cluster
- * past the file's end.
+ * (1 for each cluster, 0 for the gap and past the end), each host
+ * cluster but the gap's used exactly once, no refcount block spare, and
+ * nothing but zeros in a last cluster past the file's end.
  */
 int model_check_metadata(const struct model *m, const unsigned char *meta,
     uint64_t made, struct model_failure *f);
@@ -173,8 +184,8 @@ int model_check_run_seek(const struct model *m, const struct layout *lo,
     uint64_t most, struct model_failure *f);
 
 /*
- * What layout_data_first and layout_set_header must keep: every size and
- * count, and (for layout_set_header) every offset.  by names the call.
+ * What layout_set_header must keep: every size and count, and every
+ * offset.  by names the call.
  */
 int model_check_same_sizes(const struct layout *lo, const struct layout *was,
     const char *by, struct model_failure *f);

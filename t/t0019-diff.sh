@@ -53,6 +53,7 @@ test_expect_success 'with -o, in one pass, from a pipe too; with --print-size, e
 	"$SQCOW2" --diff day1.raw -b day1.qcow2 -F qcow2 -o day2-o.qcow2 day2.raw &&
 	verify_overlay day2-o.qcow2 day2.raw &&
 	test_eq "$(info day2-o.qcow2 data_clusters)" 18 &&
+	test_eq "$(info day2-o.qcow2 metadata_first)" 1 &&
 	cat day2.raw | "$SQCOW2" -s 64M --diff day1.raw -b day1.qcow2 -F qcow2 -o day2-p.qcow2 &&
 	cmp day2-o.qcow2 day2-p.qcow2 &&
 	test_eq "$("$SQCOW2" --diff day1.raw -b day1.qcow2 -F qcow2 --print-size day2.raw)" \

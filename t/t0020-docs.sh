@@ -58,8 +58,8 @@ README elsewhere t0017-slice seq 0 3 | xargs -P4
 README elsewhere t0017-slice -H "Content-Range: bytes $have-$((size - 1))/$size"
 README run decode curl -s https://example.com/vm1.qcow2 | sqcow2 -d > /dev/vdb   # restore
 README not benchmark case                                    sqcow2   reference
-README not layout header | L1 table | refcount table | refcount blocks
-README not layout header | L1 table | data | L2 tables
+README not layout header | L1 table | refcount table | refcount blocks | L2 tables | data
+README not layout header | L1 table | refcount table | refcount blocks | L2 tables | gap
 README not file-list sqcow2.c          the options: parsed
 README not file-list stream.c          the stream form, whole
 README not file-list files.c           the ends opened and closed

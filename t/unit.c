@@ -9,8 +9,9 @@
  * The heart of it is a model check: thousands of random small layouts,
  * every metadata cluster decoded as a reader would, compared with what an
  * independent count of the same ranges says; each layout twice, as
- * layout_init leaves it and moved by layout_data_first, half of them with
- * zero ranges too, and the writer and the run walk started again from
+ * layout_init leaves it and placed by layout_within in a plan of more
+ * clusters, as -o does, half of them with zero ranges too, and the
+ * writer and the run walk started again from
  * every host and data cluster (a sample of the large).  The count and
  * the reader are the model in t/model.c, which the layout fuzzer shares;
  * what the model finds wrong is printed here like any failed check.  The
@@ -179,16 +180,15 @@ escaped(const char *s, size_t len)
 
 /* The model check */
 
-/* The model of these ranges, its parts placed as data_first says. */
+/* The model of these ranges, in the stream order. */
 static void
 make_model(struct model *m, unsigned bits, uint64_t size, const struct range *r,
-    size_t n, int data_first)
+    size_t n)
 {
 	if (model_init(m, bits, size, r, n) == -1) {
 		printf("Bail out! out of memory\n");
 		exit(1);
 	}
-	model_place(m, data_first);
 }
 
 /*
@@ -227,6 +227,39 @@ check_layout(const struct layout *lo, const struct model *m)
 	free(spare);
 	free(img);
 	return ok;
+}
+
+/*
+ * lo placed by layout_within in the plan of plan_r[0..np), which must
+ * hold lo's clusters, and m by model_within in the model of the plan;
+ * *plan gets the plan's layout if plan is not NULL.  Both must succeed.
+ */
+static int
+place_within(struct layout *lo, struct model *m, const struct range *plan_r,
+    size_t np, struct layout *plan)
+{
+	struct layout own;
+	struct model pm;
+	int ok;
+
+	if (plan == NULL)
+		plan = &own;
+	if (!check_err(layout_init(plan, lo->input_size, lo->cluster_bits, plan_r, np),
+	    LAYOUT_OK))
+		return 0;
+	make_model(&pm, lo->cluster_bits, lo->input_size, plan_r, np);
+	ok = check_u64(model_within(m, &pm), 0);
+	model_free(&pm);
+	return check_err(layout_within(lo, plan), LAYOUT_OK) && ok;
+}
+
+/* The whole disk of lo in *r, the plan of a disk read with no map: 0 or 1 range. */
+static size_t
+whole_disk(const struct layout *lo, struct range *r)
+{
+	r->offset = 0;
+	r->length = lo->input_size;
+	return lo->input_size > 0;
 }
 
 /* Layout: exact cases, computed by hand */
@@ -320,44 +353,59 @@ static const struct known_case known_cases[] = {
 	    9, 16064 * 512, { { 0, 16064 * 512 } }, 1, 16064, 251, 65, 2, 16387, 16387 * 512 },
 };
 
-/* layout_init, then if data_first layout_data_first, which must keep the sizes. */
-static int
-init_in_order(struct layout *lo, uint64_t size, unsigned bits,
-    const struct range *r, size_t n, int data_first)
-{
-	struct layout was;
-
-	if (!check_err(layout_init(lo, size, bits, r, n), LAYOUT_OK))
-		return 0;
-	if (!data_first)
-		return 1;
-	was = *lo;
-	layout_data_first(lo);
-	return check_model(model_check_same_sizes(lo, &was, "layout_data_first",
-	    &failure));
-}
-
 static void
-t_known(const struct known_case *k, int data_first)
+t_known(const struct known_case *k)
 {
 	struct layout lo;
 	struct model m;
 
-	set_case("%s%s", k->what, data_first ? ", data first" : "");
-	if (!init_in_order(&lo, k->size, k->bits, k->r, k->nranges, data_first))
+	set_case("%s", k->what);
+	if (!check_err(layout_init(&lo, k->size, k->bits, k->r, k->nranges), LAYOUT_OK))
 		return;
 	check_u64(lo.data_clusters, k->data);
 	check_u64(lo.l2_tables, k->l2);
 	check_u64(lo.refcount_blocks, k->blocks);
 	check_u64(lo.refcount_table_clusters, k->table);
 	check_u64(lo.total_clusters, k->total);
-	check_u64(layout_image_size(&lo), data_first ? k->total << k->bits :
-	    k->file_size);
+	check_u64(lo.gap_clusters, 0);
+	check_u64(layout_image_size(&lo), k->file_size);
 	check_u64(layout_meta_clusters(&lo), k->total - k->data);
-	if (data_first)
-		check_u64(lo.data_offset, (1 + lo.l1_clusters) << k->bits);
-	make_model(&m, k->bits, k->size, k->r, k->nranges, data_first);
+	make_model(&m, k->bits, k->size, k->r, k->nranges);
 	check_layout(&lo, &m);
+	model_free(&m);
+}
+
+/*
+ * The same layout within the plan of its whole disk, as -o writes a disk
+ * read with no map: its data, if any, at the plan's data offset, the
+ * file ending with it, its own tables before a gap.
+ */
+static void
+t_known_within(const struct known_case *k)
+{
+	struct layout lo, plan;
+	struct range whole;
+	struct model m;
+
+	set_case("%s, within the whole disk", k->what);
+	if (!check_err(layout_init(&lo, k->size, k->bits, k->r, k->nranges), LAYOUT_OK))
+		return;
+	make_model(&m, k->bits, k->size, k->r, k->nranges);
+	if (place_within(&lo, &m, &whole, whole_disk(&lo, &whole), &plan)) {
+		check_u64(lo.data_clusters, k->data);
+		check_u64(lo.l2_tables, k->l2);
+		if (k->data > 0) {
+			check_u64(lo.data_offset, plan.data_offset);
+			check_u64(lo.total_clusters, (plan.data_offset >> k->bits) + k->data);
+			check_u64(layout_image_size(&lo), lo.total_clusters << k->bits);
+			check_u64(layout_meta_clusters(&lo) + lo.gap_clusters,
+			    plan.data_offset >> k->bits);
+		} else {
+			check_u64(lo.total_clusters, k->total);
+			check_u64(lo.gap_clusters, 0);
+		}
+		check_layout(&lo, &m);
+	}
 	model_free(&m);
 }
 
@@ -420,169 +468,326 @@ out:
 	free(c);
 }
 
-/* Layout: the data first */
+/* Layout: within a plan, as -o writes */
 
-/* Every hand-computed layout above again, laid out by layout_data_first. */
 static void
-t_known_data_first(void)
+t_known_within_all(void)
 {
 	for (size_t i = 0; i < sizeof(known_cases) / sizeof(known_cases[0]); i++)
-		t_known(&known_cases[i], 1);
+		t_known_within(&known_cases[i]);
 }
 
 /*
- * The same image with the data first, as -o writes it:
+ * 64 KiB clusters, 1 GiB: two L2 tables of 512 MiB.  The plan stores
+ * bytes 0 and 600 MiB (guest clusters 0 and 9600, one in each table):
+ * header | L1 | refcount table | block | 2 L2 | 2 data, 8 clusters, its
+ * data at cluster 6.  The sieve keeps guest cluster 0 alone, which needs
+ * one L2 table, so:
  *
  *	cluster	offset	holds
  *	0	0	header
  *	1	65536	L1 table
- *	2	131072	data: guest cluster 76
- *	3	196608	L2 table
- *	4	262144	refcount block
- *	5	327680	refcount table
+ *	2	131072	refcount table
+ *	3	196608	refcount block
+ *	4	262144	L2 table
+ *	5	327680	the gap: no table points at it, refcount 0
+ *	6	393216	data: guest cluster 0
  *
- * 393216 bytes as before.  The metadata comes out in the order of the file,
- * the data stepped over: header, L1, L2, refcount block, refcount table.
+ * 458752 bytes.  The metadata comes out in the order of the file, up to
+ * the gap; a seek into the gap or the data is past the last of it.
  */
 static void
-t_known_bytes_data_first(void)
+t_within_bytes(void)
 {
-	static const struct range r = { 5000000, 5 };
+	static const struct range plan_r[] = { { 0, 1 }, { 600 * MiB, 1 } };
+	static const struct range r = { 0, 1 };
+	static const uint64_t next[9] = { 0, 1, 2, 3, 4, 7, 7, 7, 7 };
 	struct layout lo;
 	struct meta_writer mw;
+	struct run_walk walk;
+	struct model m;
 	unsigned char *c = xcalloc(64 * KiB, 1);
-	size_t i;
 
-	set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000, data first");
-	if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, 1))
+	set_case("64 KiB clusters, 1 GiB, plan bytes 0 and 600 MiB, byte 0 kept");
+	if (!check_err(layout_init(&lo, GiB, 16, &r, 1), LAYOUT_OK))
 		goto out;
-	check_u64(lo.l1_offset, 65536);
-	check_u64(lo.data_offset, 131072);
-	check_u64(lo.l2_offset, 196608);
-	check_u64(lo.refcount_blocks_offset, 262144);
-	check_u64(lo.refcount_table_offset, 327680);
-	check_u64(layout_image_size(&lo), 393216);
+	make_model(&m, 16, GiB, &r, 1);
+	if (!place_within(&lo, &m, plan_r, 2, NULL))
+		goto free_model;
+	check_u64(lo.data_clusters, 1);
+	check_u64(lo.l2_tables, 1);
+	check_u64(lo.refcount_blocks, 1);
+	check_u64(lo.refcount_table_clusters, 1);
+	check_u64(lo.l2_offset, 0x40000);
+	check_u64(lo.gap_clusters, 1);
+	check_u64(lo.data_offset, 0x60000);
+	check_u64(lo.total_clusters, 7);
+	check_u64(layout_image_size(&lo), 7 * 65536);
 	check_u64(layout_meta_clusters(&lo), 5);
 	meta_writer_init(&mw, &lo);
 
-	/* The header of t_known_bytes but for the refcount table offset. */
-	check(meta_writer_next(&mw, c));
-	for (i = 0; i < sizeof(known_header); i++) {
-		if (i >= 48 && i < 56)
-			continue;
-		note("header byte %zu", i);
-		if (!check_u64(c[i], known_header[i]))
-			break;
-	}
-	note_text[0] = '\0';
-	check_u64(be(c + 40, 8), 0x10000);	/* L1 at 64 KiB */
-	check_u64(be(c + 48, 8), 0x50000);	/* refcount table at 320 KiB */
-	check(all_bytes(c + 104, 64 * KiB - 104, 0));
+	check(meta_writer_next(&mw, c));	/* header */
+	check_u64(be(c + 24, 8), GiB);
+	check_u64(be(c + 36, 4), 2);		/* L1 entries */
+	check_u64(be(c + 40, 8), 0x10000);
+	check_u64(be(c + 48, 8), 0x20000);
+	check_u64(be(c + 56, 4), 1);
 
-	check(meta_writer_next(&mw, c));	/* L1: the L2 table at 192 KiB */
-	check_u64(be(c, 8), UINT64_C(0x8000000000030000));
+	check(meta_writer_next(&mw, c));	/* L1: one table, at 256 KiB */
+	check_u64(be(c, 8), UINT64_C(0x8000000000040000));
 	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
-	check(meta_writer_next(&mw, c));	/* L2 entry 76: data at 128 KiB */
-	check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000020000));
-	check(all_bytes(c, 76 * 8, 0));
-	check(all_bytes(c + 77 * 8, 64 * KiB - 77 * 8, 0));
+	check(meta_writer_next(&mw, c));	/* the block at 192 KiB */
+	check_u64(be(c, 8), 0x30000);
+	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
-	check(meta_writer_next(&mw, c));	/* 6 clusters in use */
-	for (i = 0; i < 6; i++)
-		check_u64(be(c + 2 * i, 2), 1);
-	check(all_bytes(c + 12, 64 * KiB - 12, 0));
+	check(meta_writer_next(&mw, c));	/* clusters 0-4 and 6, not the gap */
+	for (uint64_t i = 0; i < 7; i++) {
+		note("the refcount of host cluster %" PRIu64, i);
+		check_u64(be(c + 2 * i, 2), i != 5);
+	}
+	note_text[0] = '\0';
+	check(all_bytes(c + 14, 64 * KiB - 14, 0));
 
-	check(meta_writer_next(&mw, c));	/* the block at 256 KiB */
-	check_u64(be(c, 8), 0x40000);
+	check(meta_writer_next(&mw, c));	/* L2 entry 0: data at 384 KiB */
+	check_u64(be(c, 8), UINT64_C(0x8000000000060000));
 	check(all_bytes(c + 8, 64 * KiB - 8, 0));
 
 	memset(c, 0xa5, 64 * KiB);
 	check(!meta_writer_next(&mw, c));
 	check(all_bytes(c, 64 * KiB, 0xa5));
+
+	for (uint64_t h = 0; h < 9; h++) {
+		note("seek to host cluster %" PRIu64, h);
+		meta_writer_init(&mw, &lo);
+		meta_writer_seek(&mw, h);
+		check_u64(mw.cluster, next[h]);
+		note("seek to host cluster %" PRIu64, h);
+		check_u64(meta_writer_next(&mw, c), h < 5);
+	}
+	note_text[0] = '\0';
+	if (check_u64(run_walk_seek(&walk, &lo, 0), 1)) {
+		check_u64(walk.first, 0);
+		check_u64(walk.end, 1);
+	}
+	check_layout(&lo, &m);
+free_model:
+	model_free(&m);
 out:
 	free(c);
 }
 
+/* What -o's sieve makes of a guest cluster of the plan. */
+enum sieved { DROPPED, KEPT, ZEROED };
+
+static enum sieved
+keep_all(uint64_t c, unsigned l2_bits)
+{
+	(void)c, (void)l2_bits;
+	return KEPT;
+}
+
+static enum sieved
+keep_none(uint64_t c, unsigned l2_bits)
+{
+	(void)c, (void)l2_bits;
+	return DROPPED;
+}
+
+static enum sieved
+keep_even(uint64_t c, unsigned l2_bits)
+{
+	(void)l2_bits;
+	return c % 2 == 0 ? KEPT : DROPPED;
+}
+
+static enum sieved
+keep_even_tables(uint64_t c, unsigned l2_bits)
+{
+	return (c >> l2_bits) % 2 == 0 ? KEPT : DROPPED;
+}
+
+/* Of the first table, every other cluster kept and the rest zero clusters. */
+static enum sieved
+keep_even_zero_odd_of_table_0(uint64_t c, unsigned l2_bits)
+{
+	if (c >> l2_bits != 0)
+		return DROPPED;
+	return c % 2 == 0 ? KEPT : ZEROED;
+}
+
+/* Guest cluster c added to list, clipped to the disk, joined to the last range. */
+static void
+add_cluster(struct range_list *list, uint64_t c, unsigned bits, uint64_t size)
+{
+	uint64_t offset = c << bits, end = (c + 1) << bits;
+	struct range *last = list->n > 0 ? &list->v[list->n - 1] : NULL;
+
+	if (end > size)
+		end = size;
+	if (last != NULL && last->offset + last->length == offset)
+		last->length += end - offset;
+	else if (ranges_add(list, offset, end - offset) == -1) {
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+}
+
 /*
- * No data, so nothing to step over: the data and the L2 tables (and for
- * an empty disk the L1 table) are empty sections after the header or the
- * L1 table, and the refcounts follow.
- *
- *	size 0:      header | block | refcount table	3 clusters
- *	size 10 MiB: header | L1 | block | refcount table	4 clusters
+ * Disks read with no map (the plan: every cluster), sieved by a rule,
+ * laid out by hand: the data, the L2 tables, the zero clusters, the gap
+ * and the file's clusters, then the model over it all.
  */
 static void
-t_data_first_no_data(void)
+t_within_cases(void)
 {
 	static const struct {
+		const char *what;
+		unsigned bits;
 		uint64_t size;
-		uint64_t data, table, blocks, total;
+		enum sieved (*rule)(uint64_t, unsigned);
+		int version;
+		const char *backing, *format;
+		uint64_t data, l2, zero, gap, total;
 	} cases[] = {
-		{ 0, 65536, 131072, 65536, 3 },
-		{ 10 * MiB, 131072, 196608, 131072, 4 },
+		/* The plan itself: 160 data, 1 L2, header, L1, table, block. */
+		{ "64 KiB, 10 MiB, all kept: the plan itself", 16, 10 * MiB,
+		    keep_all, 3, NULL, NULL, 160, 1, 0, 0, 165 },
+		/* header | L1 | table | block, as the stream form of nothing */
+		{ "64 KiB, 10 MiB, none kept: no data to move", 16, 10 * MiB,
+		    keep_none, 3, NULL, NULL, 0, 0, 0, 0, 4 },
+		/* the one table still needed: no gap, the data at 5 */
+		{ "64 KiB, 10 MiB, every other cluster kept", 16, 10 * MiB,
+		    keep_even, 3, NULL, NULL, 80, 1, 0, 0, 85 },
+		/*
+		 * 512 B, 1 MiB: the plan is 2048 data in 32 tables, 9 blocks, a
+		 * table cluster: data at 44.  Half the tables: 1024 data to 1068,
+		 * which 5 blocks count; 1 + 1 + 1 + 5 + 16 = 24, a gap of 20.
+		 */
+		{ "512 B, 1 MiB, the clusters of every other L2 table kept", 9, MiB,
+		    keep_even_tables, 3, NULL, NULL, 1024, 16, 0, 20, 1068 },
+		/* Every table still needed: 1 + 1 + 1 + 5 + 32 = 40, a gap of 4. */
+		{ "512 B, 1 MiB, every other cluster kept", 9, MiB,
+		    keep_even, 3, NULL, NULL, 1024, 32, 0, 4, 1068 },
+		/*
+		 * 2 MiB, 1 TiB: 2 tables of 512 GiB, a block counts 1M clusters;
+		 * the plan's data at 6.  The first table's 262144 kept, one table
+		 * fewer: a gap of 1.
+		 */
+		{ "2 MiB, 1 TiB, the clusters of the first of two L2 tables kept", 21,
+		    TiB, keep_even_tables, 3, NULL, NULL, 262144, 1, 0, 1, 262150 },
+		/* 64 KiB, 1 GiB: 2 tables, the plan's data at 6. */
+		{ "64 KiB, 1 GiB, version 2 over a raw backing file, one table of two",
+		    16, GiB, keep_even_tables, 2, "base.raw", "raw", 8192, 1, 0, 1, 8198 },
+		{ "64 KiB, 1 GiB, over a backing file, half of one table zero clusters",
+		    16, GiB, keep_even_zero_odd_of_table_0, 3, "base.qcow2", "qcow2",
+		    4096, 1, 4096, 1, 4102 },
 	};
-	unsigned char *c = xcalloc(64 * KiB, 1);
 
-	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct range_list kept = { NULL, 0, 0 }, zeros = { NULL, 0, 0 };
+		unsigned bits = cases[i].bits;
+		struct layout lo, plan;
+		struct range whole;
 		struct model m;
-		struct layout lo;
-		struct meta_writer mw;
+		uint64_t guest = ceil_div(cases[i].size, UINT64_C(1) << bits);
 
-		set_case("64 KiB clusters, %" PRIu64 " bytes, no data, data first",
-		    cases[k].size);
-		if (!init_in_order(&lo, cases[k].size, 16, NULL, 0, 1))
-			continue;
-		check_u64(lo.data_clusters, 0);
-		check_u64(lo.l2_tables, 0);
-		check_u64(lo.l1_clusters, cases[k].size > 0);
-		check_u64(lo.l1_offset, 65536);
-		check_u64(lo.data_offset, cases[k].data);
-		check_u64(lo.l2_offset, cases[k].data);
-		check_u64(lo.refcount_table_offset, cases[k].table);
-		check_u64(lo.refcount_blocks_offset, cases[k].blocks);
-		check_u64(lo.total_clusters, cases[k].total);
-		check_u64(layout_meta_clusters(&lo), cases[k].total);
-		meta_writer_init(&mw, &lo);
+		set_case("%s", cases[i].what);
+		for (uint64_t c = 0; c < guest; c++) {
+			enum sieved what = cases[i].rule(c, bits - 3);
 
-		check(meta_writer_next(&mw, c));	/* header */
-		check_u64(be(c + 24, 8), cases[k].size);
-		check_u64(be(c + 36, 4), cases[k].size > 0);
-		check_u64(be(c + 40, 8), 65536);
-		check_u64(be(c + 48, 8), cases[k].table);
-		if (cases[k].size > 0) {
-			check(meta_writer_next(&mw, c));	/* L1: nothing mapped */
-			check(all_bytes(c, 64 * KiB, 0));
+			if (what != DROPPED)
+				add_cluster(what == KEPT ? &kept : &zeros, c, bits,
+				    cases[i].size);
 		}
-		check(meta_writer_next(&mw, c));	/* refcount block */
-		for (uint64_t i = 0; i < cases[k].total; i++)
-			check_u64(be(c + 2 * i, 2), 1);
-		check(all_bytes(c + 2 * cases[k].total,
-		    64 * KiB - 2 * cases[k].total, 0));
-		check(meta_writer_next(&mw, c));	/* refcount table */
-		check_u64(be(c, 8), cases[k].blocks);
-		check(all_bytes(c + 8, 64 * KiB - 8, 0));
-		check(!meta_writer_next(&mw, c));
-		make_model(&m, 16, cases[k].size, NULL, 0, 1);
-		check_layout(&lo, &m);
-		model_free(&m);
-	}
-
-	/* 512 B, 1 GiB: an L1 table of 512 clusters maps nothing. */
-	{
-		struct model m;
-		struct layout lo;
-
-		set_case("512 B clusters, 1 GiB, no data, data first");
-		if (init_in_order(&lo, GiB, 9, NULL, 0, 1)) {
-			check_u64(lo.l1_clusters, 512);
-			check_u64(lo.l1_offset, 512);
-			make_model(&m, 9, GiB, NULL, 0, 1);
+		make_model(&m, bits, cases[i].size, kept.v, kept.n);
+		if (model_set_zeros(&m, zeros.v, zeros.n) == -1) {
+			printf("Bail out! out of memory\n");
+			exit(1);
+		}
+		model_set_header(&m, cases[i].version, cases[i].backing, cases[i].format);
+		if (check_err(layout_init(&lo, cases[i].size, bits, kept.v, kept.n),
+		    LAYOUT_OK) &&
+		    check_err(layout_set_header(&lo, cases[i].version, cases[i].backing,
+		    cases[i].format), LAYOUT_OK) &&
+		    check_err(layout_set_zeros(&lo, zeros.v, zeros.n), LAYOUT_OK) &&
+		    place_within(&lo, &m, &whole, whole_disk(&lo, &whole), &plan)) {
+			check_u64(lo.data_clusters, cases[i].data);
+			check_u64(lo.l2_tables, cases[i].l2);
+			check_u64(lo.zero_clusters, cases[i].zero);
+			check_u64(lo.gap_clusters, cases[i].gap);
+			check_u64(lo.total_clusters, cases[i].total);
+			if (cases[i].data > 0) {
+				check_u64(lo.data_offset, plan.data_offset);
+				check_u64(layout_image_size(&lo), cases[i].total << bits);
+			}
 			check_layout(&lo, &m);
-			model_free(&m);
 		}
+		model_free(&m);
+		ranges_free(&kept);
+		ranges_free(&zeros);
 	}
-	free(c);
+}
+
+/*
+ * A layout that the plan has no room for is refused and left as it was,
+ * and so is it by the model: more data, more tables than room before the
+ * plan's data, another cluster size, another L1 table.
+ */
+static void
+t_within_errors(void)
+{
+	static const struct range one = { 0, 1 }, two = { 0, 65537 };
+	static const struct range far = { 600 * MiB, 1 };
+	static const struct {
+		const char *what;
+		unsigned bits, plan_bits;
+		uint64_t size, plan_size;
+		const struct range *r, *z, *plan_r;
+	} cases[] = {
+		{ "two data clusters in a plan of one", 16, 16, 10 * MiB, 10 * MiB,
+		    &two, NULL, &one },
+		/* data at 5 in the plan; 1 + 1 + 1 + 1 + 2 L2 tables is 6 */
+		{ "a zero cluster in a second table the plan has no room for", 16, 16,
+		    GiB, GiB, &one, &far, &one },
+		{ "64 KiB clusters in a plan of 4 KiB", 16, 12, 10 * MiB, 10 * MiB,
+		    &one, NULL, &two },
+		/* 512 B: an L1 cluster maps 2 MiB */
+		{ "a 1 MiB disk in the plan of a 4 MiB one", 9, 9, MiB, 4 * MiB,
+		    &one, NULL, &two },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct layout lo, was, plan;
+		struct model m, pm, m_was;
+
+		set_case("%s", cases[i].what);
+		if (!check_err(layout_init(&plan, cases[i].plan_size, cases[i].plan_bits,
+		    cases[i].plan_r, 1), LAYOUT_OK) ||
+		    !check_err(layout_init(&lo, cases[i].size, cases[i].bits, cases[i].r, 1),
+		    LAYOUT_OK) ||
+		    !check_err(layout_set_zeros(&lo, cases[i].z, cases[i].z != NULL),
+		    LAYOUT_OK))
+			continue;
+		was = lo;
+		check_err(layout_within(&lo, &plan), LAYOUT_NOT_WITHIN);
+		check_model(model_check_same_sizes(&lo, &was, "a refused layout_within",
+		    &failure));
+		check_model(model_check_same_offsets(&lo, &was, "a refused layout_within",
+		    &failure));
+		make_model(&pm, cases[i].plan_bits, cases[i].plan_size, cases[i].plan_r, 1);
+		make_model(&m, cases[i].bits, cases[i].size, cases[i].r, 1);
+		if (model_set_zeros(&m, cases[i].z, cases[i].z != NULL) == -1) {
+			printf("Bail out! out of memory\n");
+			exit(1);
+		}
+		m_was = m;
+		check_u64(model_within(&m, &pm), (uint64_t)-1);
+		check_u64(m.total_clusters, m_was.total_clusters);
+		check_u64(m.data_at, m_was.data_at);
+		model_free(&m);
+		model_free(&pm);
+	}
 }
 
 /* Layout: the refcount fixed point */
@@ -799,11 +1004,11 @@ pick_ranges(uint64_t size, uint64_t cs, struct range_list *raw)
 }
 
 static void
-describe_case(uint64_t seed, int index, int data_first, unsigned bits,
+describe_case(uint64_t seed, int index, int within, unsigned bits,
     uint64_t size, const struct range_list *raw)
 {
 	set_case("seed 0x%" PRIx64 " case %d%s: cluster_bits %u, input_size %" PRIu64
-	    ", %zu ranges", seed, index, data_first ? " data first" : "", bits,
+	    ", %zu ranges", seed, index, within ? " within a plan" : "", bits,
 	    size, raw->n);
 	for (size_t i = 0; i < raw->n && i < 12; i++)
 		add_case(" [%" PRIu64 ",+%" PRIu64 ")", raw->v[i].offset, raw->v[i].length);
@@ -833,12 +1038,41 @@ free_given(struct range_list *raw, struct range_list *given)
 }
 
 /*
- * The same cases either way: data_first changes only where things go.
- * Half of them have zero ranges too, set before layout_data_first in
- * odd cases and after it in even ones.
+ * lo and m placed within the plan of their data, their zeros and more
+ * ranges picked, as -o's sieve keeps some of the clusters of its plan
+ * and marks others zero clusters.
+ */
+static int
+within_picked(struct layout *lo, struct model *m, uint64_t cs,
+    const struct range_list *given, const struct range_list *zgiven)
+{
+	struct range_list xraw = { NULL, 0, 0 }, xgiven = { NULL, 0, 0 };
+	struct range_list plan = { NULL, 0, 0 };
+	const struct range_list *parts[] = { given, zgiven, &xgiven };
+	int ok;
+
+	pick_given(lo->input_size, cs, &xraw, &xgiven);
+	for (size_t k = 0; k < 3; k++)
+		for (size_t i = 0; i < parts[k]->n; i++)
+			if (ranges_add(&plan, parts[k]->v[i].offset,
+			    parts[k]->v[i].length) == -1) {
+				printf("Bail out! out of memory\n");
+				exit(1);
+			}
+	ranges_merge(&plan);
+	add_case("; within a plan of %zu ranges", plan.n);
+	ok = place_within(lo, m, plan.v, plan.n, NULL);
+	ranges_free(&plan);
+	free_given(&xraw, &xgiven);
+	return ok;
+}
+
+/*
+ * The same cases either way: within a plan, the data goes to the plan's
+ * data offset, a gap before it.  Half of them have zero ranges too.
  */
 static void
-t_model(uint64_t seed, int cases, int data_first)
+t_model(uint64_t seed, int cases, int within)
 {
 	for (int index = 0; index < cases && checks_failed == 0; index++) {
 		struct range_list raw = { NULL, 0, 0 }, given = { NULL, 0, 0 };
@@ -847,7 +1081,6 @@ t_model(uint64_t seed, int cases, int data_first)
 		struct layout lo;
 		unsigned bits;
 		uint64_t size, cs;
-		int zeros_first = index & 1;
 
 		rng_seed(seed, (uint64_t)index);
 		bits = 9 + (unsigned)rng_below(4);
@@ -856,30 +1089,24 @@ t_model(uint64_t seed, int cases, int data_first)
 		pick_given(size, cs, &raw, &given);
 		if (rng_below(2))
 			pick_given(size, cs, &zraw, &zgiven);
-		describe_case(seed, index, data_first, bits, size, &raw);
+		describe_case(seed, index, within, bits, size, &raw);
 		if (zraw.n > 0) {
-			add_case("; %zu zero ranges%s", zraw.n, zeros_first ?
-			    ", set first" : "");
+			add_case("; %zu zero ranges", zraw.n);
 			for (size_t i = 0; i < zraw.n && i < 6; i++)
 				add_case(" [%" PRIu64 ",+%" PRIu64 ")", zraw.v[i].offset,
 				    zraw.v[i].length);
 		}
 
 		/* The model takes the ranges as picked, not as merged. */
-		make_model(&m, bits, size, raw.v, raw.n, data_first);
+		make_model(&m, bits, size, raw.v, raw.n);
 		if (model_set_zeros(&m, zraw.v, zraw.n) == -1) {
 			printf("Bail out! out of memory\n");
 			exit(1);
 		}
 		if (check_err(layout_init(&lo, size, bits, given.v, given.n), LAYOUT_OK) &&
-		    (!zeros_first || check_err(layout_set_zeros(&lo, zgiven.v, zgiven.n),
-		    LAYOUT_OK))) {
-			if (data_first)
-				layout_data_first(&lo);
-			if (zeros_first || check_err(layout_set_zeros(&lo, zgiven.v,
-			    zgiven.n), LAYOUT_OK))
-				check_layout(&lo, &m);
-		}
+		    check_err(layout_set_zeros(&lo, zgiven.v, zgiven.n), LAYOUT_OK) &&
+		    (!within || within_picked(&lo, &m, cs, &given, &zgiven)))
+			check_layout(&lo, &m);
 		model_free(&m);
 		free_given(&zraw, &zgiven);
 		free_given(&raw, &given);
@@ -1080,7 +1307,7 @@ t_image_limit(void)
 static void
 t_strerror(void)
 {
-	for (int e = LAYOUT_OK; e <= LAYOUT_ZEROS_NEED_V3; e++) {
+	for (int e = LAYOUT_OK; e <= LAYOUT_NOT_WITHIN; e++) {
 		const char *s = layout_strerror((enum layout_error)e);
 		size_t len;
 
@@ -1101,10 +1328,13 @@ t_strerror(void)
 
 static void
 t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters,
-    int data_first)
+    int within)
 {
 	const struct range r[3] = {
 		{ 0, 4096 }, { size / 2 + 100, 1 }, { size - 1, 1 },
+	};
+	const struct range plan_r[4] = {
+		{ 0, 4096 }, { size / 4, 1 }, { size / 2 + 100, 1 }, { size - 1, 1 },
 	};
 	struct model m;
 	struct layout lo;
@@ -1113,24 +1343,26 @@ t_huge_sparse(unsigned bits, uint64_t size, uint64_t meta_clusters,
 	uint64_t n = 0;
 
 	set_case("cluster_bits %u, %" PRIu64 " bytes, 3 ranges%s", bits, size,
-	    data_first ? ", data first" : "");
-	if (!init_in_order(&lo, size, bits, r, 3, data_first))
+	    within ? ", within a plan of one more" : "");
+	make_model(&m, bits, size, r, 3);
+	if (!check_err(layout_init(&lo, size, bits, r, 3), LAYOUT_OK) ||
+	    (within && !place_within(&lo, &m, plan_r, 4, NULL)))
 		goto out;
 	check_u64(layout_meta_clusters(&lo), meta_clusters);
+	check_u64(lo.gap_clusters, within);
 	meta_writer_init(&mw, &lo);
 	while (n <= meta_clusters && meta_writer_next(&mw, c))
 		n++;
 	check_u64(n, meta_clusters);
-	make_model(&m, bits, size, r, 3, data_first);
 	check_layout(&lo, &m);
-	model_free(&m);
 out:
+	model_free(&m);
 	free(c);
 }
 
-/* Data first, the metadata still all there, still in a few clusters. */
+/* Within a plan of one more L2 table: the gap of it, no more metadata. */
 static void
-t_huge_sparse_data_first(void)
+t_huge_sparse_within(void)
 {
 	t_huge_sparse(16, 64 * TiB, 22, 1);
 	t_huge_sparse(16, 2 * PiB, 518, 1);
@@ -1154,7 +1386,7 @@ make_name(char *buf, size_t len, char first)
  * backing format extension (8 bytes and the name padded to 8), the
  * 8-byte end of the extensions, then the backing file name: each case at
  * its limit, computed by hand, then checked against the model and, if it
- * holds, decoded in both orders.
+ * holds, decoded, alone and within the plan of the whole disk.
  */
 static void
 t_headers(void)
@@ -1205,13 +1437,16 @@ t_headers(void)
 			n = make_name(name, (size_t)cases[i].name_len, 'a');
 		if (cases[i].format_len >= 0)
 			f = make_name(format, (size_t)cases[i].format_len, 'A');
-		for (int data_first = 0; data_first <= 1; data_first++) {
+		for (int within = 0; within <= 1; within++) {
 			struct layout lo, was;
+			struct range whole;
 			struct model m;
 			enum layout_error got;
 
-			set_case("%s%s", cases[i].what, data_first ? ", data first" : "");
-			if (!init_in_order(&lo, 10 * MiB, cases[i].bits, &r, 1, data_first))
+			set_case("%s%s", cases[i].what, within ? ", within the whole disk" :
+			    "");
+			if (!check_err(layout_init(&lo, 10 * MiB, cases[i].bits, &r, 1),
+			    LAYOUT_OK))
 				continue;
 			was = lo;
 			got = layout_set_header(&lo, cases[i].version, n, f);
@@ -1224,9 +1459,11 @@ t_headers(void)
 			    &failure));
 			if (got != LAYOUT_OK)
 				continue;
-			make_model(&m, cases[i].bits, 10 * MiB, &r, 1, data_first);
+			make_model(&m, cases[i].bits, 10 * MiB, &r, 1);
 			model_set_header(&m, cases[i].version, n, f);
-			check_layout(&lo, &m);
+			if (!within || place_within(&lo, &m, &whole,
+			    whole_disk(&lo, &whole), NULL))
+				check_layout(&lo, &m);
 			model_free(&m);
 		}
 	}
@@ -1278,12 +1515,12 @@ out:
 
 /* Layout: zero clusters */
 
-/* The model of ranges and zeros, placed as data_first says; bails out without memory. */
+/* The model of ranges and zeros; bails out without memory. */
 static void
 make_zero_model(struct model *m, unsigned bits, uint64_t size, const struct range *r,
-    size_t n, const struct range *z, size_t nz, int data_first)
+    size_t n, const struct range *z, size_t nz)
 {
-	make_model(m, bits, size, r, n, data_first);
+	make_model(m, bits, size, r, n);
 	if (model_set_zeros(m, z, nz) == -1) {
 		printf("Bail out! out of memory\n");
 		exit(1);
@@ -1307,19 +1544,27 @@ t_zero_bytes(void)
 	struct model m;
 	unsigned char *c = xcalloc(64 * KiB, 1);
 
-	for (int data_first = 0; data_first <= 1; data_first++) {
+	/* The plan of the whole disk has one table too: its data at 5, no gap. */
+	for (int within = 0; within <= 1; within++) {
+		struct range whole;
+
 		set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000, zeros%s",
-		    data_first ? ", data first" : "");
-		if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, data_first) ||
-		    !check_err(layout_set_zeros(&lo, z, 2), LAYOUT_OK))
+		    within ? ", within the whole disk" : "");
+		make_zero_model(&m, 16, 10 * MiB, &r, 1, z, 2);
+		if (!check_err(layout_init(&lo, 10 * MiB, 16, &r, 1), LAYOUT_OK) ||
+		    !check_err(layout_set_zeros(&lo, z, 2), LAYOUT_OK) ||
+		    (within && !place_within(&lo, &m, &whole, whole_disk(&lo, &whole),
+		    NULL))) {
+			model_free(&m);
 			continue;
+		}
 		check_u64(lo.data_clusters, 1);
 		check_u64(lo.zero_clusters, 17);
 		check_u64(lo.l2_tables, 1);
 		check_u64(lo.total_clusters, 6);
-		check_u64(lo.data_first, data_first);
-		check_u64(lo.l2_offset, data_first ? 0x30000 : 0x40000);
-		check_u64(lo.data_offset, data_first ? 0x20000 : 0x50000);
+		check_u64(lo.gap_clusters, 0);
+		check_u64(lo.l2_offset, 0x40000);
+		check_u64(lo.data_offset, 0x50000);
 		meta_writer_init(&mw, &lo);
 		meta_writer_seek(&mw, lo.l2_offset >> 16);
 		check(meta_writer_next(&mw, c));
@@ -1329,7 +1574,6 @@ t_zero_bytes(void)
 		check_u64(be(c + 76 * 8, 8), UINT64_C(0x8000000000000000) | lo.data_offset);
 		check_u64(be(c + 77 * 8, 8), 1);
 		check(all_bytes(c + 78 * 8, 64 * KiB - 78 * 8, 0));
-		make_zero_model(&m, 16, 10 * MiB, &r, 1, z, 2, data_first);
 		check_layout(&lo, &m);
 		model_free(&m);
 	}
@@ -1370,7 +1614,7 @@ t_zero_tables(void)
 		check(all_bytes(c, 1408 * 8, 0));
 		check(all_bytes(c + 1409 * 8, 64 * KiB - 1409 * 8, 0));
 		check(!meta_writer_next(&mw, c));
-		make_zero_model(&m, 16, GiB, &r, 1, &z, 1, 0);
+		make_zero_model(&m, 16, GiB, &r, 1, &z, 1);
 		check_layout(&lo, &m);
 		model_free(&m);
 	}
@@ -1381,7 +1625,7 @@ t_zero_tables(void)
 		check_u64(lo.data_clusters, 0);
 		check_u64(lo.total_clusters, 5);
 		check_u64(lo.l2_offset, 4 * 65536);
-		make_zero_model(&m, 16, GiB, NULL, 0, &z, 1, 0);
+		make_zero_model(&m, 16, GiB, NULL, 0, &z, 1);
 		check_layout(&lo, &m);
 		model_free(&m);
 	}
@@ -1415,14 +1659,12 @@ t_zero_errors(void)
 		set_case("zeros %s", cases[i].what);
 		if (!check_err(layout_init(&lo, MiB, 16, &r, 1), LAYOUT_OK))
 			continue;
-		layout_data_first(&lo);
 		was = lo;
 		check_err(layout_set_zeros(&lo, cases[i].z, cases[i].n), cases[i].want);
 		check_u64(model_range_errors(cases[i].z, cases[i].n, MiB),
 		    error_bit(cases[i].want));
 		if (cases[i].want == LAYOUT_OK) {
 			check_u64(lo.zero_clusters, cases[i].zero);
-			check_u64(lo.data_first, 1);
 			continue;
 		}
 		check_model(model_check_same_sizes(&lo, &was, "a refused layout_set_zeros",
@@ -1471,11 +1713,11 @@ t_zero_version_2(void)
 	{
 		struct model m;
 
-		make_zero_model(&m, 16, MiB, &r, 1, &z, 1, 0);
+		make_zero_model(&m, 16, MiB, &r, 1, &z, 1);
 		check_u64(model_zero_errors(&m, 2), 1u << LAYOUT_ZEROS_NEED_V3);
 		check_u64(model_zero_errors(&m, 3), 0);
 		model_free(&m);
-		make_zero_model(&m, 16, MiB, &r, 1, &over, 1, 0);
+		make_zero_model(&m, 16, MiB, &r, 1, &over, 1);
 		check_u64(model_zero_errors(&m, 2), 0);
 		model_free(&m);
 	}
@@ -1487,34 +1729,30 @@ t_zero_version_2(void)
  * The 6-cluster image of t_known_bytes from each host cluster: the one
  * filled next is the first metadata cluster at or after it, data stepped
  * over, none past the end; its one data cluster, guest cluster 76, is a
- * run of its own.  Data first, the data is host cluster 2.
+ * run of its own, at host cluster 5.
  */
 static void
 t_seek_by_hand(void)
 {
 	static const struct range r = { 5000000, 5 };
-	static const uint64_t next[2][8] = {
-		{ 0, 1, 2, 3, 4, 6, 6, 6 },	/* data at 5 */
-		{ 0, 1, 3, 3, 4, 5, 6, 6 },	/* data at 2 */
-	};
+	static const uint64_t next[8] = { 0, 1, 2, 3, 4, 6, 6, 6 };
 	unsigned char *c = xcalloc(64 * KiB, 1);
 
-	for (int data_first = 0; data_first <= 1; data_first++) {
+	{
 		struct layout lo;
 		struct meta_writer mw;
 		struct run_walk walk;
 
-		set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000%s",
-		    data_first ? ", data first" : "");
-		if (!init_in_order(&lo, 10 * MiB, 16, &r, 1, data_first))
-			continue;
+		set_case("64 KiB clusters, 10 MiB, 5 bytes at 5000000");
+		if (!check_err(layout_init(&lo, 10 * MiB, 16, &r, 1), LAYOUT_OK))
+			goto out;
 		for (uint64_t h = 0; h < 8; h++) {
 			note("seek to host cluster %" PRIu64, h);
 			meta_writer_init(&mw, &lo);
 			meta_writer_seek(&mw, h);
-			check_u64(mw.cluster, next[data_first][h]);
+			check_u64(mw.cluster, next[h]);
 			note("seek to host cluster %" PRIu64, h);
-			check_u64(meta_writer_next(&mw, c), next[data_first][h] < 6);
+			check_u64(meta_writer_next(&mw, c), next[h] < 6);
 		}
 		meta_writer_init(&mw, &lo);
 		meta_writer_seek(&mw, lo.l2_offset >> 16);
@@ -1528,6 +1766,7 @@ t_seek_by_hand(void)
 		check_u64(run_walk_seek(&walk, &lo, 1), 0);
 		check_u64(run_next(&walk), 0);
 	}
+out:
 	free(c);
 }
 
@@ -1581,8 +1820,8 @@ t_seek_dense(void)
 
 /*
  * The file ends after the last refcount when a refcount block is its last
- * cluster: the stream form with nothing mapped.  Anything else ends it on
- * a cluster edge: data, an L2 table, or (data first) the refcount table.
+ * cluster, the stream form with nothing mapped.  Anything else ends it on
+ * a cluster edge: data or an L2 table.
  */
 static void
 t_image_size(void)
@@ -1592,30 +1831,28 @@ t_image_size(void)
 		const char *what;
 		unsigned bits;
 		uint64_t size;
-		int zeros, data_first;
+		int zeros;
 		uint64_t total, file_size;
 	} cases[] = {
 		/* header | L1 | table | block counting 4: qemu-img convert makes 196624 */
-		{ "64 KiB, 1 GiB, no data", 16, GiB, 0, 0, 4, 3 * 65536 + 8 },
-		{ "64 KiB, 1 GiB, no data, data first", 16, GiB, 0, 1, 4, 4 * 65536 },
-		{ "64 KiB, empty disk, data first", 16, 0, 0, 1, 3, 3 * 65536 },
+		{ "64 KiB, 1 GiB, no data", 16, GiB, 0, 4, 3 * 65536 + 8 },
+		{ "64 KiB, empty disk", 16, 0, 0, 3, 2 * 65536 + 6 },
 		/* the one L2 table of a zero cluster ends the file */
-		{ "64 KiB, 1 GiB, a zero cluster", 16, GiB, 1, 0, 5, 5 * 65536 },
-		{ "64 KiB, 1 GiB, a zero cluster, data first", 16, GiB, 1, 1, 5, 5 * 65536 },
+		{ "64 KiB, 1 GiB, a zero cluster", 16, GiB, 1, 5, 5 * 65536 },
 		/*
 		 * 512 B: 128 GiB is 4M L1 entries in 65536 clusters; 65537 + table
 		 * + blocks, 256 refcounts a block: 258 blocks in 5 table clusters
 		 * count 65800 (257 blocks count 65792 < 65799).  The last block
 		 * counts clusters 65792-65799: 16 bytes.
 		 */
-		{ "512 B, 128 GiB, no data", 9, 128 * GiB, 0, 0, 65800,
+		{ "512 B, 128 GiB, no data", 9, 128 * GiB, 0, 65800,
 		    65799 * 512 + 16 },
 		/* 253 L1 clusters: 1 + 253 + 1 + 1 = 256, the block full */
 		{ "512 B, 253 L1 clusters, no data: the block full", 9,
-		    253 * 64 * 32 * KiB, 0, 0, 256, 256 * 512 },
+		    253 * 64 * 32 * KiB, 0, 256, 256 * 512 },
 		/* 254 L1 clusters: 255 + 1 + 2 blocks = 258; the second counts 2 */
 		{ "512 B, 254 L1 clusters, no data: 2 refcounts in the last block", 9,
-		    253 * 64 * 32 * KiB + 1, 0, 0, 258, 257 * 512 + 4 },
+		    253 * 64 * 32 * KiB + 1, 0, 258, 257 * 512 + 4 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1623,8 +1860,8 @@ t_image_size(void)
 		struct model m;
 
 		set_case("%s", cases[i].what);
-		if (!init_in_order(&lo, cases[i].size, cases[i].bits, NULL, 0,
-		    cases[i].data_first) || (cases[i].zeros &&
+		if (!check_err(layout_init(&lo, cases[i].size, cases[i].bits, NULL, 0),
+		    LAYOUT_OK) || (cases[i].zeros &&
 		    !check_err(layout_set_zeros(&lo, &zero, 1), LAYOUT_OK)))
 			continue;
 		check_u64(lo.total_clusters, cases[i].total);
@@ -1632,7 +1869,7 @@ t_image_size(void)
 		if (lo.total_clusters > 1000)
 			continue;
 		make_zero_model(&m, cases[i].bits, cases[i].size, NULL, 0, &zero,
-		    cases[i].zeros, cases[i].data_first);
+		    cases[i].zeros);
 		check_layout(&lo, &m);
 		model_free(&m);
 	}
@@ -2867,13 +3104,17 @@ main(int argc, char **argv)
 		cases = atoi(argv[2]);
 
 	for (size_t i = 0; i < sizeof(known_cases) / sizeof(known_cases[0]); i++)
-		TEST(t_known(&known_cases[i], 0), known_cases[i].what);
+		TEST(t_known(&known_cases[i]), known_cases[i].what);
 	TEST(t_known_bytes(), "the bytes of the 6-cluster image, as written by hand");
-	TEST(t_known_data_first(), "data first: the hand-computed layouts, moved");
-	TEST(t_known_bytes_data_first(),
-	    "data first: the bytes of the 6-cluster image, as written by hand");
-	TEST(t_data_first_no_data(),
-	    "data first: empty disk, and a disk with no data");
+	TEST(t_known_within_all(),
+	    "within the whole disk: the hand-computed layouts, their data moved");
+	TEST(t_within_bytes(),
+	    "within a plan: the bytes of a 7-cluster image with a gap, by hand");
+	TEST(t_within_cases(),
+	    "within a plan: all, none, every other cluster or table kept, 512 B to 2 MiB, "
+	    "version 2, zero clusters, backing files");
+	TEST(t_within_errors(),
+	    "within a plan: more data, more tables, another cluster size or L1 refused");
 
 	TEST(t_refcount_sweep_dense(),
 	    "refcounts count everything, minimally: 512 B, all-data disks of 0-30000 clusters");
@@ -2886,7 +3127,7 @@ main(int argc, char **argv)
 	    "model check: %d random layouts decoded cluster by cluster", cases);
 	TEST(t_model(seed, cases, 0), model_what);
 	snprintf(model_what, sizeof(model_what),
-	    "model check, data first: the same %d layouts moved", cases);
+	    "model check, within a plan: the same %d layouts in plans of more", cases);
 	TEST(t_model(seed, cases, 1), model_what);
 
 	TEST(t_cluster_bits(), "cluster_bits outside 9..21 is refused");
@@ -2906,8 +3147,8 @@ main(int argc, char **argv)
 	/* 2^61 / 512 GiB = 4M L1 entries, 16 clusters of 2 MiB: 1 + 16 + 1 + 1 + 3 */
 	TEST(t_huge_sparse(21, UINT64_C(1) << 61, 22, 0),
 	    "2 EiB (the 2 MiB maximum), 3 small ranges: 22 metadata clusters");
-	TEST(t_huge_sparse_data_first(),
-	    "data first: 64 TiB, 2 PiB and 2 EiB, 3 small ranges each, walked and decoded");
+	TEST(t_huge_sparse_within(),
+	    "within a plan: 64 TiB, 2 PiB and 2 EiB, 3 small ranges each, a gap of a table");
 	TEST(t_headers(),
 	    "layout_set_header: versions, backing names and formats to the byte, decoded");
 	TEST(t_header_bytes(), "the header of a version 2 overlay, as written by hand");

@@ -8,12 +8,13 @@
  *
  * The input, read a byte at a time (zeros once it runs out):
  *
- *	flags		bits 0-1: cluster_bits 9 + (0..3); bit 2: data first;
- *			bit 3: set the header; bit 4: give layout_init (and
+ *	flags		bits 0-1: cluster_bits 9 + (0..3); bit 2: place it
+ *			within a plan, last (layout_within); bit 3: set the
+ *			header; bit 4: give layout_init (and
  *			layout_set_zeros) the ranges as made, not merged;
- *			bit 5: move the data first before, not after,
- *			setting the header; bit 6: zero ranges; bit 7: set
- *			them last, not right after layout_init
+ *			bit 5: the plan is the whole disk, not the data, the
+ *			zeros and the last byte; bit 6: zero ranges; bit 7:
+ *			set them last, not right after layout_init
  *	magnitude, u32	the disk size: the u32 cut to magnitude % (bits + 21)
  *			bits, so that the guest has at most 2^20 clusters
  *	[header]	if flags bit 3: version, which, then if which bit 0 a
@@ -299,6 +300,46 @@ set_zeros(struct layout *lo, struct model *m, const struct range *zeros,
 	return 0;
 }
 
+/*
+ * lo and m placed within a plan that holds their clusters: the whole
+ * disk (counted alone, for the model), or the data, the zeros and the
+ * last byte, which may reach another L2 table.
+ */
+static void
+place_within(struct layout *lo, struct model *m, int whole, const struct range *made,
+    size_t nmade, const struct range *zmade, size_t nzmade)
+{
+	struct range_list planned = { NULL, 0, 0 };
+	uint64_t disk = lo->input_size;
+	enum layout_error got;
+	struct layout plan;
+	struct model pm;
+
+	if (whole && disk > 0)
+		need(ranges_add(&planned, 0, disk) == 0, "out of memory");
+	for (size_t i = 0; !whole && i < nmade + nzmade; i++) {
+		const struct range *r = i < nmade ? &made[i] : &zmade[i - nmade];
+
+		if (r->length > 0)
+			need(ranges_add(&planned, r->offset, r->length) == 0, "out of memory");
+	}
+	if (!whole && disk > 0)
+		need(ranges_add(&planned, disk - 1, 1) == 0, "out of memory");
+	ranges_merge(&planned);
+	got = layout_init(&plan, disk, lo->cluster_bits, planned.v, planned.n);
+	need(got == LAYOUT_OK, "layout_init of the plan: %s", layout_strerror(got));
+	if (whole)
+		model_count(&pm, m->cluster_bits, disk, m->guest_clusters, m->l1_entries);
+	else
+		need(model_init(&pm, m->cluster_bits, disk, planned.v, planned.n) == 0,
+		    "out of memory");
+	got = layout_within(lo, &plan);
+	need(got == LAYOUT_OK, "layout_within: %s", layout_strerror(got));
+	need(model_within(m, &pm) == 0, "model_within: no room in the plan");
+	model_free(&pm);
+	ranges_free(&planned);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -367,11 +408,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((flags & 64) && !zeros_last &&
 	    !set_zeros(&lo, &m, zeros, nzeros, zmade, nzmade, raw))
 		goto out;
-	if ((flags & 4) && (flags & 32)) {
-		was = lo;
-		layout_data_first(&lo);
-		need_model(model_check_same_sizes(&lo, &was, "layout_data_first", &f), &f);
-	}
 	if (h.set) {
 		was = lo;
 		got = layout_set_header(&lo, h.version, h.name, h.format);
@@ -387,15 +423,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			goto out;
 		model_set_header(&m, h.version, h.name, h.format);
 	}
-	if ((flags & 4) && !(flags & 32)) {
-		was = lo;
-		layout_data_first(&lo);
-		need_model(model_check_same_sizes(&lo, &was, "layout_data_first", &f), &f);
-	}
 	if ((flags & 64) && zeros_last &&
 	    !set_zeros(&lo, &m, zeros, nzeros, zmade, nzmade, raw))
 		goto out;
-	model_place(&m, flags >> 2 & 1);
+	if (flags & 4)
+		place_within(&lo, &m, flags >> 5 & 1, made, nmade, zmade, nzmade);
 	need_model(model_check_fields(&m, &lo, &f), &f);
 	need_model(model_check_runs(&m, &lo, &f), &f);
 	check_metadata(&lo, &m);

@@ -8,7 +8,8 @@
  * once more as for an overlay (-b); and at that size grown past its
  * rounding to whole sectors, where a map of QEMU's, which covers the disk
  * it was made of and no more, stops short.  The last byte of the input
- * picks the cluster size and the order of the file.  Disks past what
+ * picks the cluster size and whether the image is placed within the plan
+ * of its whole disk, as -o places it.  Disks past what
  * qcow2 can hold are meant: layout_init must refuse them, not wrap.
  */
 #define _POSIX_C_SOURCE 200809L	/* fmemopen */
@@ -519,7 +520,8 @@ check_layout(const struct range_list *list, uint64_t disk, unsigned pick)
 	unsigned bits = MIN_CLUSTER_BITS +
 	    (pick & 0x7f) % (MAX_CLUSTER_BITS - MIN_CLUSTER_BITS + 1);
 	struct meta_writer mw;
-	struct layout lo;
+	struct layout lo, plan;
+	struct range whole = { 0, disk };
 	enum layout_error e;
 	unsigned char *cluster;
 	uint64_t meta, n = 0;
@@ -530,8 +532,14 @@ check_layout(const struct range_list *list, uint64_t disk, unsigned pick)
 	    layout_strerror(e));
 	if (e != LAYOUT_OK)
 		return;
-	if (pick & 0x80)
-		layout_data_first(&lo);
+	/* The plan of a large disk may be too large for an image. */
+	if ((pick & 0x80) &&
+	    layout_init(&plan, disk, bits, &whole, disk > 0) == LAYOUT_OK) {
+		need(layout_within(&lo, &plan) == LAYOUT_OK,
+		    "the layout does not fit within the plan of its whole disk");
+		need(lo.data_clusters == 0 || lo.data_offset == plan.data_offset,
+		    "within the plan, the data not at the plan's");
+	}
 	need(layout_image_size(&lo) <= lo.total_clusters * lo.cluster_size &&
 	    layout_image_size(&lo) > (lo.total_clusters - 1) * lo.cluster_size,
 	    "image size does not end in the last cluster");
