@@ -519,9 +519,17 @@ read_huffman(struct dec *d, const unsigned char *in, size_t len)
 	for (unsigned s = 0; s <= n; s++) {
 		unsigned k = w[s], span = k ? 1u << (k - 1) : 0;
 		uint16_t entry = (uint16_t)((log + 1 - k) << 8 | s);
+		uint16_t *to = d->z->huffman + starts[k];
 
-		for (unsigned i = 0; i < span; i++)
-			d->z->huffman[starts[k] + i] = entry;
+		if (span >= 4) {
+			uint64_t four = entry * UINT64_C(0x0001000100010001);
+
+			for (unsigned i = 0; i < span; i += 4)
+				memcpy(to + i, &four, 8);
+		} else {
+			for (unsigned i = 0; i < span; i++)
+				to[i] = entry;
+		}
 		starts[k] += span;
 	}
 	d->huffman_log = log;

@@ -8,7 +8,7 @@
  * is the window.  Nothing here is global and mutable: threads may decode
  * at once, each with its own struct zstd_decoder.  Memory: the caller's
  * struct zstd_decoder (150,912 bytes, the literals of a block most of
- * it) and under 2 KiB of stack.
+ * it) and under 4 KiB of stack.
  */
 #ifndef ZSTD_DECODE_H
 #define ZSTD_DECODE_H
