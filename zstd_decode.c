@@ -517,10 +517,14 @@ read_huffman(struct dec *d, const unsigned char *in, size_t len)
 	for (unsigned k = 1; k <= ZSTD_HUFFMAN_LOG_MAX; k++)
 		starts[k + 1] = starts[k] + (ranks[k] << (k - 1));
 	for (unsigned s = 0; s <= n; s++) {
-		unsigned k = w[s], span = k ? 1u << (k - 1) : 0;
-		uint16_t entry = (uint16_t)((log + 1 - k) << 8 | s);
-		uint16_t *to = d->z->huffman + starts[k];
+		unsigned k = w[s], span;
+		uint16_t entry, *to;
 
+		if (k == 0)
+			continue;	/* no code */
+		span = 1u << (k - 1);
+		entry = (uint16_t)((log + 1 - k) << 8 | s);
+		to = d->z->huffman + starts[k];
 		if (span >= 4) {
 			uint64_t four = entry * UINT64_C(0x0001000100010001);
 
