@@ -7,7 +7,7 @@
  * frame's output, which is never more than the cluster, so the cluster
  * is the window.  Nothing here is global and mutable: threads may decode
  * at once, each with its own struct zstd_decoder.  Memory: the caller's
- * struct zstd_decoder (150,912 bytes, the literals of a block most of
+ * struct zstd_decoder (149,536 bytes, the literals of a block most of
  * it) and under 4 KiB of stack.
  */
 #ifndef ZSTD_DECODE_H
@@ -31,8 +31,6 @@ struct zstd_state {
 /* The decoding tables and literals: any storage, no set-up, nothing kept between calls. */
 struct zstd_decoder {
 	struct zstd_state litlen[1 << 9], matchlen[1 << 9], offset[1 << 8];
-	struct zstd_state litlen_default[1 << 6], matchlen_default[1 << 6];
-	struct zstd_state offset_default[1 << 5];
 	uint16_t huffman[1 << ZSTD_HUFFMAN_LOG_MAX];	/* code length << 8 | symbol */
 	unsigned char literals[ZSTD_BLOCK_MAX + ZSTD_LITERALS_SLACK];
 };
