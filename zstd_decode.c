@@ -21,6 +21,17 @@
  * A match may reach anywhere back in its frame's output, as in
  * libzstd's single pass.
  *
+ * Where libzstd's verdict hangs on how it is built or on the machine,
+ * or on inputs no encoder writes, this keeps to the RFC and may differ:
+ *  - libzstd's fast path for four Huffman streams (x86-64 with BMI2)
+ *    checks no stream's end; this does (ZSTD_HUFFMAN_END).
+ *  - Legacy frames (zstd 0.5 to 0.7 in Debian's build) are refused
+ *    (ZSTD_LEGACY).
+ *  - Its streaming decoder refuses a match that reaches past what its
+ *    ring buffer holds (the window and more); this takes it.
+ *  - It reads a distribution that runs past its section from the
+ *    section's last bytes again; this refuses it.
+ *
  * The backward bitstreams are read through a 64-bit register whose top
  * bits are the next ones; used counts the bits taken from its top.
  */
@@ -894,7 +905,7 @@ struct seqs {
 static inline size_t
 next_offset(struct seqs *s, const struct zstd_state *of, int no_literals)
 {
-	uint32_t offset;
+	uint32_t offset, repeat;
 
 	if (of->extra > 1) {
 		offset = of->base + rbits_read_fast(&s->b, of->extra);
@@ -909,14 +920,12 @@ next_offset(struct seqs *s, const struct zstd_state *of, int no_literals)
 		s->rep[0] = offset;
 		return offset;
 	}
-	{
-		uint32_t index = of->base + (uint32_t)no_literals + rbits_read_fast(&s->b, 1);
-
-		offset = index == 3 ? s->rep[0] - 1 : s->rep[index];
-		offset += offset == 0;
-		if (index != 1)
-			s->rep[2] = s->rep[1];
-	}
+	/* code 1: the second or third repeat, or the first less one */
+	repeat = of->base + (uint32_t)no_literals + rbits_read_fast(&s->b, 1);
+	offset = repeat == 3 ? s->rep[0] - 1 : s->rep[repeat];
+	offset += offset == 0;
+	if (repeat != 1)
+		s->rep[2] = s->rep[1];
 	s->rep[1] = s->rep[0];
 	s->rep[0] = offset;
 	return offset;
