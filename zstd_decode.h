@@ -3,7 +3,9 @@
  * cluster decoded into the cluster, with no I/O and no allocation.  It
  * accepts the clusters QEMU accepts (libzstd's streaming decoder with its
  * default limits, called until the cluster is full), with the same
- * bytes, and refuses the rest.  Matches reach only into their own
+ * bytes, and refuses the rest, but for the few inputs where libzstd's
+ * verdict hangs on its build or the machine (ZSTD_HUFFMAN_END and
+ * ZSTD_LEGACY below; zstd_decode.c names all of them).  Matches reach only into their own
  * frame's output, which is never more than the cluster, so the cluster
  * is the window.  Nothing here is global and mutable: threads may decode
  * at once, each with its own struct zstd_decoder.  Memory: the caller's
