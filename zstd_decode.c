@@ -21,6 +21,17 @@
  * A match may reach anywhere back in its frame's output, as in
  * libzstd's single pass.
  *
+ * Where libzstd's verdict hangs on how it is built or on the machine,
+ * or on inputs no encoder writes, this keeps to the RFC and may differ:
+ *  - libzstd's fast path for four Huffman streams (x86-64 with BMI2)
+ *    checks no stream's end; this does (ZSTD_HUFFMAN_END).
+ *  - Legacy frames (zstd 0.5 to 0.7 in Debian's build) are refused
+ *    (ZSTD_LEGACY).
+ *  - Its streaming decoder refuses a match that reaches past what its
+ *    ring buffer holds (the window and more); this takes it.
+ *  - It reads a distribution that runs past its section from the
+ *    section's last bytes again; this refuses it.
+ *
  * The backward bitstreams are read through a 64-bit register whose top
  * bits are the next ones; used counts the bits taken from its top.
  */
@@ -73,21 +84,56 @@ static const uint8_t matchlen_extra[MATCHLEN_MAX + 1] = {
 	12, 13, 14, 15, 16,
 };
 
-/* RFC 8878 3.1.1.3.2.2: the predefined distributions. */
-static const int16_t litlen_default[LITLEN_MAX + 1] = {
-	4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1,
-	-1, -1, -1, -1,
+/*
+ * The decoding tables of the predefined distributions (RFC 8878
+ * 3.1.1.3.2.2), as its appendix A lists them: each state's code's value
+ * and extra bits, its next state less the bits to add, and their count.
+ */
+static const struct zstd_state litlen_predefined[64] = {
+	{ 0, 0, 4, 0 }, { 0, 16, 4, 0 }, { 1, 32, 5, 0 }, { 3, 0, 5, 0 },
+	{ 4, 0, 5, 0 }, { 6, 0, 5, 0 }, { 7, 0, 5, 0 }, { 9, 0, 5, 0 },
+	{ 10, 0, 5, 0 }, { 12, 0, 5, 0 }, { 14, 0, 6, 0 }, { 16, 0, 5, 1 },
+	{ 20, 0, 5, 1 }, { 22, 0, 5, 1 }, { 28, 0, 5, 2 }, { 32, 0, 5, 3 },
+	{ 48, 0, 5, 4 }, { 64, 32, 5, 6 }, { 128, 0, 5, 7 }, { 256, 0, 6, 8 },
+	{ 1024, 0, 6, 10 }, { 4096, 0, 6, 12 }, { 0, 32, 4, 0 }, { 1, 0, 4, 0 },
+	{ 2, 0, 5, 0 }, { 4, 32, 5, 0 }, { 5, 0, 5, 0 }, { 7, 32, 5, 0 },
+	{ 8, 0, 5, 0 }, { 10, 32, 5, 0 }, { 11, 0, 5, 0 }, { 13, 0, 6, 0 },
+	{ 16, 32, 5, 1 }, { 18, 0, 5, 1 }, { 22, 32, 5, 1 }, { 24, 0, 5, 2 },
+	{ 32, 32, 5, 3 }, { 40, 0, 5, 3 }, { 64, 0, 4, 6 }, { 64, 16, 4, 6 },
+	{ 128, 32, 5, 7 }, { 512, 0, 6, 9 }, { 2048, 0, 6, 11 }, { 0, 48, 4, 0 },
+	{ 1, 16, 4, 0 }, { 2, 32, 5, 0 }, { 3, 32, 5, 0 }, { 5, 32, 5, 0 },
+	{ 6, 32, 5, 0 }, { 8, 32, 5, 0 }, { 9, 32, 5, 0 }, { 11, 32, 5, 0 },
+	{ 12, 32, 5, 0 }, { 15, 0, 6, 0 }, { 18, 32, 5, 1 }, { 20, 32, 5, 1 },
+	{ 24, 32, 5, 2 }, { 28, 32, 5, 2 }, { 40, 32, 5, 3 }, { 48, 32, 5, 4 },
+	{ 65536, 0, 6, 16 }, { 32768, 0, 6, 15 }, { 16384, 0, 6, 14 }, { 8192, 0, 6, 13 },
 };
-static const int16_t matchlen_default[MATCHLEN_MAX + 1] = {
-	1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1,
-	-1, -1, -1, -1, -1,
+static const struct zstd_state matchlen_predefined[64] = {
+	{ 3, 0, 6, 0 }, { 4, 0, 4, 0 }, { 5, 32, 5, 0 }, { 6, 0, 5, 0 },
+	{ 8, 0, 5, 0 }, { 9, 0, 5, 0 }, { 11, 0, 5, 0 }, { 13, 0, 6, 0 },
+	{ 16, 0, 6, 0 }, { 19, 0, 6, 0 }, { 22, 0, 6, 0 }, { 25, 0, 6, 0 },
+	{ 28, 0, 6, 0 }, { 31, 0, 6, 0 }, { 34, 0, 6, 0 }, { 37, 0, 6, 1 },
+	{ 41, 0, 6, 1 }, { 47, 0, 6, 2 }, { 59, 0, 6, 3 }, { 83, 0, 6, 4 },
+	{ 131, 0, 6, 7 }, { 515, 0, 6, 9 }, { 4, 16, 4, 0 }, { 5, 0, 4, 0 },
+	{ 6, 32, 5, 0 }, { 7, 0, 5, 0 }, { 9, 32, 5, 0 }, { 10, 0, 5, 0 },
+	{ 12, 0, 6, 0 }, { 15, 0, 6, 0 }, { 18, 0, 6, 0 }, { 21, 0, 6, 0 },
+	{ 24, 0, 6, 0 }, { 27, 0, 6, 0 }, { 30, 0, 6, 0 }, { 33, 0, 6, 0 },
+	{ 35, 0, 6, 1 }, { 39, 0, 6, 1 }, { 43, 0, 6, 2 }, { 51, 0, 6, 3 },
+	{ 67, 0, 6, 4 }, { 99, 0, 6, 5 }, { 259, 0, 6, 8 }, { 4, 32, 4, 0 },
+	{ 4, 48, 4, 0 }, { 5, 16, 4, 0 }, { 7, 32, 5, 0 }, { 8, 32, 5, 0 },
+	{ 10, 32, 5, 0 }, { 11, 32, 5, 0 }, { 14, 0, 6, 0 }, { 17, 0, 6, 0 },
+	{ 20, 0, 6, 0 }, { 23, 0, 6, 0 }, { 26, 0, 6, 0 }, { 29, 0, 6, 0 },
+	{ 32, 0, 6, 0 }, { 65539, 0, 6, 16 }, { 32771, 0, 6, 15 }, { 16387, 0, 6, 14 },
+	{ 8195, 0, 6, 13 }, { 4099, 0, 6, 12 }, { 2051, 0, 6, 11 }, { 1027, 0, 6, 10 },
 };
-static const int16_t offset_default[29] = {
-	1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
+static const struct zstd_state offset_predefined[32] = {
+	{ 0, 0, 5, 0 }, { 61, 0, 4, 6 }, { 509, 0, 5, 9 }, { 32765, 0, 5, 15 },
+	{ 2097149, 0, 5, 21 }, { 5, 0, 5, 3 }, { 125, 0, 4, 7 }, { 4093, 0, 5, 12 },
+	{ 262141, 0, 5, 18 }, { 8388605, 0, 5, 23 }, { 29, 0, 5, 5 }, { 253, 0, 4, 8 },
+	{ 16381, 0, 5, 14 }, { 1048573, 0, 5, 20 }, { 1, 0, 5, 2 }, { 125, 16, 4, 7 },
+	{ 2045, 0, 5, 11 }, { 131069, 0, 5, 17 }, { 4194301, 0, 5, 22 }, { 13, 0, 5, 4 },
+	{ 253, 16, 4, 8 }, { 8189, 0, 5, 13 }, { 524285, 0, 5, 19 }, { 1, 0, 5, 1 },
+	{ 61, 16, 4, 6 }, { 1021, 0, 5, 10 }, { 65533, 0, 5, 16 }, { 268435453, 0, 5, 28 },
+	{ 134217725, 0, 5, 27 }, { 67108861, 0, 5, 26 }, { 33554429, 0, 5, 25 }, { 16777213, 0, 5, 24 },
 };
 
 /* A backward bitstream (RFC 8878 4.1). */
@@ -104,7 +150,6 @@ struct dec {
 	unsigned char *out;
 	size_t out_len, done;	/* bytes of out written */
 	struct zstd_error *err;
-	int defaults_built;	/* in z, this call */
 
 	/* the frame being decoded */
 	size_t frame_start;	/* in out */
@@ -517,11 +562,23 @@ read_huffman(struct dec *d, const unsigned char *in, size_t len)
 	for (unsigned k = 1; k <= ZSTD_HUFFMAN_LOG_MAX; k++)
 		starts[k + 1] = starts[k] + (ranks[k] << (k - 1));
 	for (unsigned s = 0; s <= n; s++) {
-		unsigned k = w[s], span = k ? 1u << (k - 1) : 0;
-		uint16_t entry = (uint16_t)((log + 1 - k) << 8 | s);
+		unsigned k = w[s], span;
+		uint16_t entry, *to;
 
-		for (unsigned i = 0; i < span; i++)
-			d->z->huffman[starts[k] + i] = entry;
+		if (k == 0)
+			continue;	/* no code */
+		span = 1u << (k - 1);
+		entry = (uint16_t)((log + 1 - k) << 8 | s);
+		to = d->z->huffman + starts[k];
+		if (span >= 4) {
+			uint64_t four = entry * UINT64_C(0x0001000100010001);
+
+			for (unsigned i = 0; i < span; i += 4)
+				memcpy(to + i, &four, 8);
+		} else {
+			for (unsigned i = 0; i < span; i++)
+				to[i] = entry;
+		}
 		starts[k] += span;
 	}
 	d->huffman_log = log;
@@ -744,18 +801,6 @@ read_literals(struct dec *d, const unsigned char *in, size_t len, size_t at)
 
 /* --- sequences section (RFC 8878 3.1.1.3.2) ------------------------------ */
 
-static void
-build_defaults(struct dec *d)
-{
-	struct zstd_decoder *z = d->z;
-
-	build_table(z->litlen_default, litlen_default, LITLEN_MAX + 1, 6, CODE_LITLEN);
-	build_table(z->matchlen_default, matchlen_default, MATCHLEN_MAX + 1, 6,
-	    CODE_MATCHLEN);
-	build_table(z->offset_default, offset_default, 29, 5, CODE_OFFSET);
-	d->defaults_built = 1;
-}
-
 /*
  * Set the table of one kind of code as mode says, its description at
  * in[0..len).  Returns the bytes it takes, or -1 for a fault.
@@ -767,8 +812,8 @@ set_table(struct dec *d, enum code kind, unsigned mode, const unsigned char *in,
 	static const unsigned max_log[] = { LITLEN_LOG, MATCHLEN_LOG, OFFSET_LOG };
 	struct zstd_decoder *z = d->z;
 	struct zstd_state *own[] = { z->litlen, z->matchlen, z->offset };
-	const struct zstd_state *defaults[] = {
-		z->litlen_default, z->matchlen_default, z->offset_default,
+	static const struct zstd_state *const predefined[] = {
+		litlen_predefined, matchlen_predefined, offset_predefined,
 	};
 	const struct zstd_state **table[] = { &d->litlen, &d->matchlen, &d->offset };
 	unsigned *log[] = { &d->litlen_log, &d->matchlen_log, &d->offset_log };
@@ -778,9 +823,7 @@ set_table(struct dec *d, enum code kind, unsigned mode, const unsigned char *in,
 
 	switch (mode) {
 	case 0:
-		if (!d->defaults_built)
-			build_defaults(d);
-		*table[kind] = defaults[kind];
+		*table[kind] = predefined[kind];
 		*log[kind] = kind == CODE_OFFSET ? 5 : 6;
 		return 0;
 	case 1:
@@ -862,7 +905,7 @@ struct seqs {
 static inline size_t
 next_offset(struct seqs *s, const struct zstd_state *of, int no_literals)
 {
-	uint32_t offset;
+	uint32_t offset, repeat;
 
 	if (of->extra > 1) {
 		offset = of->base + rbits_read_fast(&s->b, of->extra);
@@ -877,14 +920,12 @@ next_offset(struct seqs *s, const struct zstd_state *of, int no_literals)
 		s->rep[0] = offset;
 		return offset;
 	}
-	{
-		uint32_t index = of->base + (uint32_t)no_literals + rbits_read_fast(&s->b, 1);
-
-		offset = index == 3 ? s->rep[0] - 1 : s->rep[index];
-		offset += offset == 0;
-		if (index != 1)
-			s->rep[2] = s->rep[1];
-	}
+	/* code 1: the second or third repeat, or the first less one */
+	repeat = of->base + (uint32_t)no_literals + rbits_read_fast(&s->b, 1);
+	offset = repeat == 3 ? s->rep[0] - 1 : s->rep[repeat];
+	offset += offset == 0;
+	if (repeat != 1)
+		s->rep[2] = s->rep[1];
 	s->rep[1] = s->rep[0];
 	s->rep[0] = offset;
 	return offset;

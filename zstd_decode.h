@@ -3,12 +3,14 @@
  * cluster decoded into the cluster, with no I/O and no allocation.  It
  * accepts the clusters QEMU accepts (libzstd's streaming decoder with its
  * default limits, called until the cluster is full), with the same
- * bytes, and refuses the rest.  Matches reach only into their own
+ * bytes, and refuses the rest, but for the few inputs where libzstd's
+ * verdict hangs on its build or the machine (ZSTD_HUFFMAN_END and
+ * ZSTD_LEGACY below; zstd_decode.c names all of them).  Matches reach only into their own
  * frame's output, which is never more than the cluster, so the cluster
  * is the window.  Nothing here is global and mutable: threads may decode
  * at once, each with its own struct zstd_decoder.  Memory: the caller's
- * struct zstd_decoder (150,912 bytes, the literals of a block most of
- * it) and under 2 KiB of stack.
+ * struct zstd_decoder (149,536 bytes, the literals of a block most of
+ * it) and under 4 KiB of stack.
  */
 #ifndef ZSTD_DECODE_H
 #define ZSTD_DECODE_H
@@ -31,8 +33,6 @@ struct zstd_state {
 /* The decoding tables and literals: any storage, no set-up, nothing kept between calls. */
 struct zstd_decoder {
 	struct zstd_state litlen[1 << 9], matchlen[1 << 9], offset[1 << 8];
-	struct zstd_state litlen_default[1 << 6], matchlen_default[1 << 6];
-	struct zstd_state offset_default[1 << 5];
 	uint16_t huffman[1 << ZSTD_HUFFMAN_LOG_MAX];	/* code length << 8 | symbol */
 	unsigned char literals[ZSTD_BLOCK_MAX + ZSTD_LITERALS_SLACK];
 };

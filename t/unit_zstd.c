@@ -415,8 +415,8 @@ t_levels(void)
 			for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
 				struct params p = plain;
 
-				/* the slow levels on the largest clusters only now and then */
-				if (n == 2 * MIB && levels[l] > 9 && (l + k) % 4 != 0)
+				/* libzstd's slow levels on the largest clusters: one a kind */
+				if (n == 2 * MIB && levels[l] > 3 && (l + k) % 8 != 0)
 					continue;
 				p.level = levels[l];
 				set_case("%s, %zu bytes, level %d", kind_names[k], n, p.level);
@@ -669,6 +669,18 @@ t_hand_blocks(void)
 	put_le(&b, 0, 3);			/* codes 0, 0, 0 */
 	put_le(&b, 0x01, 1);			/* the end mark */
 	check_input(&b, 8 + 40000 * 3, ACCEPTED);
+	buf_free(&b);
+
+	/* two 1-bit codes (weights 1, given directly), four streams in 9 bytes */
+	set_case("four Huffman streams in under 10 bytes");
+	put_header(&b, 0x20, 0, 0, 6);
+	put_block(&b, 1, COMPRESSED, 3 + 2 + 9 + 1);
+	put_le(&b, 2 | 1 << 2 | 6 << 4 | (2 + 9) << 14, 3);
+	put_le(&b, 0x80, 1);
+	put_le(&b, 0x10, 1);
+	put_zeros(&b, 9);
+	put_le(&b, 0, 1);			/* no sequences */
+	check_input(&b, 6, "Huffman streams too short");
 	buf_free(&b);
 
 	set_case("a block over 128 KiB");
@@ -952,7 +964,7 @@ t_flipped_bytes(void)
 			set_case("%zu bytes at level %d, checksum %d, content size %d", n,
 			    p.level, p.checksum, p.content_size);
 			compress_frame(&b, data, n, &p);
-			check_flips(b.p, b.len, n, n < 60 * KIB ? 0 : 1500);
+			check_flips(b.p, b.len, n, n < 60 * KIB ? 0 : 400);
 			buf_free(&b);
 			free(data);
 		}
@@ -981,7 +993,7 @@ static void
 t_memory(void)
 {
 	/* what zstd_decode.h promises */
-	check_u64(sizeof(struct zstd_decoder), 150816);
+	check_u64(sizeof(struct zstd_decoder), 149536);
 }
 
 int
