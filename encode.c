@@ -75,6 +75,8 @@ open_ends(struct encoding *e)
 		if (!opt->print_size && same_file(&e->in, &e->out))
 			diex(1, "%s: input file is output file", e->in.name);
 	}
+	if (opt->compress && !e->new_file)
+		diex(2, "-z writes a regular file, and %s is not one", e->out.name);
 	if (!opt->print_size)
 		ready_output(&e->out);
 }

@@ -53,7 +53,7 @@ struct packing {
 size_t
 packed_chunk_bytes(size_t cs)
 {
-	size_t bytes = 4 * MAX_PACK_THREADS * cs;
+	size_t bytes = 8 * cs;
 
 	return bytes > IO_SIZE ? bytes : IO_SIZE;
 }

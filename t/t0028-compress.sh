@@ -106,6 +106,8 @@ test_expect_success 'usage errors: -z to stdout, with --slice, --print-size, --e
 	grep "^sqcow2: -z does not go with --slice" err &&
 	test_expect_code 2 "$SQCOW2" -z --expect-size 1M fs.raw >out 2>err &&
 	grep "^sqcow2: -z does not go with --expect-size" err &&
+	test_expect_code 2 "$SQCOW2" -z -o /dev/stdout fs.raw >out 2>err &&
+	grep "^sqcow2: -z writes a regular file, and .* is not one$" err &&
 	test_expect_code 2 "$SQCOW2" -d -z fs.qcow2 >out 2>err &&
 	grep "^sqcow2: --compress is for making an image, not for -d" err
 '
