@@ -29,7 +29,7 @@ struct share {
 struct packing {
 	struct copier *c;
 	const struct layout *plan;
-	const struct sieve *s;
+	struct sieve *s;
 	size_t cs;
 	unsigned threads;
 	struct share *shares;
@@ -84,7 +84,10 @@ compress_share(void *arg)
 	return NULL;
 }
 
-/* The kept clusters of the chunk deflated, on every thread but the caller's. */
+/*
+ * The kept clusters of the chunk deflated, on the workers and the caller,
+ * a share each; a worker that cannot start leaves its share to the caller.
+ */
 static void
 compress_chunk(struct packing *p)
 {
@@ -94,7 +97,6 @@ compress_chunk(struct packing *p)
 	for (unsigned t = 1; t < p->threads; t++, started++)
 		if (pthread_create(&tid[t], NULL, compress_share, &p->shares[t]) != 0)
 			break;
-	/* A thread that could not start leaves its share to the caller. */
 	for (unsigned t = 1 + started; t < p->threads; t++)
 		compress_share(&p->shares[t]);
 	compress_share(&p->shares[0]);
@@ -242,16 +244,14 @@ static void
 pack_run(struct packing *p, unsigned char *room, size_t room_size,
     uint64_t first, uint64_t end)
 {
-	struct sieve *s = (struct sieve *)p->s;
-
 	while (first < end) {
 		uint64_t clusters;
 
-		p->chunk = sieve_read(p->c, p->plan, s, room, room_size, &first, end,
+		p->chunk = sieve_read(p->c, p->plan, p->s, room, room_size, &first, end,
 		    &clusters);
 		if (clusters == 0)
 			break;
-		sieve_clusters(s, p->plan, p->chunk, first, clusters);
+		sieve_clusters(p->s, p->plan, p->chunk, first, clusters);
 		p->clusters = clusters;
 		compress_chunk(p);
 		write_chunk(p, first);
@@ -326,7 +326,7 @@ write_head(struct packing *p, unsigned char *buf)
 
 static void
 packing_start(struct packing *p, struct copier *c, const struct layout *plan,
-    const struct sieve *s)
+    struct sieve *s)
 {
 	size_t chunk = packed_chunk_bytes(plan->cluster_size);
 

@@ -57,7 +57,10 @@ test_expect_success 'random data is stored as it is, zeros not at all' '
 	round_trip zeros.qcow2 zeros.raw &&
 	test "$(file_size zeros.qcow2)" -le $((64 * 1024 * 5)) &&
 	"$SQCOW2" -z -o mix.qcow2 mix.raw &&
-	round_trip mix.qcow2 mix.raw && compressed mix.qcow2
+	round_trip mix.qcow2 mix.raw && compressed mix.qcow2 &&
+	"$SQCOW2" -z --no-sparsify -o kept.qcow2 mix.raw &&
+	round_trip kept.qcow2 mix.raw &&
+	test "$(file_size kept.qcow2)" -gt "$(file_size mix.qcow2)"
 '
 
 test_expect_success 'every cluster size, both versions' '
