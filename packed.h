@@ -11,9 +11,9 @@
  * as the data it maps is done; the header, L1 table and refcounts last.
  * The plan's sizes bound the compressed image's, so the plan's metadata
  * clusters are enough; those the sieve leaves unused stay holes of
- * refcount 0.  Memory: two chunks of the sieve's size, 168 KiB of
- * deflater a thread, an L1 table, and 2 bytes of refcount a host
- * cluster of the plan.
+ * refcount 0.  Memory: two chunks of max(1 MiB, 8 clusters), 168 KiB
+ * of deflater a thread (up to 8), a cluster for the L2 table, 8 bytes an
+ * L1 entry, and 2 bytes of refcount a host cluster of the plan.
  */
 #ifndef PACKED_H
 #define PACKED_H
