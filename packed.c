@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,10 +19,9 @@
 
 #define MAX_PACK_THREADS	8
 
-/* One worker's share of a chunk: clusters first, first + step, ... */
+/* One thread's deflater, and the packing it takes clusters from. */
 struct share {
 	struct packing *p;
-	unsigned first;
 	struct deflater *z;
 };
 
@@ -37,6 +37,7 @@ struct packing {
 	/* The chunk being compressed: its kept clusters and their streams. */
 	const unsigned char *chunk;
 	uint64_t clusters;
+	atomic_uint_fast64_t next;	/* the first cluster no thread has taken */
 	unsigned char *streams;		/* cluster i's at i * cs */
 	size_t *lengths;		/* 0: stored as it is */
 
@@ -75,18 +76,23 @@ compress_share(void *arg)
 	struct share *sh = arg;
 	struct packing *p = sh->p;
 
-	for (uint64_t i = sh->first; i < p->clusters; i += p->threads) {
-		if (!p->s->keep[i])
-			continue;
-		p->lengths[i] = deflate_cluster(sh->z, p->streams + i * p->cs, p->cs - 1,
-		    p->chunk + i * p->cs, p->cs);
+	/* A cluster at a time: a thread the scheduler holds back holds up one. */
+	for (;;) {
+		uint64_t i = atomic_fetch_add(&p->next, 1);
+
+		if (i >= p->clusters)
+			break;
+		if (p->s->keep[i])
+			p->lengths[i] = deflate_cluster(sh->z, p->streams + i * p->cs,
+			    p->cs - 1, p->chunk + i * p->cs, p->cs);
 	}
 	return NULL;
 }
 
 /*
  * The kept clusters of the chunk deflated, on the workers and the caller,
- * a share each; a worker that cannot start leaves its share to the caller.
+ * each taking the next one left; with no worker started, the caller
+ * does them all.
  */
 static void
 compress_chunk(struct packing *p)
@@ -94,13 +100,12 @@ compress_chunk(struct packing *p)
 	pthread_t tid[MAX_PACK_THREADS];
 	unsigned started = 0;
 
-	for (unsigned t = 1; t < p->threads; t++, started++)
-		if (pthread_create(&tid[t], NULL, compress_share, &p->shares[t]) != 0)
-			break;
-	for (unsigned t = 1 + started; t < p->threads; t++)
-		compress_share(&p->shares[t]);
+	atomic_store(&p->next, 0);
+	while (started + 1 < p->threads && pthread_create(&tid[started], NULL,
+	    compress_share, &p->shares[started + 1]) == 0)
+		started++;
 	compress_share(&p->shares[0]);
-	for (unsigned t = 1; t <= started; t++)
+	for (unsigned t = 0; t < started; t++)
 		pthread_join(tid[t], NULL);
 }
 
@@ -342,7 +347,7 @@ packing_start(struct packing *p, struct copier *c, const struct layout *plan,
 	    p->l1 == NULL || p->l2 == NULL || p->refcounts == NULL)
 		die(1, "compressing");
 	for (unsigned t = 0; t < p->threads; t++) {
-		p->shares[t] = (struct share){ .p = p, .first = t };
+		p->shares[t] = (struct share){ .p = p };
 		if ((p->shares[t].z = malloc(sizeof(struct deflater))) == NULL)
 			die(1, "compressing");
 	}
