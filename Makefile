@@ -28,12 +28,12 @@ RANGES_HDR = range_list.h range_entry.h range_json.h ranges.h
 DECODER = decoder_header.c decoder_tables.c decoder_runs.c decoder_stream.c decoder.c
 DECODER_HDR = decoder_header.h decoder_tables.h decoder_runs.h decoder_stream.h decoder.h
 SRC = sqcow2.c encode.c decode.c stream.c seekable.c sieve.c copier.c io.c files.c \
-	backing.c base.c report.c range_print.c sizes.c layout.c meta.c unpack.c \
-	codec.c inflate.c zstd_decode.c $(RANGES) $(DECODER)
+	backing.c base.c report.c range_print.c sizes.c layout.c meta.c unpack.c packed.c \
+	codec.c inflate.c zstd_decode.c deflate.c $(RANGES) $(DECODER)
 CORE = layout.c meta.c $(RANGES) $(DECODER)
 HDR = options.h encode.h decode.h stream.h seekable.h sieve.h copier.h io.h files.h \
 	backing.h base.h report.h range_print.h sizes.h layout.h meta.h qcow2.h util.h \
-	unpack.h codec.h inflate.h zstd_decode.h $(RANGES_HDR) $(DECODER_HDR)
+	unpack.h codec.h inflate.h zstd_decode.h deflate.h packed.h $(RANGES_HDR) $(DECODER_HDR)
 # The one model of the layout that the unit tests and the fuzzers check against.
 MODEL = t/model.c
 MODEL_HDR = t/model.h

@@ -17,6 +17,7 @@
 #include "encode.h"
 #include "files.h"
 #include "layout.h"
+#include "packed.h"
 #include "range_print.h"
 #include "ranges.h"
 #include "report.h"
@@ -74,6 +75,8 @@ open_ends(struct encoding *e)
 		if (!opt->print_size && same_file(&e->in, &e->out))
 			diex(1, "%s: input file is output file", e->in.name);
 	}
+	if (opt->compress && !e->new_file)
+		diex(2, "-z writes a regular file, and %s is not one", e->out.name);
 	if (!opt->print_size)
 		ready_output(&e->out);
 }
@@ -254,6 +257,10 @@ write_image(struct encoding *e)
 	const struct options *opt = e->opt;
 	uint64_t end = layout_image_size(&e->plan);
 
+	if (e->new_file && opt->compress) {
+		write_packed(e->c, &e->plan, &e->sieve, &e->written);
+		return;
+	}
 	if (e->new_file) {
 		write_seekable(e->c, &e->plan, &e->sieve, &e->written);
 		return;
@@ -317,7 +324,8 @@ encode(const struct options *opt)
 		refuse_image_input(&e.in, "-d");
 	e.c = copier_new(&e.in, &e.out, e.plan.cluster_size,
 	    opt->backing_file == NULL ? COPY_CHECK_ZEROS : 0);
-	sieve_start(&e.sieve, IO_SIZE > e.plan.cluster_size ? IO_SIZE : e.plan.cluster_size);
+	sieve_start(&e.sieve, opt->compress ? packed_chunk_bytes(e.plan.cluster_size) :
+	    IO_SIZE > e.plan.cluster_size ? IO_SIZE : e.plan.cluster_size);
 	passes = (e.sparsify || opt->diff_path != NULL) && !e.new_file ? 2 : 1;
 	if (opt->progress)
 		progress_start(e.in.size, passes, isatty(STDERR_FILENO));

@@ -22,6 +22,7 @@ struct options {
 	int raw_format;			/* -f raw: a disk, whatever its first bytes */
 	const char *output_path;	/* NULL: stdout */
 	int fsync;
+	int compress;			/* -z: deflate the data clusters */
 	int print_size;
 	int have_expect_size;		/* --expect-size: the image must be so long */
 	uint64_t expect_size;

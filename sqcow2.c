@@ -81,6 +81,8 @@ help(void)
 "                           clusters that are all zeros are then not stored\n"
 "                           (but with --no-sparsify), and FILE appears only\n"
 "                           once it is complete\n"
+"  -z, --compress           store each data cluster deflate-compressed, as\n"
+"                           qemu-img convert -c does (with -o FILE only)\n"
 "      --fsync              make the image durable before exiting\n"
 "      --print-size         print the exact size of the image in bytes and exit\n"
 "                           (reading the disk to sparsify it, as the run would)\n"
@@ -123,6 +125,7 @@ static const struct option longopts[] = {
 	{ "no-sparsify",	no_argument,		NULL, OPT_NO_SPARSIFY },
 	{ "diff",		required_argument,	NULL, OPT_DIFF },
 	{ "fsync",		no_argument,		NULL, OPT_FSYNC },
+	{ "compress",		no_argument,		NULL, 'z' },
 	{ "backing",		required_argument,	NULL, 'b' },
 	{ "backing-format",	required_argument,	NULL, 'F' },
 	{ "unsafe",		no_argument,		NULL, 'u' },
@@ -138,7 +141,7 @@ static const struct option longopts[] = {
 static int
 is_encoding_option(int ch)
 {
-	return (ch < 256 && strchr("srcbFu", ch) != NULL) || ch == OPT_COMPAT ||
+	return (ch < 256 && strchr("srcbFuz", ch) != NULL) || ch == OPT_COMPAT ||
 	    ch == OPT_SPARSIFY || ch == OPT_SLICE || ch == OPT_NO_SPARSIFY ||
 	    ch == OPT_DIFF || ch == OPT_EXPECT_SIZE;
 }
@@ -317,6 +320,7 @@ parse_option(int ch, char **argv, struct options *opt)
 	case 'd': opt->decode = 1; break;
 	case 't': opt->test = opt->decode = 1; break;
 	case 'u': opt->unsafe_backing = 1; break;
+	case 'z': opt->compress = 1; break;
 	case OPT_PRINT_SIZE: opt->print_size = 1; break;
 	case OPT_MAP: opt->map = 1; break;
 	case OPT_FSYNC: opt->fsync = 1; break;
@@ -377,6 +381,12 @@ check_encoding(const struct options *opt)
 	if (opt->slice && opt->output_path != NULL)
 		diex(2, "--slice makes a part of the stream form for a stream; a file "
 		    "given by -o can be written whole");
+	if (opt->compress && (opt->slice || opt->print_size || opt->have_expect_size))
+		diex(2, "-z does not go with --%s yet", opt->slice ? "slice" :
+		    opt->print_size ? "print-size" : "expect-size");
+	/* From a pipe to a pipe, no size is known before the data is compressed. */
+	if (opt->compress && opt->output_path == NULL)
+		diex(2, "-z writes a file: use -o FILE");
 	if (opt->have_expect_size && opt->output_path != NULL)
 		diex(2, "--expect-size is the size of the stream form, which -o does "
 		    "not write (its image is that size or smaller)");
@@ -392,7 +402,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	opt->version = 3;
 	/* One line of our own for a bad option, rather than getopt's and a usage. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":dts:r:c:f:o:i:b:F:upvw:hV", longopts,
+	while ((ch = getopt_long(argc, argv, ":dts:r:c:f:o:i:b:F:upvw:zhV", longopts,
 	    NULL)) != -1) {
 		if (is_encoding_option(ch))
 			note_encoding(opt, ch);

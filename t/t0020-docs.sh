@@ -50,6 +50,7 @@ README elsewhere t0011-range-maps nbdinfo --map=qemu:dirty-bitmap:b0 "$uri" > ch
 README run overlay sqcow2 -r changed.ranges -b monday.qcow2 -F qcow2 < tuesday.raw
 README run overlay sqcow2 --diff monday.qcow2 -b monday.qcow2 -F qcow2 tuesday.raw
 README run nested sqcow2 -f raw nested.raw > nested.qcow2
+README run compress sqcow2 -z -o disk.qcow2 disk.raw
 README run unsafe sqcow2 -u -r changed.ranges -b monday.qcow2 -F qcow2 -o outbox/tuesday.qcow2
 README not range-file # OFFSET     LENGTH
 README run ssh_map ssh host sqcow2 --map disk.raw > disk.ranges
@@ -490,6 +491,17 @@ case_ssh_map() {
 case_nested() {
 	run_block $ID &&
 	made nested.qcow2 && verify nested.qcow2 nested.raw
+}
+
+# A compressed image of disk.raw: valid, the same disk, decoded back.
+case_compress() {
+	run_block $ID &&
+	made disk.qcow2 &&
+	"$SQCOW2" -d disk.qcow2 | cmp - disk.raw &&
+	if [ "$HAVE_QEMU" = 1 ]; then
+		qemu-img check -q -f qcow2 disk.qcow2 &&
+		qemu-img compare -q -f qcow2 -F raw disk.qcow2 disk.raw
+	fi
 }
 
 # An overlay whose backing file will be beside it only later: written
