@@ -35,6 +35,7 @@ struct encoding {
 	struct base base;
 	struct sieve sieve;
 	struct layout plan, written;
+	struct packed packed;		/* -z to a stream: the first pass's lengths */
 	struct copier *c;
 };
 
@@ -75,8 +76,6 @@ open_ends(struct encoding *e)
 		if (!opt->print_size && same_file(&e->in, &e->out))
 			diex(1, "%s: input file is output file", e->in.name);
 	}
-	if (opt->compress && !e->new_file)
-		diex(2, "-z writes a regular file, and %s is not one", e->out.name);
 	if (!opt->print_size)
 		ready_output(&e->out);
 }
@@ -226,6 +225,15 @@ choose_sieve(struct encoding *e)
 		e->sieve.zeros_are = opt->version == 3 ? ZEROS_MARKED : ZEROS_STORED;
 }
 
+/* The exact size of the stream form. */
+static uint64_t
+image_size_of(const struct encoding *e)
+{
+	if (e->opt->compress)
+		return packed_image_size(&e->plan, &e->packed);
+	return layout_image_size(&e->plan);
+}
+
 /*
  * The image, ready to write: the sieve's first pass done if one is asked
  * for, and what the options demand of the result checked.
@@ -236,11 +244,14 @@ plan_final(struct encoding *e, int passes)
 	const struct options *opt = e->opt;
 	uint64_t image_size;
 
-	if (passes == 2) {
+	if (passes == 2 && opt->compress) {
+		packed_pass(e->c, &e->plan, &e->sieve, &e->packed);
+		progress_next_pass();
+	} else if (passes == 2) {
 		sieve_pass(e->c, &e->plan, &e->sieve);
 		progress_next_pass();
 	}
-	image_size = layout_image_size(&e->plan);
+	image_size = image_size_of(e);
 	if (opt->have_expect_size && image_size != opt->expect_size)
 		diex(1, "the image would be %" PRIu64 " bytes, not the %" PRIu64
 		    " of --expect-size: other options, or another disk", image_size,
@@ -265,7 +276,9 @@ write_image(struct encoding *e)
 		write_seekable(e->c, &e->plan, &e->sieve, &e->written);
 		return;
 	}
-	if (opt->slice)
+	if (opt->compress)
+		write_packed_stream(e->c, &e->plan, &e->packed);
+	else if (opt->slice)
 		write_slice(e->c, &e->plan, opt->slice_start,
 		    opt->slice_end < end ? opt->slice_end : end);
 	else
@@ -291,7 +304,7 @@ static void
 print_size(const struct encoding *e)
 {
 	const struct options *opt = e->opt;
-	uint64_t end = layout_image_size(&e->plan);
+	uint64_t end = image_size_of(e);
 
 	if (opt->slice)
 		end = opt->slice_end < end ? opt->slice_end : end;
@@ -326,7 +339,9 @@ encode(const struct options *opt)
 	    opt->backing_file == NULL ? COPY_CHECK_ZEROS : 0);
 	sieve_start(&e.sieve, opt->compress ? packed_chunk_bytes(e.plan.cluster_size) :
 	    IO_SIZE > e.plan.cluster_size ? IO_SIZE : e.plan.cluster_size);
-	passes = (e.sparsify || opt->diff_path != NULL) && !e.new_file ? 2 : 1;
+	/* -z to a stream learns the length of every stream first. */
+	passes = (e.sparsify || opt->diff_path != NULL || opt->compress) &&
+	    !e.new_file ? 2 : 1;
 	if (opt->progress)
 		progress_start(e.in.size, passes, isatty(STDERR_FILENO));
 	plan_final(&e, passes);
@@ -344,6 +359,7 @@ encode(const struct options *opt)
 	if (opt->diff_path != NULL)
 		close_base(&e.base);
 	ranges_free(&e.ranges);
+	packed_free(&e.packed);
 	return 0;
 }
 

@@ -381,12 +381,8 @@ check_encoding(const struct options *opt)
 	if (opt->slice && opt->output_path != NULL)
 		diex(2, "--slice makes a part of the stream form for a stream; a file "
 		    "given by -o can be written whole");
-	if (opt->compress && (opt->slice || opt->print_size || opt->have_expect_size))
-		diex(2, "-z does not go with --%s yet", opt->slice ? "slice" :
-		    opt->print_size ? "print-size" : "expect-size");
-	/* From a pipe to a pipe, no size is known before the data is compressed. */
-	if (opt->compress && opt->output_path == NULL)
-		diex(2, "-z writes a file: use -o FILE");
+	if (opt->compress && opt->slice)
+		diex(2, "-z does not go with --slice yet");
 	if (opt->have_expect_size && opt->output_path != NULL)
 		diex(2, "--expect-size is the size of the stream form, which -o does "
 		    "not write (its image is that size or smaller)");

@@ -33,13 +33,8 @@ cut_at_end(const struct layout *lo)
 	return (size_t)(lo->total_clusters * lo->cluster_size - layout_image_size(lo));
 }
 
-/*
- * Bytes [from, to) of cluster 0, the header, written over the start of a
- * regular output once the rest is complete: until then it holds zeros,
- * is no image, and an interrupted or failed run cannot leave one that
- * passes qemu-img check.  A whole header is guarded until the end.
- */
-static void
+/* An interrupted or failed run cannot leave an image that passes qemu-img check. */
+void
 write_header_last(struct copier *c, const struct layout *lo, uint64_t start,
     uint64_t from, uint64_t to)
 {

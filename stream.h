@@ -35,4 +35,12 @@ void write_meta_clusters(struct copier *c, struct meta_writer *mw,
     uint64_t count, size_t cut);
 size_t cut_at_end(const struct layout *lo);
 
+/*
+ * Bytes [from, to) of cluster 0, the header, written over the start of a
+ * regular output (at start) once the rest is complete: until then it
+ * holds zeros and is no image.  A whole header is guarded until the end.
+ */
+void write_header_last(struct copier *c, const struct layout *lo, uint64_t start,
+    uint64_t from, uint64_t to);
+
 #endif
