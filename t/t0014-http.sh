@@ -29,6 +29,19 @@ test_expect_success 'the upload of the README stores the image, byte for byte' '
 	cmp want2.qcow2 store/disk.qcow2 && verify store/disk.qcow2 disk.raw
 '
 
+test_expect_success 'the compressed upload of the README stores its image, byte for byte' '
+	readme_example "as for any image, so an upload can announce it" >readme-z &&
+	grep -q "sqcow2 -z --print-size" readme-z && cat readme-z &&
+	rm -f store/disk.qcow2 && run_example readme-z &&
+	"$SQCOW2" -z disk.raw >want-z.qcow2 &&
+	cmp want-z.qcow2 store/disk.qcow2 &&
+	"$SQCOW2" -d store/disk.qcow2 | cmp - disk.raw &&
+	if [ "$HAVE_QEMU" = 1 ]; then
+		qemu-img check -q store/disk.qcow2 &&
+		qemu-img compare -q -f qcow2 -F raw store/disk.qcow2 disk.raw
+	fi
+'
+
 # The server stops reading at the length while curl still sends the
 # framing, which it then reads as a request and refuses, closing the
 # connection: curl may or may not see the reset, so only what was stored

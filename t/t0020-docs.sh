@@ -55,6 +55,7 @@ README run unsafe sqcow2 -u -r changed.ranges -b monday.qcow2 -F qcow2 -o outbox
 README not range-file # OFFSET     LENGTH
 README run ssh_map ssh host sqcow2 --map disk.raw > disk.ranges
 README elsewhere t0014-http sqcow2 --expect-size "$size" disk.raw | curl -T -
+README elsewhere t0014-http size=$(sqcow2 -z --print-size disk.raw)
 README elsewhere t0017-slice seq 0 3 | xargs -P4
 README elsewhere t0017-slice -H "Content-Range: bytes $have-$((size - 1))/$size"
 README run decode curl -s https://example.com/vm1.qcow2 | sqcow2 -d > /dev/vdb   # restore
