@@ -264,7 +264,7 @@ t/results/cov/%: FORCE
 FORCE:
 
 # Timings against cat and qemu-img convert; never part of check.
-bench: sqcow2 t/bin/fault.so t/bin/bench-inflate $(BENCH_ZSTD)
+bench: sqcow2 t/bin/fault.so t/bin/bench-inflate t/bin/bench-deflate $(BENCH_ZSTD)
 	sh t/bench.sh ./sqcow2 t/bin/fault.so
 
 # The end-to-end suite with sqcow2 under valgrind's memcheck: slow, so
