@@ -266,7 +266,7 @@ static void
 write_image(struct encoding *e)
 {
 	const struct options *opt = e->opt;
-	uint64_t end = layout_image_size(&e->plan);
+	uint64_t end = image_size_of(e);
 
 	if (e->new_file && opt->compress) {
 		write_packed(e->c, &e->plan, &e->sieve, &e->written);
@@ -276,7 +276,10 @@ write_image(struct encoding *e)
 		write_seekable(e->c, &e->plan, &e->sieve, &e->written);
 		return;
 	}
-	if (opt->compress)
+	if (opt->compress && opt->slice)
+		write_packed_slice(e->c, &e->plan, &e->packed, opt->slice_start,
+		    opt->slice_end < end ? opt->slice_end : end);
+	else if (opt->compress)
 		write_packed_stream(e->c, &e->plan, &e->packed);
 	else if (opt->slice)
 		write_slice(e->c, &e->plan, opt->slice_start,

@@ -300,26 +300,32 @@ patch_l2_table(unsigned char *table, const struct layout *lo, const struct packe
 	}
 }
 
-/* The metadata clusters of lo, with refcounts and L2 entries of the streams. */
+/*
+ * Bytes [from, to) of the metadata of lo, with the refcounts and L2
+ * entries of the streams; made from the first cluster on, since each
+ * table follows where the streams before it ended.  The header is zeros
+ * if it is to be written last.
+ */
 static void
 write_packed_meta(struct copier *c, const struct layout *lo, const struct packed *pk,
-    int header_last)
+    uint64_t from, uint64_t to, int header_last)
 {
 	uint64_t blocks = lo->refcount_blocks_offset >> lo->cluster_bits;
 	uint64_t tables = lo->l2_offset >> lo->cluster_bits;
 	struct stream_walk counted = { 0, lo->data_offset }, mapped = { 0, lo->data_offset };
 	size_t cs = lo->cluster_size;
+	unsigned char *slot = malloc(cs);
 	struct meta_writer mw;
 
+	if (slot == NULL)
+		die(1, "compressing");
 	meta_writer_init(&mw, lo);
-	for (;;) {
-		uint64_t cluster = mw.cluster;
-		unsigned char *slot = output_slot(c, cs);
+	while ((mw.cluster << lo->cluster_bits) < to) {
+		uint64_t cluster = mw.cluster, at = cluster << lo->cluster_bits;
+		uint64_t start = max_u64(from, at), end = min_u64(to, at + cs);
 
-		if (!meta_writer_next(&mw, slot)) {
-			output_cut(c, cs);
+		if (!meta_writer_next(&mw, slot))
 			break;
-		}
 		if (cluster == 0 && header_last) {
 			memset(slot, 0, cs);
 		} else if (cluster >= blocks && cluster < blocks + lo->refcount_blocks) {
@@ -328,8 +334,11 @@ write_packed_meta(struct copier *c, const struct layout *lo, const struct packed
 		} else if (cluster >= tables) {
 			patch_l2_table(slot, lo, pk, &mapped);
 		}
-		output_flush(c);
+		if (start < end)
+			output_write(c, slot + (start - at), (size_t)(end - start));
 	}
+	output_flush(c);
+	free(slot);
 }
 
 /*
@@ -387,7 +396,7 @@ write_packed_stream(struct copier *c, const struct layout *lo, const struct pack
 	if (room == NULL)
 		die(1, "compressing");
 	output_reserve(c, start + packed_image_size(lo, pk), 1);
-	write_packed_meta(c, lo, pk, header_last);
+	write_packed_meta(c, lo, pk, 0, lo->data_offset, header_last);
 	compressor_start(&k, lo->cluster_size);
 	run_walk_init(&walk, lo);
 	while (run_next(&walk)) {
@@ -403,6 +412,117 @@ write_packed_stream(struct copier *c, const struct layout *lo, const struct pack
 		write_header_last(c, lo, start, 0, lo->cluster_size);
 	compressor_free(&k);
 	free(room);
+}
+
+/*
+ * One kept cluster of a slice: its bytes read where the disk has them,
+ * the input before it that no cluster stores checked first (from the
+ * end of the kept cluster before), deflated and checked against the
+ * first pass.  Returns what goes in the file: the stream, or the
+ * cluster as it is.
+ */
+static const unsigned char *
+slice_cluster(struct copier *c, const struct layout *lo, const struct packed *pk,
+    uint64_t index, uint64_t guest, uint64_t gap_start, int check_gap,
+    struct deflater *z, unsigned char *room, unsigned char *stream)
+{
+	struct sieve every = { .zeros_are = ZEROS_STORED };
+	uint64_t first = guest, clusters;
+	size_t cs = lo->cluster_size, n;
+	const unsigned char *bytes;
+
+	if (check_gap && gap_start < (guest << lo->cluster_bits) &&
+	    input_of(c)->offset <= gap_start) {
+		input_seek(c, gap_start);
+		input_pass_unstored(c, min_u64(guest << lo->cluster_bits, lo->input_size) -
+		    min_u64(gap_start, lo->input_size));
+	}
+	input_seek(c, max_u64(input_of(c)->offset,
+	    min_u64(guest << lo->cluster_bits, lo->input_size)));
+	bytes = sieve_read(c, lo, &every, room, cs, &first, guest + 1, &clusters);
+	n = deflate_cluster(z, stream, cs - 1, bytes, cs);
+	if (clusters != 1 || n != length_at(pk, index))
+		diex(1, "%s changed between the two passes of -z: guest offset %" PRIu64
+		    " no longer compresses as it did", input_of(c)->name,
+		    guest << lo->cluster_bits);
+	return n > 0 ? stream : bytes;
+}
+
+/*
+ * Data bytes [from, to) of the stream form: the streams placed from the
+ * first on, which costs no I/O, and only the clusters whose bytes fall
+ * in the slice read and deflated, on this thread (slices run side by
+ * side already).
+ */
+static void
+write_packed_data_slice(struct copier *c, const struct layout *lo,
+    const struct packed *pk, uint64_t from, uint64_t to)
+{
+	size_t cs = lo->cluster_size;
+	unsigned char *room = malloc(cs), *stream = malloc(cs);
+	struct deflater *z = malloc(sizeof(*z));
+	uint64_t at = lo->data_offset, index = 0, gap_start = 0, last_end = 0;
+	struct run_walk walk;
+
+	if (room == NULL || stream == NULL || z == NULL)
+		die(1, "compressing");
+	run_walk_init(&walk, lo);
+	while (run_next(&walk) && at < to) {
+		for (uint64_t g = walk.first; g < walk.end && at < to; g++, index++) {
+			uint64_t before = at, start, lo_end, from_at, to_at;
+			size_t n = length_at(pk, index);
+			const unsigned char *bytes;
+
+			place(&at, n, lo, &from_at, &to_at);
+			start = n > 0 ? before : from_at;
+			last_end = (g + 1) << lo->cluster_bits;
+			if (at <= from) {
+				gap_start = last_end;
+				continue;
+			}
+			/* Padding before a cluster stored as it is: zeros. */
+			if (start > max_u64(before, from))
+				output_zeros(c, min_u64(start, to) - max_u64(before, from));
+			bytes = slice_cluster(c, lo, pk, index, g, gap_start, before >= from,
+			    z, room, stream);
+			lo_end = min_u64(at, to);
+			if (lo_end > max_u64(start, from))
+				output_write(c, bytes + (max_u64(start, from) - start),
+				    (size_t)(lo_end - max_u64(start, from)));
+			gap_start = last_end;
+		}
+	}
+	/* The image ends padded to a sector. */
+	if (at < to)
+		output_zeros(c, min_u64(round_up(at, 512), to) - at);
+	if (to == packed_image_size(lo, pk)) {
+		input_seek(c, max_u64(input_of(c)->offset, min_u64(last_end, lo->input_size)));
+		input_finish(c);
+	}
+	free(room);
+	free(stream);
+	free(z);
+}
+
+void
+write_packed_slice(struct copier *c, const struct layout *lo, const struct packed *pk,
+    uint64_t from, uint64_t to)
+{
+	uint64_t start = output_of(c)->offset;
+	int header_last = from < lo->cluster_size && to > from && output_can_rewrite(c);
+
+	if (pk->n == 0) {
+		write_slice(c, lo, from, to);
+		return;
+	}
+	output_reserve(c, start + (to - from), 1);
+	if (from < lo->data_offset)
+		write_packed_meta(c, lo, pk, from, min_u64(to, lo->data_offset), header_last);
+	if (to > lo->data_offset && to > from)
+		write_packed_data_slice(c, lo, pk, max_u64(from, lo->data_offset), to);
+	output_flush(c);
+	if (header_last)
+		write_header_last(c, lo, start, from, min_u64(to, lo->cluster_size));
 }
 
 /* -o FILE: one pass */

@@ -75,6 +75,14 @@ uint64_t packed_image_size(const struct layout *lo, const struct packed *pk);
 void write_packed_stream(struct copier *c, const struct layout *lo,
     const struct packed *pk);
 
+/*
+ * Bytes [from, to) of the stream form alone (--slice), to at most its
+ * size: the metadata made from its start, and only the clusters whose
+ * bytes fall in the slice read and deflated again.
+ */
+void write_packed_slice(struct copier *c, const struct layout *lo,
+    const struct packed *pk, uint64_t from, uint64_t to);
+
 void packed_free(struct packed *pk);
 
 #endif

@@ -382,8 +382,6 @@ check_encoding(const struct options *opt)
 	if (opt->slice && opt->output_path != NULL)
 		diex(2, "--slice makes a part of the stream form for a stream; a file "
 		    "given by -o can be written whole");
-	if (opt->compress && opt->slice)
-		diex(2, "-z does not go with --slice yet");
 	if (opt->have_expect_size && opt->output_path != NULL)
 		diex(2, "--expect-size is the size of the stream form, which -o does "
 		    "not write (its image is that size or smaller)");
