@@ -173,6 +173,20 @@ test_fails_with() {
 }
 
 # A sparse raw file of SIZE bytes (truncate's syntax).
+# make_luks IMAGE: a LUKS-encrypted qcow2 image of 1 MiB.  qemu-img times
+# its key derivation first, which fails now and then on a loaded machine
+# ("Unable to get accurate CPU usage"): it is asked again, a few times.
+make_luks() {
+	for try in 1 2 3 4 5; do
+		qemu-img create -q --object secret,id=sec0,data=123456 -f qcow2 \
+			-o encrypt.format=luks,encrypt.key-secret=sec0 "$1" 1M 2>"$1.err" &&
+			return 0
+		grep -q "accurate CPU usage" "$1.err" || break
+	done
+	cat "$1.err" >&2
+	return 1
+}
+
 make_raw() {
 	rm -f "$1" && truncate -s "$2" "$1"
 }

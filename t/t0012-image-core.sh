@@ -210,8 +210,7 @@ test_expect_success 'compressed clusters, every cluster size: from a file and a 
 '
 
 test_expect_success 'refused: a LUKS-encrypted image' '
-	qemu-img create -q --object secret,id=sec0,data=123456 -f qcow2 \
-		-o encrypt.format=luks,encrypt.key-secret=sec0 luks.qcow2 1M &&
+	make_luks luks.qcow2 &&
 	refused luks.qcow2 "encrypted image (crypt_method 2, LUKS)"
 '
 

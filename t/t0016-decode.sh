@@ -108,8 +108,7 @@ test_expect_success 'compressed clusters decode; refused: encrypted, a backing f
 	cat comp.qcow2 | "$SQCOW2" -d | cmp - text.raw &&
 	qemu-img convert -c -f raw -O qcow2 -o compression_type=zstd text.raw zstd.qcow2 &&
 	cat zstd.qcow2 | "$SQCOW2" -d | cmp - text.raw &&
-	qemu-img create -q -f qcow2 --object secret,id=s0,data=pw \
-		-o encrypt.format=luks,encrypt.key-secret=s0 luks.qcow2 1M &&
+	make_luks luks.qcow2 &&
 	test_expect_code 1 "$SQCOW2" -d luks.qcow2 >/dev/null 2>err && grep -qi "encrypt" err &&
 	qemu-img create -q -f qcow2 -b first.qcow2 -F qcow2 over.qcow2 &&
 	test_expect_code 1 "$SQCOW2" -d over.qcow2 >/dev/null 2>err &&
