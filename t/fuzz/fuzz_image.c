@@ -265,8 +265,6 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 		const uint8_t *bytes = NULL;
 		uint64_t got;
 
-		if (mapped)
-			map_step(&map, &s, hdr->virtual_size);
 		need(++out->steps <= max_steps, "%s: over %llu steps for %zu bytes",
 		    r.name, U(max_steps), size);
 		need(r.d.memory <= r.d.memory_max, "%s: %zu bytes held, cap %zu", r.name,
@@ -279,6 +277,8 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 		need(mode != DECODE_FORWARD || s.source != FROM_INPUT ||
 		    s.kind == STEP_ZEROS || s.kind == STEP_COMPRESSED || s.host == r.src.position,
 		    "forward: a step at %llu, the stream at %llu", U(s.host), U(r.src.position));
+		if (mapped && s.kind != STEP_DATA)
+			map_step(&map, &s, hdr->virtual_size);
 		switch (s.kind) {
 		case STEP_TABLE:
 			need(s.length <= cs, "%s: TABLE step of %llu", r.name, U(s.length));
@@ -297,8 +297,16 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 			hold(&r, &s);
 			break;
 		case STEP_DATA:
-			out->data_bytes += s.length;
 			got = take(&r, &s, s.host, s.length, s.guest, 0, out);
+			/* the disk holds what was there; the decoder owes zeros for the rest */
+			out->data_bytes += got;
+			if (mapped) {
+				struct step cut = s;
+
+				cut.length = got;
+				if (got > 0)
+					map_step(&map, &cut, hdr->virtual_size);
+			}
 			if (got < s.length) {
 				need(s.source == FROM_INPUT, "%s: held data cut short", r.name);
 				if (order != OUTPUT_IN_PLACE || mode == DECODE_SEEKABLE)
