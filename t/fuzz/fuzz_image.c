@@ -247,7 +247,8 @@ decode(const uint8_t *data, size_t size, const struct image_header *hdr,
 {
 	struct map_check map = { { 0, 0 }, 0, 0 };
 	uint64_t cs = hdr->cluster_size;
-	uint64_t max_steps = 64 + 8 * (size / 512);
+	/* compressed clusters go out one a step: two steps an L2 entry at most */
+	uint64_t max_steps = 64 + 8 * (size / 512) + 2 * (size / 8);
 	struct run r = { .src = { data, size, hdr->cluster_size },
 	    .name = mode == DECODE_FORWARD ? "forward" : "seekable" };
 	struct step s;
