@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SHOWN_PER_TEST	8	/* failed checks printed in full per test */
@@ -22,6 +23,57 @@ static int tests_run, tests_failed;
 static int checks_failed;	/* in the current test */
 static char case_text[1024];	/* what the current test is looking at */
 static char note_text[256];	/* where, for the next failed check only */
+
+/* Memory, or the run ends with "Bail out!": a test cannot go on without it. */
+static inline void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL) {
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static inline void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL) {
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static inline void *
+xrealloc(void *p, size_t size)
+{
+	if ((p = realloc(p, size ? size : 1)) == NULL) {
+		printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/*
+ * The tests' random numbers, xorshift64: each program seeds rng_state
+ * (defining it again with a value, or setting it), so that a run is the
+ * same every time.
+ */
+static uint64_t rng_state;
+
+static inline uint64_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
 
 #define TEST(call, what)	(test_begin(), (call), test_end(what))
 

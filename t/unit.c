@@ -82,42 +82,15 @@ check_model_at(const char *file, int line, const char *call, int status)
 	return 0;
 }
 
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (p == NULL) {
-		printf("Bail out! out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 /* Helpers */
-
-static uint64_t rng_state;
 
 /* A stream of its own for each case, so that one case can be replayed. */
 static void
 rng_seed(uint64_t seed, uint64_t stream)
 {
 	rng_state = (seed ^ (stream * UINT64_C(0x9e3779b97f4a7c15))) | 1;
-	for (int i = 0; i < 8; i++) {
-		rng_state ^= rng_state << 13;
-		rng_state ^= rng_state >> 7;
-		rng_state ^= rng_state << 17;
-	}
-}
-
-/* xorshift64 */
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	for (int i = 0; i < 8; i++)
+		rng();
 }
 
 static uint64_t

@@ -23,28 +23,7 @@
 #define MAX_CLUSTER	((size_t)2 << 20)
 #define GUARD		64	/* bytes past out_cap that must stay as they were */
 
-static void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-
-	if (p == NULL) {
-		printf("Bail out! out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
 
 static unsigned
 rng_below(unsigned n)

@@ -38,38 +38,7 @@
 #define ALL_SUBCLUSTERS	UINT32_C(0xffffffff)
 #define MAX_STEPS	(UINT64_C(1) << 26)	/* a decoding that takes more hangs */
 
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-
-	if (p == NULL) {
-		printf("Bail out! out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-static void *
-xrealloc(void *p, size_t size)
-{
-	if ((p = realloc(p, size ? size : 1)) == NULL) {
-		printf("Bail out! out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 static uint64_t rng_state = 0x2545f4914f6cdd1d;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
 
 static uint64_t
 ceil_div(uint64_t n, uint64_t d)
