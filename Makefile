@@ -138,7 +138,7 @@ t/bin/fuzz-inflate: t/fuzz/fuzz_inflate.c t/fuzz/fuzz.h $(INFLATE) $(INFLATE_HDR
 	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_inflate.c $(INFLATE) -lz
 
 # Ours against zlib on the clusters of a file: t/bin/bench-inflate [-c SIZE] FILE.
-t/bin/bench-inflate: t/bench-inflate.c $(INFLATE) $(INFLATE_HDR) | t/bin
+t/bin/bench-inflate: t/bench-inflate.c t/bench_util.h $(INFLATE) $(INFLATE_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-inflate.c $(INFLATE) -lz
 # --- end of inflate -----------------------------------------------------
 
@@ -168,7 +168,7 @@ t/bin/fuzz-deflate: t/fuzz/fuzz_deflate.c t/fuzz/fuzz.h $(DEFLATE) $(INFLATE) $(
 	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_deflate.c $(DEFLATE) $(INFLATE) -lz
 
 # Ours against zlib on the clusters of a file: t/bin/bench-deflate [-c SIZE] FILE.
-t/bin/bench-deflate: t/bench-deflate.c $(DEFLATE) $(DEFLATE_HDR) | t/bin
+t/bin/bench-deflate: t/bench-deflate.c t/bench_util.h $(DEFLATE) $(DEFLATE_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-deflate.c $(DEFLATE) -lz
 # --- end of deflate -----------------------------------------------------
 
@@ -202,7 +202,7 @@ t/bin/fuzz-zstd: t/fuzz/fuzz_zstd.c t/fuzz/fuzz.h $(ZSTD) $(ZSTD_HDR) | t/bin
 	$(CLANG) $(FUZZ_CFLAGS) -I. -o $@ t/fuzz/fuzz_zstd.c $(ZSTD) -lzstd
 
 # Ours against libzstd on the clusters of a file: t/bin/bench-zstd [-c SIZE] FILE.
-t/bin/bench-zstd: t/bench-zstd.c $(ZSTD) $(ZSTD_HDR) | t/bin
+t/bin/bench-zstd: t/bench-zstd.c t/bench_util.h $(ZSTD) $(ZSTD_HDR) | t/bin
 	$(CC) $(TEST_CFLAGS) -I. -o $@ t/bench-zstd.c $(ZSTD) -lzstd
 # --- end of zstd --------------------------------------------------------
 
